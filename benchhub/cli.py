@@ -1,0 +1,181 @@
+"""The `benchhub` command line."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from benchhub.errors import UserError
+
+
+class _UserErrorExit(click.ClickException):
+    exit_code = 2
+
+
+class BenchhubGroup(click.Group):
+    """Turns UserError anywhere below into one `Error: ...` line and exit status 2."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except UserError as exc:
+            raise _UserErrorExit(str(exc)) from None
+
+
+def _ints(text: str | None, option: str) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise UserError(f"{option} expects comma-separated integers, got '{text}'") from None
+    if not values:
+        raise UserError(f"{option} expects at least one integer")
+    return values
+
+
+def _select(requested: str | None, available: tuple, parse) -> tuple | None:
+    """`--methods lora,full`: suite entries matching a label or name, else a new component."""
+    if requested is None:
+        return None
+    out = []
+    for spec in parse(requested):
+        label = spec.label()
+        exact = [s for s in available if s.label() == label]
+        by_name = [s for s in available if s.name == spec.name] if not spec.options else []
+        for s in exact or by_name or [spec]:
+            if s not in out:
+                out.append(s)
+    return tuple(out)
+
+
+@click.group(cls=BenchhubGroup)
+@click.version_option(package_name="benchhub")
+def cli():
+    """Compare vision-language fine-tuning methods under the same budgets."""
+
+
+@cli.command()
+@click.option("--suite", "suite_name", default="default", show_default=True,
+              help="Suite name in benchmarks/ or path to a TOML suite file.")
+@click.option("--methods", help="Comma-separated methods, with options: 'lora(r=8,alpha=16),full'.")
+@click.option("--models", help="Comma-separated models, e.g. 'blip2:tiny'.")
+@click.option("--seed", type=int, help="Run one seed.")
+@click.option("--seeds", help="Run several seeds: '0,1,2'.")
+@click.option("--results", "results_dir", default="results", show_default=True, type=click.Path(),
+              help="Directory for records and leaderboards.")
+@click.option("--max-steps", type=int, help="Optimizer steps per run (overrides the suite).")
+@click.option("--effective-batch", type=int, help="Examples per optimizer step (overrides the suite).")
+@click.option("--micro-batch", type=int, help="Examples per forward/backward; must divide the effective batch.")
+@click.option("--memory-limit", help="Peak memory allowed per run, e.g. 24GiB, 512MiB, none.")
+@click.option("--force", is_flag=True, help="Re-run runs whose record already exists.")
+@click.option("--timeout", "run_timeout", type=float, help="Kill a run after this many seconds (recorded failed).")
+@click.pass_context
+def run(ctx, suite_name, methods, models, seed, seeds, results_dir, max_steps, effective_batch, micro_batch,
+        memory_limit, force, run_timeout):
+    """Run every method × model × seed of a suite, each in its own process; write the leaderboard."""
+    from dataclasses import replace
+
+    from rich.console import Console
+
+    from benchhub import plugins
+    from benchhub.records import parse_memory
+    from benchhub.store import Store
+    from benchhub.suite import load_suite, override_budget, parse_component_list, plan
+
+    if seed is not None and seeds is not None:
+        raise UserError("use either --seed or --seeds, not both")
+    registry = plugins.registry()
+    suite = load_suite(suite_name)
+    budget_changes = {"max_steps": max_steps, "effective_batch": effective_batch, "micro_batch": micro_batch}
+    if memory_limit is not None:
+        budget_changes["memory_limit_bytes"] = parse_memory(memory_limit)
+    suite = replace(
+        suite,
+        methods=_select(methods, suite.methods, parse_component_list) or suite.methods,
+        models=_select(models, suite.models, parse_component_list) or suite.models,
+        seeds=_ints(seeds, "--seeds") or ((seed,) if seed is not None else suite.seeds),
+        budget=override_budget(suite.budget, **budget_changes),
+    )
+    specs = plan(suite, registry)
+    store = Store(results_dir, suite.name)
+    store.ensure_writable()
+
+    from benchhub import runner
+    from benchhub.matrix import run_matrix
+
+    console = Console(stderr=True)
+    device = runner.select_device()
+    env = runner.environment(device)
+    console.print(f"[bold]benchhub[/] suite [cyan]{suite.name}[/] · {len(specs)} runs · {env['device']}")
+    console.print(f"budget: {suite.budget.describe()}")
+    outcome = run_matrix(specs, registry, store, env, device, console, force=force, timeout=run_timeout)
+    n_failed = len(outcome.failed)
+    click.echo(f"{len(outcome.records)} ran, {outcome.skipped} skipped, {n_failed} failed; "
+               f"leaderboard: {outcome.leaderboard}")
+    ctx.exit(1 if n_failed else 0)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def plugins(as_json):
+    """List every plugin: package, version, hooks and what it registers."""
+    from benchhub import plugins as plugin_mod
+
+    described = plugin_mod.describe_plugins()
+    if as_json:
+        click.echo(json.dumps(described, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("plugin", "package", "hooks", "registers")
+    for p in described:
+        package = f"{p['package']} {p['version']}" if p["package"] else p["module"]
+        registers = "; ".join(f"{k}: {', '.join(v)}" for k, v in p["registers"].items())
+        table.add_row(p["name"], package, ", ".join(p["hooks"]), registers)
+    Console(width=200).print(table)
+
+
+@cli.command()
+@click.option("--results", "results_dir", default="results", show_default=True, type=click.Path(),
+              help="Directory holding the suites' records.")
+@click.option("--suite", "suite_name", help="Only this suite (default: every suite found).")
+@click.option("--stdout", "to_stdout", is_flag=True, help="Also print the Markdown.")
+def report(results_dir, suite_name, to_stdout):
+    """Regenerate leaderboard.md for each suite from its stored records."""
+    from benchhub.report import write_leaderboard
+    from benchhub.store import Store
+
+    root = Path(results_dir)
+    names = [suite_name] if suite_name else sorted(p.name for p in root.iterdir() if p.is_dir()) \
+        if root.is_dir() else []
+    stores = [Store(root, n) for n in names]
+    stores = [s for s in stores if s.records()]
+    if not stores:
+        where = f"suite '{suite_name}' in {root}" if suite_name else str(root)
+        raise UserError(f"no results found for {where}; run `benchhub run` first")
+    for store in stores:
+        path = write_leaderboard(store)
+        click.echo(f"{path} ({len(store.records())} records)")
+        if to_stdout:
+            click.echo(path.read_text())
+
+
+def main(argv=None):
+    """Console-script entry point."""
+    from benchhub import plugins as plugin_mod
+
+    try:
+        for p in plugin_mod.load_plugins().hook.register_commands.get_hookimpls():
+            p.function(cli=cli)
+    except UserError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(2)
+    cli.main(args=argv, prog_name="benchhub")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,181 @@
+"""Frozen records: Budget, ComponentSpec, RunSpec; memory-size parsing; config hashing."""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass, field
+
+from benchhub.errors import UserError
+
+SCHEMA_VERSION = 1
+LR_SCHEDULES = ("cosine", "linear", "constant")
+
+_UNITS = {
+    "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+    "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
+    "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40,
+}
+
+
+def parse_memory(text) -> int | None:
+    """'24GiB' -> 25769803776; 'none' -> None; plain integers are bytes."""
+    if text is None:
+        return None
+    if isinstance(text, int) and not isinstance(text, bool):
+        value = text
+    else:
+        s = str(text).strip().lower().replace(" ", "")
+        if s in ("none", "unlimited", ""):
+            return None
+        m = re.fullmatch(r"(\d+(?:\.\d+)?)([a-z]*)", s)
+        if not m or m.group(2) not in _UNITS and m.group(2) != "":
+            raise UserError(
+                f"cannot parse memory limit '{text}'; use a number with a unit such as 512MiB, 24GiB or 80GB"
+            )
+        value = int(float(m.group(1)) * _UNITS.get(m.group(2) or "b"))
+    if value <= 0:
+        raise UserError(f"memory limit must be positive, got '{text}'")
+    return value
+
+
+def format_bytes(n: int | None) -> str:
+    if n is None:
+        return "–"
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:.2f} {unit}" if unit == "GiB" else f"{n / size:.0f} {unit}"
+    return f"{n} B"
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What every run of a suite gets: memory, effective batch, steps and schedule."""
+
+    effective_batch: int = 16
+    micro_batch: int = 16
+    max_steps: int | None = 200
+    max_epochs: float | None = None
+    memory_limit_bytes: int | None = None
+    lr_schedule: str = "cosine"
+    warmup_ratio: float = 0.05
+    max_grad_norm: float | None = 1.0
+    weight_decay: float = 0.0
+
+    def __post_init__(self):
+        for attr in ("effective_batch", "micro_batch"):
+            value = getattr(self, attr)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise UserError(f"{attr.replace('_', '-')} must be a positive integer, got {value!r}")
+        if self.effective_batch % self.micro_batch:
+            raise UserError(
+                f"micro-batch {self.micro_batch} does not divide effective batch {self.effective_batch}; "
+                f"choose one of {', '.join(map(str, divisors(self.effective_batch)))}"
+            )
+        if self.max_steps is None and self.max_epochs is None:
+            raise UserError("budget needs max_steps or max_epochs")
+        if self.max_steps is not None and (not isinstance(self.max_steps, int) or self.max_steps <= 0):
+            raise UserError(f"max-steps must be a positive integer, got {self.max_steps!r}")
+        if self.max_epochs is not None and self.max_epochs <= 0:
+            raise UserError(f"max-epochs must be positive, got {self.max_epochs!r}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise UserError(f"unknown lr_schedule '{self.lr_schedule}'; available: {', '.join(LR_SCHEDULES)}")
+        if not 0 <= self.warmup_ratio < 1:
+            raise UserError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio!r}")
+
+    @property
+    def grad_accum_steps(self) -> int:
+        return self.effective_batch // self.micro_batch
+
+    def total_steps(self, n_train: int) -> int:
+        """Optimizer steps: max_steps, or max_epochs over n_train examples, whichever is smaller."""
+        steps = []
+        if self.max_steps is not None:
+            steps.append(self.max_steps)
+        if self.max_epochs is not None:
+            steps.append(max(1, round(self.max_epochs * n_train / self.effective_batch)))
+        return min(steps)
+
+    def describe(self) -> str:
+        parts = [
+            f"effective batch {self.effective_batch} = {self.micro_batch} × {self.grad_accum_steps}",
+            f"{self.max_steps} steps" if self.max_steps else f"{self.max_epochs} epochs",
+            f"{self.lr_schedule} lr, {self.warmup_ratio:.0%} warm-up",
+            f"memory limit {format_bytes(self.memory_limit_bytes) if self.memory_limit_bytes else 'none'}",
+        ]
+        return ", ".join(parts)
+
+
+def divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+@dataclass(frozen=True)
+class ComponentSpec:
+    """A registered component by name plus its options, e.g. lora(r=8)."""
+
+    name: str
+    options: dict = field(default_factory=dict)
+
+    def label(self) -> str:
+        if not self.options:
+            return self.name
+        inner = ",".join(f"{k}={v}" for k, v in sorted(self.options.items()))
+        return f"{self.name}({inner})"
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One cell of the matrix, fully resolved: what the child process runs."""
+
+    suite: str
+    method: ComponentSpec
+    model: ComponentSpec
+    dataset: ComponentSpec
+    metrics: tuple[str, ...]
+    budget: Budget
+    seed: int
+    lr: float
+    method_label: str = ""
+
+    def config(self) -> dict:
+        """The resolved configuration (what is hashed, minus the environment)."""
+        return {
+            "suite": self.suite,
+            "method": {"name": self.method.name, "options": self.method.options, "lr": self.lr},
+            "method_label": self.method_label or self.method.name,
+            "model": asdict(self.model),
+            "dataset": asdict(self.dataset),
+            "metrics": list(self.metrics),
+            "budget": asdict(self.budget),
+            "seed": self.seed,
+        }
+
+    def config_hash(self, environment: dict) -> str:
+        keyed = {"config": self.config(), "versions": environment.get("versions", {}),
+                 "device": environment.get("device")}
+        blob = json.dumps(keyed, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@dataclass
+class Splits:
+    """What a dataset plugin's load() returns: train examples, held-out examples, split info."""
+
+    train: list
+    eval: list
+    info: dict = field(default_factory=dict)
+
+
+def run_spec_from_config(config: dict) -> RunSpec:
+    return RunSpec(
+        suite=config["suite"],
+        method=ComponentSpec(config["method"]["name"], dict(config["method"]["options"])),
+        model=ComponentSpec(**config["model"]),
+        dataset=ComponentSpec(**config["dataset"]),
+        metrics=tuple(config["metrics"]),
+        budget=Budget(**config["budget"]),
+        seed=config["seed"],
+        lr=config["method"]["lr"],
+        method_label=config.get("method_label", ""),
+    )

@@ -1,0 +1,221 @@
+"""Suite files (TOML) and the `name(key=value,...)` component syntax; the resolved run matrix."""
+from __future__ import annotations
+
+import inspect
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from benchhub.errors import UserError, unknown_name
+from benchhub.records import Budget, ComponentSpec, RunSpec, parse_memory
+
+BUILTIN_SUITES = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    methods: tuple[ComponentSpec, ...]
+    models: tuple[ComponentSpec, ...]
+    dataset: ComponentSpec
+    metrics: tuple[str, ...]
+    budget: Budget
+    seeds: tuple[int, ...] = (0,)
+    description: str = ""
+    source: str = ""
+    method_options: dict = field(default_factory=dict)
+    model_options: dict = field(default_factory=dict)
+
+
+def _split_top(text: str, sep: str = ",") -> list[str]:
+    """Split on `sep` outside brackets and quotes."""
+    parts, depth, quote, cur = [], 0, None, ""
+    for ch in text:
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == sep and depth == 0:
+            parts.append(cur.strip())
+            cur = ""
+            continue
+        cur += ch
+    if depth or quote:
+        raise UserError(f"unbalanced brackets or quotes in '{text}'")
+    parts.append(cur.strip())
+    return [p for p in parts if p]
+
+
+def _value(text: str):
+    """A TOML literal if it parses as one (8, 1e-3, true, ["q_proj","v_proj"]), else a bare string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text.strip()
+
+
+def parse_component(text: str) -> ComponentSpec:
+    """'lora(r=8,alpha=16)' -> ComponentSpec('lora', {'r': 8, 'alpha': 16})."""
+    text = text.strip()
+    if "(" not in text:
+        if not text or any(c in text for c in ")=[]"):
+            raise UserError(f"cannot parse component '{text}'; use name or name(key=value,...)")
+        return ComponentSpec(text)
+    name, _, rest = text.partition("(")
+    if not rest.endswith(")") or not name.strip():
+        raise UserError(f"cannot parse component '{text}'; use name or name(key=value,...)")
+    options = {}
+    for item in _split_top(rest[:-1]):
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise UserError(f"cannot parse option '{item}' in '{text}'; use key=value")
+        options[key.strip()] = _value(value)
+    return ComponentSpec(name.strip(), options)
+
+
+def parse_component_list(text: str) -> list[ComponentSpec]:
+    return [parse_component(p) for p in _split_top(text)]
+
+
+def find_suite(name_or_path: str) -> Path:
+    """A path to a TOML file, or the name of a suite in ./benchmarks or benchhub's benchmarks/."""
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or "/" in name_or_path:
+        if not path.is_file():
+            raise UserError(f"suite file '{name_or_path}' does not exist")
+        return path
+    dirs = [Path.cwd() / "benchmarks", BUILTIN_SUITES]
+    for d in dirs:
+        candidate = d / f"{name_or_path}.toml"
+        if candidate.is_file():
+            return candidate
+    available = sorted({p.stem for d in dirs if d.is_dir() for p in d.glob("*.toml")})
+    raise unknown_name("suite", name_or_path, available)
+
+
+_BUDGET_KEYS = {f.name for f in fields(Budget)} | {"memory_limit"}
+
+
+def load_suite(name_or_path: str) -> Suite:
+    path = find_suite(name_or_path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"malformed suite file {path}: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read suite file {path}: {exc}") from None
+    return suite_from_dict(data, default_name=path.stem, source=str(path))
+
+
+def _expect(cond: bool, source: str, message: str) -> None:
+    if not cond:
+        raise UserError(f"suite {source}: {message}")
+
+
+def suite_from_dict(data: dict, default_name: str = "suite", source: str = "<dict>") -> Suite:
+    known = {"suite", "budget", "methods", "models", "dataset"}
+    extra = sorted(set(data) - known)
+    _expect(not extra, source, f"unknown table '{extra[0] if extra else ''}'; expected: {', '.join(sorted(known))}")
+    head = data.get("suite", {})
+    _expect(isinstance(head, dict), source, "[suite] must be a table")
+    for key in ("methods", "models"):
+        _expect(isinstance(head.get(key), list) and head[key] and all(isinstance(v, str) for v in head[key]),
+                source, f"[suite] {key} must be a non-empty list of strings")
+    budget_table = dict(data.get("budget", {}))
+    unknown = set(budget_table) - _BUDGET_KEYS
+    _expect(not unknown, source, f"unknown budget key '{sorted(unknown)[0] if unknown else ''}'; "
+            f"expected: {', '.join(sorted(_BUDGET_KEYS - {'memory_limit_bytes'}))}")
+    if "memory_limit" in budget_table:
+        budget_table["memory_limit_bytes"] = parse_memory(budget_table.pop("memory_limit"))
+    try:
+        budget = Budget(**budget_table)
+    except TypeError as exc:
+        raise UserError(f"suite {source}: bad budget: {exc}") from None
+    dataset = data.get("dataset", {})
+    _expect(isinstance(dataset, dict) and isinstance(dataset.get("name"), str), source,
+            "[dataset] needs a name, e.g. name = \"shapes\"")
+    dataset = dict(dataset)
+    seeds = head.get("seeds", [0])
+    _expect(isinstance(seeds, list) and seeds and all(isinstance(s, int) for s in seeds), source,
+            "seeds must be a non-empty list of integers")
+    metrics = head.get("metrics", [])
+    _expect(isinstance(metrics, list), source, "metrics must be a list of names")
+    for key in ("methods", "models"):
+        _expect(isinstance(data.get(key, {}), dict), source, f"[{key}] must be a table of per-{key[:-1]} options")
+    return Suite(
+        name=head.get("name", default_name),
+        description=head.get("description", ""),
+        methods=tuple(parse_component(m) for m in head["methods"]),
+        models=tuple(parse_component(m) for m in head["models"]),
+        dataset=ComponentSpec(dataset.pop("name"), dataset),
+        metrics=tuple(metrics),
+        budget=budget,
+        seeds=tuple(seeds),
+        source=source,
+        method_options=data.get("methods", {}),
+        model_options=data.get("models", {}),
+    )
+
+
+def override_budget(budget: Budget, **changes) -> Budget:
+    """The suite's budget with CLI overrides (None = keep); micro-batch follows a smaller effective batch."""
+    changes = {k: v for k, v in changes.items() if v is not None}
+    if "effective_batch" in changes and "micro_batch" not in changes:
+        changes["micro_batch"] = min(budget.micro_batch, changes["effective_batch"])
+    return replace(budget, **changes)
+
+
+def _check_options(kind: str, cls: type, options: dict, label: str) -> None:
+    """Instantiate cheaply to validate options; an unknown option is a one-line error."""
+    try:
+        inspect.signature(cls).bind(**options)
+    except TypeError:
+        params = [p for p in inspect.signature(cls).parameters.values() if p.kind is p.POSITIONAL_OR_KEYWORD]
+        bad = next((k for k in options if k not in {p.name for p in params}), sorted(options)[0])
+        raise UserError(f"{kind} '{label}' has no option '{bad}'; options: "
+                        f"{', '.join(p.name for p in params) or '(none)'}") from None
+    cls(**options)
+
+
+def split_model_name(name: str) -> tuple[str, dict]:
+    """'blip2:tiny' -> ('blip2', {'preset': 'tiny'})."""
+    plugin, sep, preset = name.partition(":")
+    return plugin, ({"preset": preset} if sep else {})
+
+
+def plan(suite: Suite, registry) -> list[RunSpec]:
+    """Every method × model × seed cell, resolved and validated (classes, options, learning rates)."""
+    dataset_cls = registry.get("dataset", suite.dataset.name)
+    _check_options("dataset", dataset_cls, suite.dataset.options, suite.dataset.name)
+    for metric in suite.metrics:
+        registry.get("metric", metric)
+    specs = []
+    for model in suite.models:
+        plugin, preset = split_model_name(model.name)
+        model_cls = registry.get("model", plugin)
+        model_opts = {**suite.model_options.get(model.name, {}), **model.options}
+        _check_options("model", model_cls, {**preset, **model_opts}, model.name)
+        task = getattr(dataset_cls, "task", "caption")
+        if task not in getattr(model_cls, "tasks", (task,)):
+            raise UserError(f"model '{model.name}' does not support task '{task}' of dataset "
+                            f"'{suite.dataset.name}'; it supports: {', '.join(model_cls.tasks)}")
+        metrics = suite.metrics or tuple(
+            n for n in registry.names("metric") if getattr(registry.get("metric", n), "task", None) == task)[:1]
+        for method in suite.methods:
+            method_cls = registry.get("method", method.name)
+            options = {**suite.method_options.get(method.name, {}), **method.options}
+            lr = options.pop("lr", getattr(method_cls, "default_lr", 1e-4))
+            if not isinstance(lr, (int, float)) or lr < 0:
+                raise UserError(f"method '{method.label()}': lr must be a non-negative number, got {lr!r}")
+            _check_options("method", method_cls, options, method.name)
+            for seed in suite.seeds:
+                specs.append(RunSpec(
+                    suite=suite.name, method=ComponentSpec(method.name, options),
+                    model=ComponentSpec(model.name, model_opts), dataset=suite.dataset,
+                    metrics=tuple(metrics), budget=suite.budget, seed=seed, lr=float(lr),
+                    method_label=method.label()))
+    return specs

@@ -1,0 +1,125 @@
+"""The training loop every method shares: same sampler, same accumulation, same schedule."""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+from benchhub.errors import RunFailure
+
+
+@dataclass
+class TrainStats:
+    steps: int
+    samples: int
+    target_tokens: int
+    seconds: float
+    final_loss: float | None
+    losses: list
+
+
+def lr_factor(schedule: str, warmup_steps: int, total_steps: int):
+    """Multiplier of the peak learning rate at each optimizer step (linear warm-up, then schedule)."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        if schedule == "constant":
+            return 1.0
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        if schedule == "linear":
+            return max(0.0, 1.0 - progress)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor
+
+
+def batch_indices(n: int, batch: int, seed: int):
+    """Endless stream of index batches: a fresh seeded permutation every epoch."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    pending: list[int] = []
+    while True:
+        while len(pending) < batch:
+            pending += torch.randperm(n, generator=gen).tolist()
+        yield pending[:batch]
+        pending = pending[batch:]
+
+
+def to_device(batch: dict, device) -> dict:
+    return {k: (v.to(device, non_blocking=True) if hasattr(v, "to") else v) for k, v in batch.items()}
+
+
+def autocast(device):
+    """bf16 autocast on CUDA devices that support it; a no-op context on CPU."""
+    import contextlib
+
+    import torch
+
+    if getattr(device, "type", str(device)) == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def accumulate_gradients(bundle, micro_batches: list[dict]) -> tuple[float, int]:
+    """Backward over micro-batches with the loss divided by the *total* target tokens.
+
+    k micro-batches of N/k then give exactly the gradient of one batch of N, whatever the
+    padding of each micro-batch. Returns (summed loss, target tokens).
+    """
+    n_tokens = sum(bundle.count_targets(b) for b in micro_batches)
+    if n_tokens == 0:
+        raise RunFailure("a training batch has no target tokens (all labels are -100)")
+    total = 0.0
+    for batch in micro_batches:
+        with autocast(bundle.device):
+            loss_sum, _ = bundle.loss_sum(to_device(batch, bundle.device))
+        (loss_sum / n_tokens).backward()
+        total += float(loss_sum.detach())
+    return total, n_tokens
+
+
+def train_loop(bundle, examples: list, budget, lr: float, seed: int, *, method=None,
+               progress=None, max_seconds: float | None = None) -> TrainStats:
+    """Train the parameters that require grad under `budget`; return what happened."""
+    import torch
+
+    torch.manual_seed(seed)
+    params = [p for p in bundle.model.parameters() if p.requires_grad]
+    total_steps = budget.total_steps(len(examples))
+    if not params:
+        return TrainStats(0, 0, 0, 0.0, None, [])
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=budget.weight_decay)
+    warmup = int(budget.warmup_ratio * total_steps)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(budget.lr_schedule, warmup, total_steps))
+    sampler = batch_indices(len(examples), budget.effective_batch, seed)
+    bundle.model.train()
+    losses, tokens, start = [], 0, time.perf_counter()
+    step = 0
+    for step in range(1, total_steps + 1):
+        idx = next(sampler)
+        micro = [bundle.collate([examples[i] for i in idx[j:j + budget.micro_batch]])
+                 for j in range(0, len(idx), budget.micro_batch)]
+        loss_sum, n_tokens = accumulate_gradients(bundle, micro)
+        loss = loss_sum / n_tokens
+        if not math.isfinite(loss):
+            raise RunFailure(f"non-finite loss ({loss}) at step {step}")
+        if budget.max_grad_norm:
+            torch.nn.utils.clip_grad_norm_(params, budget.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        if method is not None and hasattr(method, "on_step"):
+            method.on_step(bundle, step, total_steps)
+        losses.append(round(loss, 6))
+        tokens += n_tokens
+        if progress:
+            progress(step, total_steps, loss)
+        if max_seconds is not None and time.perf_counter() - start > max_seconds:
+            break
+    if bundle.device.type == "cuda":
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    bundle.model.eval()
+    return TrainStats(step, step * budget.effective_batch, tokens, seconds, losses[-1] if losses else None, losses)

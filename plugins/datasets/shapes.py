@@ -1,0 +1,141 @@
+"""The synthetic shapes world: captioned 32×32 images with a source and a shifted target domain."""
+from __future__ import annotations
+
+import random
+
+import benchhub
+from benchhub.records import Splits
+
+SOURCE = {"colours": ("red", "green", "blue", "yellow"), "shapes": ("circle", "square", "triangle")}
+# The target domain shifts the look (dark noisy background) and adds colours and a shape.
+TARGET = {
+    "colours": SOURCE["colours"] + ("purple", "orange"),
+    "shapes": SOURCE["shapes"] + ("star",),
+}
+RGB = {
+    "red": (220, 30, 30), "green": (30, 170, 40), "blue": (40, 70, 230), "yellow": (240, 220, 30),
+    "purple": (150, 40, 200), "orange": (250, 140, 20),
+}
+PLACES = {  # single shape: centre (in 0..1 coordinates) -> words
+    "on the left": (0.25, 0.5), "on the right": (0.75, 0.5), "at the top": (0.5, 0.25),
+    "at the bottom": (0.5, 0.75), "in the middle": (0.5, 0.5),
+}
+RELATIONS = {  # (dx, dy) of the first shape relative to the second -> (forward, reverse) phrases
+    "above": ((0.0, -1.0), "below"), "below": ((0.0, 1.0), "above"),
+    "to the left of": ((-1.0, 0.0), "to the right of"), "to the right of": ((1.0, 0.0), "to the left of"),
+}
+SCALE = 4  # draw at 4× and downsample: anti-aliased edges
+SIZE = 32
+
+
+def _draw(draw, shape: str, colour: str, cx: float, cy: float, r: float) -> None:
+    import math
+
+    fill = RGB[colour]
+    if shape == "circle":
+        draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=fill)
+    elif shape == "square":
+        s = r * 0.85
+        draw.rectangle([cx - s, cy - s, cx + s, cy + s], fill=fill)
+    elif shape == "triangle":
+        draw.polygon([(cx, cy - r), (cx - r, cy + r * 0.8), (cx + r, cy + r * 0.8)], fill=fill)
+    elif shape == "star":
+        pts = []
+        for i in range(10):
+            rad = r if i % 2 == 0 else r * 0.45
+            a = -math.pi / 2 + i * math.pi / 5
+            pts.append((cx + rad * math.cos(a), cy + rad * math.sin(a)))
+        draw.polygon(pts, fill=fill)
+
+
+def make_example(rng: random.Random, domain: str) -> dict:
+    """One image and every caption that describes it (two-shape images get both word orders)."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    world = SOURCE if domain == "source" else TARGET
+    big = SIZE * SCALE
+    if domain == "source":
+        img = Image.new("RGB", (big, big), (255, 255, 255))
+    else:
+        img = Image.new("RGB", (big, big), (rng.randint(25, 70),) * 3)
+    draw = ImageDraw.Draw(img)
+
+    def pick():
+        return rng.choice(world["colours"]), rng.choice(world["shapes"])
+
+    if rng.random() < 0.5:
+        colour, shape = pick()
+        place = rng.choice(sorted(PLACES))
+        px, py = PLACES[place]
+        r = big * rng.uniform(0.13, 0.18)
+        cx, cy = px * big + rng.uniform(-3, 3) * SCALE, py * big + rng.uniform(-3, 3) * SCALE
+        _draw(draw, shape, colour, cx, cy, r)
+        captions = [f"a {colour} {shape} {place}"]
+    else:
+        (c1, s1), (c2, s2) = pick(), pick()
+        while (c1, s1) == (c2, s2):
+            c2, s2 = pick()
+        relation = rng.choice(sorted(RELATIONS))
+        (dx, dy), reverse = RELATIONS[relation]
+        r = big * rng.uniform(0.11, 0.14)
+        gap = big * 0.25
+        mx, my = big / 2 + rng.uniform(-2, 2) * SCALE, big / 2 + rng.uniform(-2, 2) * SCALE
+        _draw(draw, s1, c1, mx + dx * gap, my + dy * gap, r)
+        _draw(draw, s2, c2, mx - dx * gap, my - dy * gap, r)
+        captions = [f"a {c1} {s1} {relation} a {c2} {s2}", f"a {c2} {s2} {reverse} a {c1} {s1}"]
+    img = img.resize((SIZE, SIZE), Image.BOX)
+    if domain != "source":
+        arr = np.asarray(img, dtype=np.float32)
+        noise = np.random.default_rng(rng.getrandbits(32)).normal(0, 18, arr.shape)
+        img = Image.fromarray(np.clip(arr + noise, 0, 255).astype(np.uint8))
+    return {"image": img, "captions": captions}
+
+
+def generate(domain: str, n: int, seed: int) -> list[dict]:
+    """`n` deterministic examples of a domain ('source' or 'target') for a seed."""
+    rng = random.Random(f"shapes/{domain}/{seed}")
+    return [make_example(rng, domain) for _ in range(n)]
+
+
+def vocabulary_corpus() -> list[str]:
+    """Captions covering every word of both domains (for training the tokenizer)."""
+    words = set()
+    for place in PLACES:
+        words.update(place.split())
+    for relation, (_, reverse) in RELATIONS.items():
+        words.update(relation.split())
+    corpus = [" ".join(sorted(words))]
+    corpus += [f"a {c} {s}" for c in TARGET["colours"] for s in TARGET["shapes"]]
+    return corpus
+
+
+class Shapes:
+    """Shapes world: fine-tune on the shifted target domain, evaluate on held-out target images."""
+
+    name = "shapes"
+    task = "caption"
+
+    def __init__(self, domain: str = "target", train_size: int = 300, eval_size: int = 200):
+        if domain not in ("source", "target"):
+            raise benchhub.UserError(f"dataset shapes: domain must be 'source' or 'target', got {domain!r}")
+        for key, value in (("train_size", train_size), ("eval_size", eval_size)):
+            if not isinstance(value, int) or value <= 0:
+                raise benchhub.UserError(f"dataset shapes: {key} must be a positive integer, got {value!r}")
+        self.domain, self.train_size, self.eval_size = domain, train_size, eval_size
+
+    def load(self, seed: int = 0) -> Splits:
+        # The data is fixed across run seeds so seeds vary only the training, not the task.
+        train = generate(self.domain, self.train_size, seed=1)
+        held_out = generate(self.domain, self.eval_size, seed=2)
+        rng = random.Random(f"shapes/captions/{seed}")
+        train_examples = [{"image": ex["image"], "text": rng.choice(ex["captions"])} for ex in train]
+        eval_examples = [{"image": ex["image"], "references": ex["captions"]} for ex in held_out]
+        info = {"domain": self.domain, "train": len(train_examples), "eval": len(eval_examples),
+                "split": "generated: train seed 1, eval seed 2"}
+        return Splits(train_examples, eval_examples, info)
+
+
+@benchhub.hookimpl
+def register_datasets(register):
+    register(Shapes)

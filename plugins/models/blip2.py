@@ -1,0 +1,282 @@
+"""BLIP-2 (Blip2ForConditionalGeneration) for captioning; `blip2:tiny` is pre-trained offline."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import benchhub
+from benchhub.bundle import Bundle
+from benchhub.errors import RunFailure
+
+# Every number that shapes the tiny checkpoint; the cache key is a hash of this recipe.
+TINY_RECIPE = {
+    "hidden": 128, "layers": 2, "heads": 4, "ffn": 256, "image_size": 32, "patch_size": 8,
+    "num_query_tokens": 8, "vision_position_std": 0.5,
+    "pretrain_images": 3000, "pretrain_steps": 1000, "pretrain_batch": 32, "pretrain_lr": 1e-3,
+    "data": "shapes/source/v1",
+}
+SPECIAL = {"pad": "<pad>", "bos": "<s>", "eos": "</s>", "unk": "<unk>", "image": "<image>"}
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("BENCHHUB_CACHE") or Path.home() / ".cache" / "benchhub")
+
+
+def build_tokenizer(corpus: list[str]):
+    """Word-level tokenizer trained locally on the caption vocabulary."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.WordLevel(unk_token=SPECIAL["unk"]))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    specials = [SPECIAL[k] for k in ("pad", "bos", "eos", "unk", "image")]
+    tok.train_from_iterator(corpus, trainers.WordLevelTrainer(special_tokens=specials, min_frequency=1))
+    # image_token is left unset on purpose: Blip2Processor adds it as an AddedToken (see NOTES).
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token=SPECIAL["pad"], bos_token=SPECIAL["bos"],
+                                   eos_token=SPECIAL["eos"], unk_token=SPECIAL["unk"])
+
+
+def build_tiny(recipe: dict, seed: int = 0):
+    """A freshly initialised tiny BLIP-2 and its processor (nothing downloaded)."""
+    import torch
+    from transformers import (Blip2Config, Blip2ForConditionalGeneration, Blip2Processor, Blip2QFormerConfig,
+                              Blip2VisionConfig, BlipImageProcessor, OPTConfig)
+
+    from benchhub_plugins.datasets.shapes import vocabulary_corpus
+
+    tokenizer = build_tokenizer(vocabulary_corpus())
+    h, n, heads, ffn = recipe["hidden"], recipe["layers"], recipe["heads"], recipe["ffn"]
+    image_token_id = tokenizer.convert_tokens_to_ids(SPECIAL["image"])
+    vision = Blip2VisionConfig(hidden_size=h, intermediate_size=ffn, num_hidden_layers=n, num_attention_heads=heads,
+                               image_size=recipe["image_size"], patch_size=recipe["patch_size"],
+                               attention_dropout=0.0, initializer_range=0.02)
+    qformer = Blip2QFormerConfig(hidden_size=h, num_hidden_layers=n, num_attention_heads=heads,
+                                 intermediate_size=ffn, cross_attention_frequency=1, encoder_hidden_size=h,
+                                 hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+                                 vocab_size=len(tokenizer))
+    text = OPTConfig(vocab_size=len(tokenizer), hidden_size=h, num_hidden_layers=n, ffn_dim=ffn,
+                     num_attention_heads=heads, max_position_embeddings=64, word_embed_proj_dim=h,
+                     dropout=0.0, attention_dropout=0.0, pad_token_id=tokenizer.pad_token_id,
+                     bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                     tie_word_embeddings=True)
+    config = Blip2Config(vision_config=vision.to_dict(), qformer_config=qformer.to_dict(),
+                         text_config=text.to_dict(), num_query_tokens=recipe["num_query_tokens"],
+                         image_token_index=image_token_id, initializer_range=0.02)
+    torch.manual_seed(seed)
+    model = Blip2ForConditionalGeneration(config)
+    # transformers' defaults do not learn at this size (NOTES): vision initializer_range 1e-10,
+    # zero query tokens. Draw query tokens from N(0, 1) and wider vision position embeddings.
+    with torch.no_grad():
+        model.query_tokens.normal_(0.0, 1.0)
+        model.vision_model.embeddings.position_embedding.normal_(0.0, recipe["vision_position_std"])
+    size = recipe["image_size"]
+    image_processor = BlipImageProcessor(size={"height": size, "width": size})
+    processor = Blip2Processor(image_processor=image_processor, tokenizer=tokenizer,
+                               num_query_tokens=recipe["num_query_tokens"])
+    return model, processor
+
+
+class Blip2Bundle(Bundle):
+    """Blip2ForConditionalGeneration + its processor, with BLIP-2's module layout spelled out."""
+
+    task = "caption"
+    lora_target_modules = ["q_proj", "v_proj"]  # the language model's attention (NOTES)
+
+    def __init__(self, model, processor, device, max_new_tokens: int = 16):
+        super().__init__(model, device)
+        self.processor = processor
+        self.tokenizer = processor.tokenizer
+        self.max_new_tokens = max_new_tokens
+        self.image_token_id = model.config.image_token_index
+
+    def _base(self):
+        """The Blip2ForConditionalGeneration under any PEFT wrapper."""
+        model = self.model
+        get_base = getattr(model, "get_base_model", None)
+        return get_base() if get_base else model
+
+    def blocks(self, tower: str = "language") -> list:
+        base = self._base()
+        if tower == "language":
+            return list(base.language_model.model.decoder.layers) if hasattr(base.language_model, "model") \
+                else list(base.language_model.decoder.layers)
+        if tower == "vision":
+            return list(base.vision_model.encoder.layers)
+        if tower in ("bridge", "qformer"):
+            return list(base.qformer.encoder.layer)
+        raise benchhub.UserError(f"unknown tower '{tower}'; available: language, vision, bridge")
+
+    def head(self):
+        return self._base().get_output_embeddings()
+
+    def components(self) -> dict:
+        base = self._base()
+        return {"vision": base.vision_model,
+                "bridge": _ModuleList([base.qformer, base.language_projection], [base.query_tokens]),
+                "head": self.head(), "language": base.language_model}
+
+    def _encode(self, examples: list[dict], texts: list[str]) -> dict:
+        self.tokenizer.padding_side = "right"
+        return dict(self.processor(images=[ex["image"] for ex in examples], text=texts, padding=True,
+                                   return_tensors="pt"))
+
+    def collate(self, examples: list[dict]) -> dict:
+        tok = self.tokenizer
+        batch = self._encode(examples, [f"{tok.bos_token} {ex['text']} {tok.eos_token}" for ex in examples])
+        labels = batch["input_ids"].clone()
+        ignore = (labels == self.image_token_id) | (batch["attention_mask"] == 0) | (labels == tok.bos_token_id)
+        labels[ignore] = -100
+        batch["labels"] = labels
+        return batch
+
+    def loss_sum(self, batch: dict):
+        import torch.nn.functional as F
+
+        out = self.model(pixel_values=batch["pixel_values"], input_ids=batch["input_ids"],
+                         attention_mask=batch["attention_mask"])
+        logits = out.logits[:, -batch["labels"].shape[1]:, :]
+        shift_logits = logits[:, :-1].reshape(-1, logits.shape[-1]).float()
+        shift_labels = batch["labels"][:, 1:].reshape(-1)
+        loss = F.cross_entropy(shift_logits, shift_labels, ignore_index=-100, reduction="sum")
+        return loss, int((shift_labels != -100).sum())
+
+    def predict(self, examples: list[dict], batch_size: int = 64) -> list[str]:
+        import torch
+
+        from benchhub.train import autocast, to_device
+
+        out_texts = []
+        self.model.eval()
+        for i in range(0, len(examples), batch_size):
+            chunk = examples[i:i + batch_size]
+            inputs = to_device(self._encode(chunk, [self.tokenizer.bos_token] * len(chunk)), self.device)
+            with torch.no_grad(), autocast(self.device):
+                out = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False,
+                                          num_beams=1, eos_token_id=self.tokenizer.eos_token_id,
+                                          pad_token_id=self.tokenizer.pad_token_id)
+            prompt = inputs["input_ids"]
+            if out.shape[1] >= prompt.shape[1] and bool((out[:, :prompt.shape[1]] == prompt).all()):
+                out = out[:, prompt.shape[1]:]  # generate echoed the image tokens + BOS
+            out_texts += [t.strip() for t in self.tokenizer.batch_decode(out, skip_special_tokens=True)]
+        return out_texts
+
+    def save(self, directory) -> None:
+        self.model.save_pretrained(directory)
+        self.processor.save_pretrained(directory)
+
+    def check_image_conditioning(self, example: dict) -> float:
+        """Max |logit difference| between a real and a blank image; refuses a model that ignores images."""
+        import torch
+        from PIL import Image
+
+        blank = {"image": Image.new("RGB", example["image"].size, (0, 0, 0)), "text": example["text"]}
+        self.model.eval()
+        with torch.no_grad():
+            a, b = (to_logits(self, self.collate([ex])) for ex in (example, blank))
+        diff = float((a - b).abs().max())
+        if not diff > 1e-6:
+            raise RunFailure("image-conditioning check failed: the output does not change with the image "
+                             "(are there num_query_tokens <image> tokens in input_ids?)")
+        return diff
+
+
+def to_logits(bundle, batch):
+    from benchhub.train import to_device
+
+    batch = to_device(batch, bundle.device)
+    return bundle.model(pixel_values=batch["pixel_values"], input_ids=batch["input_ids"],
+                        attention_mask=batch["attention_mask"]).logits.float()
+
+
+class _ModuleList:
+    """Parameters of several modules and loose parameters, seen as one component."""
+
+    def __init__(self, modules, params):
+        self.modules, self.params = modules, params
+
+    def parameters(self):
+        for m in self.modules:
+            yield from m.parameters()
+        yield from self.params
+
+
+class Blip2:
+    """BLIP-2 captioning. Preset `tiny`: ~1 M parameters, pre-trained on the shapes source domain."""
+
+    name = "blip2"
+    tasks = ("caption",)
+    presets = ("tiny",)
+
+    def __init__(self, preset: str = "tiny", max_new_tokens: int = 16, **recipe):
+        if preset not in self.presets:
+            raise benchhub.UserError(f"unknown blip2 preset '{preset}'; available: {', '.join(self.presets)}")
+        unknown = set(recipe) - set(TINY_RECIPE)
+        if unknown:
+            raise benchhub.UserError(f"blip2:tiny has no option {sorted(unknown)[0]!r}; "
+                                     f"options: max_new_tokens, {', '.join(TINY_RECIPE)}")
+        self.preset, self.max_new_tokens = preset, max_new_tokens
+        self.recipe = {**TINY_RECIPE, **recipe}
+
+    def checkpoint_dir(self) -> Path:
+        import tokenizers
+        import torch
+        import transformers
+
+        key = json.dumps({"recipe": self.recipe, "torch": torch.__version__.split("+")[0],
+                          "transformers": transformers.__version__, "tokenizers": tokenizers.__version__},
+                         sort_keys=True)
+        return cache_root() / f"blip2-tiny-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+
+    def prepare(self, log=print) -> dict:
+        """Pre-train the tiny checkpoint on the source domain once; later calls reuse the cache."""
+        target = self.checkpoint_dir()
+        if (target / "pretrain.json").exists():
+            return json.loads((target / "pretrain.json").read_text())
+        import torch
+
+        from benchhub.records import Budget
+        from benchhub.train import train_loop
+        from benchhub_plugins.datasets.shapes import generate
+
+        log(f"pre-training blip2:tiny on the shapes source domain ({self.recipe['pretrain_steps']} steps), "
+            f"cached at {target}")
+        torch.manual_seed(0)
+        model, processor = build_tiny(self.recipe, seed=0)
+        bundle = Blip2Bundle(model, processor, torch.device("cpu"), self.max_new_tokens)
+        data = generate("source", self.recipe["pretrain_images"], seed=0)
+        examples = [{"image": ex["image"], "text": ex["captions"][i % len(ex["captions"])]}
+                    for i, ex in enumerate(data)]
+        budget = Budget(effective_batch=self.recipe["pretrain_batch"], micro_batch=self.recipe["pretrain_batch"],
+                        max_steps=self.recipe["pretrain_steps"], lr_schedule="cosine", warmup_ratio=0.05)
+        start = time.perf_counter()
+        stats = train_loop(bundle, examples, budget, self.recipe["pretrain_lr"], seed=0)
+        info = {"recipe": self.recipe, "seconds": round(time.perf_counter() - start, 2),
+                "final_loss": stats.final_loss}
+        tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        bundle.save(tmp)
+        (tmp / "pretrain.json").write_text(json.dumps(info, indent=2))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            tmp.rename(target)  # atomic: a half-written checkpoint is never seen
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)  # another process finished first
+        return info
+
+    def build(self, device, seed: int = 0) -> Blip2Bundle:
+        from transformers import Blip2ForConditionalGeneration, Blip2Processor
+
+        self.prepare()
+        path = self.checkpoint_dir()
+        model = Blip2ForConditionalGeneration.from_pretrained(path, use_safetensors=True)
+        processor = Blip2Processor.from_pretrained(path)
+        return Blip2Bundle(model.to(device), processor, device, self.max_new_tokens)
+
+
+@benchhub.hookimpl
+def register_models(register):
+    register(Blip2)

@@ -40,8 +40,13 @@ class Registry:
         return sorted(self.components[kind])
 
 
-pm = pluggy.PluginManager("benchhub")
-pm.add_hookspecs(hookspecs)
+def new_plugin_manager() -> pluggy.PluginManager:
+    manager = pluggy.PluginManager("benchhub")
+    manager.add_hookspecs(hookspecs)
+    return manager
+
+
+pm = new_plugin_manager()
 _loaded = False
 _registry: Registry | None = None
 

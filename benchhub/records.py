@@ -138,12 +138,16 @@ class RunSpec:
     lr: float
     method_label: str = ""
 
+    def __post_init__(self):
+        if not self.method_label:
+            object.__setattr__(self, "method_label", self.method.label())
+
     def config(self) -> dict:
         """The resolved configuration (what is hashed, minus the environment)."""
         return {
             "suite": self.suite,
             "method": {"name": self.method.name, "options": self.method.options, "lr": self.lr},
-            "method_label": self.method_label or self.method.name,
+            "method_label": self.method_label,
             "model": asdict(self.model),
             "dataset": asdict(self.dataset),
             "metrics": list(self.metrics),

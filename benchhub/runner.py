@@ -188,7 +188,14 @@ def _child(task: str, payload: dict, events, result_path: str, log_path: str | N
     _redirect_output(log_path)
     _quiet_libraries()
 
+    last_step = [0.0]
+
     def send(*event):
+        if event[0] == "step":  # at most ~10 progress updates a second, and always the last one
+            now_ = time.monotonic()
+            if now_ - last_step[0] < 0.1 and event[1] != event[2]:
+                return
+            last_step[0] = now_
         events.put(event)
 
     result: dict
@@ -231,13 +238,13 @@ def run_in_child(task: str, payload: dict, on_event=None, log_path: str | None =
         deadline = time.monotonic() + timeout if timeout else None
         try:
             while proc.is_alive() or not events.empty():
+                if deadline and time.monotonic() > deadline and proc.is_alive():
+                    proc.kill()
+                    proc.join()
+                    return {"status": "failed", "error": f"timed out after {timeout:g} s"}
                 try:
                     event = events.get(timeout=0.1)
                 except queue_mod.Empty:
-                    if deadline and time.monotonic() > deadline and proc.is_alive():
-                        proc.kill()
-                        proc.join()
-                        return {"status": "failed", "error": f"timed out after {timeout:.0f} s"}
                     continue
                 if on_event:
                     on_event(*event)

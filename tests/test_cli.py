@@ -1,0 +1,165 @@
+"""The `benchhub run` command: bad input, failures, resume, exit codes (toy plugin, real processes)."""
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from benchhub.cli import cli
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def assert_one_line_error(result, needle):
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("Error: ") and needle in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--methods", "lorra"], "unknown method 'lorra'; did you mean 'lora'?"),
+    (["--models", "blip3:tiny"], "unknown model 'blip3'; did you mean 'blip2'?"),
+    (["--suite", "defualt"], "unknown suite 'defualt'; did you mean 'default'?"),
+    (["--suite", "missing/suite.toml"], "suite file 'missing/suite.toml' does not exist"),
+    (["--effective-batch", "-4"], "effective-batch must be a positive integer"),
+    (["--micro-batch", "5"], "micro-batch 5 does not divide effective batch 16"),
+    (["--micro-batch", "0"], "micro-batch must be a positive integer"),
+    (["--memory-limit", "lots"], "cannot parse memory limit 'lots'"),
+    (["--max-steps", "0"], "max-steps must be a positive integer"),
+    (["--methods", "lora(rank=8)"], "method 'lora' has no option 'rank'; options: r, alpha"),
+    (["--seeds", "one,two"], "--seeds expects comma-separated integers"),
+])
+def test_bad_input_is_one_line_exit_2(fresh_plugins, tmp_path, args, needle):
+    assert_one_line_error(invoke("run", "--results", tmp_path, *args), needle)
+
+
+def test_malformed_suite_toml(fresh_plugins, tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[suite\nmethods = [")
+    assert_one_line_error(invoke("run", "--suite", bad, "--results", tmp_path), "malformed suite file")
+
+
+@pytest.mark.parametrize("body,needle", [
+    ('[suite]\nmethods = "full"\nmodels = ["blip2:tiny"]\n[dataset]\nname = "shapes"\n', "methods must be a non-empty list"),
+    ('[suite]\nmethods = ["full"]\nmodels = ["blip2:tiny"]\n', "[dataset] needs a name"),
+    ('[suite]\nmethods = ["full"]\nmodels = ["blip2:tiny"]\n[dataset]\nname = "shapes"\n[budget]\nmicro_bath = 2\n',
+     "unknown budget key 'micro_bath'"),
+    ('[suite]\nmethods = ["full"]\nmodels = ["blip2:tiny"]\n[dataset]\nname = "shapes"\n[extra]\n', "unknown table 'extra'"),
+    ('[suite]\nmethods = ["full"]\nmodels = ["blip2:tiny"]\n[dataset]\nname = "shapes"\ntrain_size = -1\n',
+     "train_size must be a positive integer"),
+])
+def test_invalid_suite_contents(fresh_plugins, tmp_path, body, needle):
+    path = tmp_path / "suite.toml"
+    path.write_text(body)
+    assert_one_line_error(invoke("run", "--suite", path, "--results", tmp_path), needle)
+
+
+def test_unwritable_results_directory(fresh_plugins, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    assert_one_line_error(invoke("run", "--results", blocker / "results"), "is not writable")
+
+
+def test_report_without_results(fresh_plugins, tmp_path):
+    assert_one_line_error(invoke("report", "--results", tmp_path / "nothing"), "no results found")
+
+
+def _records(results, suite="toy"):
+    return [json.loads(p.read_text()) for p in sorted((results / suite).glob("*.json"))]
+
+
+def test_failing_runs_are_recorded_and_the_matrix_goes_on(toy, toy_suite, tmp_path):
+    suite = toy_suite(["explode", "full", "nan", "sigkill", "zero-shot"])
+    results = tmp_path / "results"
+    result = invoke("run", "--suite", suite, "--results", results)
+    assert result.exit_code == 1, result.output
+    by_method = {r["config"]["method"]["name"]: r for r in _records(results)}
+    assert set(by_method) == {"explode", "full", "nan", "sigkill", "zero-shot"}
+    assert by_method["explode"]["status"] == "failed"
+    assert by_method["explode"]["error"] == "RuntimeError: boom: this method always fails"
+    assert by_method["nan"]["status"] == "failed"
+    assert by_method["nan"]["error"].startswith("non-finite loss (nan) at step 1")
+    assert by_method["sigkill"]["error"] == "child process killed by SIGKILL (out of memory?)"
+    assert by_method["full"]["status"] == "ok"
+    assert by_method["full"]["metrics"]["accuracy"] == 1.0
+    assert by_method["zero-shot"]["status"] == "ok"
+    board = (results / "toy" / "leaderboard.md").read_text()
+    assert "❌ failed" in board and "- `explode` seed 0: RuntimeError: boom" in board
+    # the failure's traceback went to the run's log, not to the terminal
+    assert "Traceback" not in result.output
+    assert "boom" in (results / "toy" / by_method["explode"]["log"]).read_text()
+
+
+def test_record_contents_and_resume(toy, toy_suite, tmp_path):
+    suite = toy_suite(["full"])
+    results = tmp_path / "results"
+    first = invoke("run", "--suite", suite, "--results", results, "--seeds", "0,1")
+    assert first.exit_code == 0, first.output
+    records = _records(results)
+    assert len(records) == 2
+    r = records[0]
+    assert r["schema_version"] == 1 and r["status"] == "ok" and r["error"] is None
+    assert r["batching"] == {"effective_batch": 8, "micro_batch": 4, "grad_accum_steps": 2}
+    assert r["train"]["steps"] == 20 and r["train"]["samples"] == 160
+    assert r["train"]["samples_per_second"] > 0 and r["eval"]["seconds"] > 0
+    assert r["memory"]["kind"] == "cpu-rss" and r["memory"]["peak_bytes"] > 10 * 2**20
+    assert r["parameters"]["trainable"] == r["parameters"]["total"] == 15
+    assert r["parameters"]["manifest"] == {"head": {"trainable": 15, "total": 15}}
+    for key in ("python", "torch", "transformers", "peft"):
+        assert r["environment"]["versions"][key]
+    assert r["environment"]["device"].startswith("CPU")
+    assert r["run_id"] in next((results / "toy").glob("*seed0*.json")).name
+    mtimes = {p: p.stat().st_mtime_ns for p in (results / "toy").glob("*.json")}
+    second = invoke("run", "--suite", suite, "--results", results, "--seeds", "0,1")
+    assert second.exit_code == 0
+    assert "0 ran, 2 skipped" in second.output
+    assert {p: p.stat().st_mtime_ns for p in (results / "toy").glob("*.json")} == mtimes
+    forced = invoke("run", "--suite", suite, "--results", results, "--seed", "1", "--force")
+    assert "1 ran, 0 skipped" in forced.output
+    changed = invoke("run", "--suite", suite, "--results", results, "--seed", "0", "--max-steps", "5")
+    assert "1 ran, 0 skipped" in changed.output  # a different budget is a different run
+    assert len(_records(results)) == 3
+
+
+def test_failed_records_are_retried(toy, toy_suite, tmp_path):
+    suite = toy_suite(["explode"])
+    results = tmp_path / "results"
+    assert invoke("run", "--suite", suite, "--results", results).exit_code == 1
+    again = invoke("run", "--suite", suite, "--results", results)
+    assert "1 ran, 0 skipped, 1 failed" in again.output
+    assert len(_records(results)) == 1
+
+
+def test_over_budget_is_marked_not_ranked(toy, toy_suite, tmp_path):
+    suite = toy_suite(["full", "grow(mib=400)"], extra='memory_limit = "350MiB"')
+    results = tmp_path / "results"
+    result = invoke("run", "--suite", suite, "--results", results)
+    by_label = {r["config"]["method_label"]: r for r in _records(results)}
+    grow = by_label["grow(mib=400)"]
+    assert grow["status"] == "over-budget", grow["memory"]
+    assert grow["memory"]["peak_bytes"] > grow["memory"]["limit_bytes"] == 350 * 2**20
+    assert by_label["full"]["status"] == "ok"
+    assert result.exit_code == 0
+    board = (results / "toy" / "leaderboard.md").read_text()
+    assert "over-budget (unranked)" in board
+
+
+def test_timeout_kills_and_records(toy, toy_suite, tmp_path):
+    suite = toy_suite(["full"])
+    result = invoke("run", "--suite", suite, "--results", tmp_path, "--max-steps", "1000000", "--timeout", "3")
+    assert result.exit_code == 1
+    assert _records(tmp_path)[0]["error"] == "timed out after 3 s"
+
+
+def test_report_regenerates(toy, toy_suite, tmp_path):
+    results = tmp_path / "results"
+    invoke("run", "--suite", toy_suite(["full"]), "--results", results)
+    board = results / "toy" / "leaderboard.md"
+    board.unlink()
+    result = invoke("report", "--results", results, "--stdout")
+    assert result.exit_code == 0
+    assert board.exists() and "| `full` |" in result.output

@@ -1,0 +1,170 @@
+import importlib.metadata
+import json
+import sys
+import types
+
+import pytest
+from click.testing import CliRunner
+
+import benchhub
+from benchhub.cli import cli
+from benchhub.errors import UserError
+
+BUILTINS = {"method": {"full", "lora", "zero-shot"}, "model": {"blip2"}, "dataset": {"shapes"},
+            "metric": {"coco-caption"}}
+
+
+def test_builtins_load_through_entry_points(fresh_plugins):
+    reg = fresh_plugins.registry()
+    for kind, names in BUILTINS.items():
+        assert names <= set(reg.names(kind))
+    owners = {p["name"]: p for p in fresh_plugins.describe_plugins()}
+    assert owners["method_lora"]["package"] == "benchhub"
+    assert owners["method_lora"]["registers"] == {"method": ["lora"]}
+    assert owners["method_lora"]["hooks"] == ["register_methods"]
+
+
+def test_throwaway_plugin_registered_in_fixture(toy):
+    reg = benchhub.plugins.registry()
+    assert reg.get("method", "explode") is toy.Explode
+    assert reg.owners[("model", "toy")] == "toyplugin"
+
+
+class _FakeDist:
+    """What pluggy reads from importlib.metadata for one distribution."""
+
+    def __init__(self, name, entry_points):
+        self.metadata = {"name": name}
+        self.version = "9.9"
+        self.entry_points = entry_points
+        self.files = []
+
+    @property
+    def name(self):
+        return self.metadata["name"]
+
+
+def test_plugin_discovered_through_faked_entry_points(fresh_plugins, monkeypatch):
+    module = types.ModuleType("benchhub_fake_plugin")
+
+    class Shiny:
+        name = "shiny"
+        default_lr = 1e-3
+
+        def prepare(self, bundle):
+            return bundle
+
+    @benchhub.hookimpl
+    def register_methods(register):
+        register(Shiny)
+
+    module.register_methods = register_methods
+    monkeypatch.setitem(sys.modules, "benchhub_fake_plugin", module)
+    ep = importlib.metadata.EntryPoint(name="shiny", value="benchhub_fake_plugin", group="benchhub")
+    real = list(importlib.metadata.distributions())
+    monkeypatch.setattr(importlib.metadata, "distributions",
+                        lambda: real + [_FakeDist("benchhub-shiny", [ep])])
+    reg = fresh_plugins.registry()
+    assert reg.get("method", "shiny") is Shiny
+    listed = {p["name"]: p for p in fresh_plugins.describe_plugins()}
+    assert listed["shiny"]["package"] == "benchhub-shiny"
+    assert listed["shiny"]["version"] == "9.9"
+    result = CliRunner().invoke(cli, ["plugins", "--json"])
+    assert result.exit_code == 0
+    assert any(p["name"] == "shiny" and p["registers"] == {"method": ["shiny"]} for p in json.loads(result.output))
+
+
+def test_hook_register_commands(fresh_plugins):
+    import click
+
+    from benchhub.cli import main
+
+    class Extra:
+        @staticmethod
+        @benchhub.hookimpl
+        def register_commands(cli):
+            @cli.command(name="hello-extra")
+            def hello():
+                """Say hello."""
+                click.echo("hello from a plugin")
+
+    fresh_plugins.load_plugins()
+    fresh_plugins.pm.register(Extra, name="extra")
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            main(["hello-extra"])
+        assert exit_info.value.code == 0
+    finally:
+        fresh_plugins.pm.unregister(name="extra")
+        cli.commands.pop("hello-extra", None)
+
+
+@pytest.mark.parametrize("hook", ["register_methods", "register_models", "register_datasets", "register_metrics"])
+def test_hook_register_components(fresh_plugins, hook):
+    kind = hook[len("register_"):-1]
+
+    class Thing:
+        name = f"thing-{kind}"
+
+    plugin = types.SimpleNamespace()
+    setattr(plugin, hook, benchhub.hookimpl(lambda register: register(Thing)))
+    fresh_plugins.load_plugins()
+    fresh_plugins.pm.register(plugin, name="thing")
+    fresh_plugins.reset()
+    assert fresh_plugins.registry().get(kind, f"thing-{kind}") is Thing
+
+
+def test_duplicate_names_are_refused(fresh_plugins):
+    class Full:
+        name = "full"
+
+    class Dup:
+        @staticmethod
+        @benchhub.hookimpl
+        def register_methods(register):
+            register(Full)
+
+    fresh_plugins.load_plugins()
+    fresh_plugins.pm.register(Dup, name="dup")
+    with pytest.raises(UserError, match="method 'full' is registered twice"):
+        fresh_plugins.registry()
+
+
+def test_unknown_hook_implementation_is_rejected(fresh_plugins):
+    import pluggy
+
+    class Typo:
+        @staticmethod
+        @benchhub.hookimpl
+        def register_methodz(register):
+            pass
+
+    fresh_plugins.load_plugins()
+    fresh_plugins.pm.register(Typo, name="typo")
+    with pytest.raises(pluggy.PluginValidationError):
+        fresh_plugins.pm.check_pending()
+
+
+def test_blocked_plugins_do_not_load(fresh_plugins, monkeypatch):
+    monkeypatch.setenv("BENCHHUB_BLOCK_PLUGINS", "method_lora")
+    assert "lora" not in fresh_plugins.registry().names("method")
+    assert "full" in fresh_plugins.registry().names("method")
+
+
+def test_load_only_named_plugins(fresh_plugins, monkeypatch):
+    monkeypatch.setenv("BENCHHUB_LOAD_PLUGINS", "method_full")
+    assert fresh_plugins.registry().names("method") == ["full"]
+
+
+def test_unknown_name_suggests(fresh_plugins):
+    with pytest.raises(UserError) as info:
+        fresh_plugins.registry().get("method", "lorra")
+    assert str(info.value) == ("unknown method 'lorra'; did you mean 'lora'? "
+                               "available: full, lora, zero-shot")
+
+
+def test_plugins_command_lists_everything(fresh_plugins):
+    result = CliRunner().invoke(cli, ["plugins"])
+    assert result.exit_code == 0, result.output
+    for needle in ("method_lora", "benchhub 0.1.0", "register_models", "model: blip2"):
+        assert needle in result.output

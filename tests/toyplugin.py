@@ -1,0 +1,155 @@
+"""A throwaway plugin for tests: a toy classifier task that runs in a second, plus methods that fail."""
+import os
+import signal
+
+import benchhub
+from benchhub.bundle import Bundle
+from benchhub.records import Splits
+
+
+class ToyBundle(Bundle):
+    task = "toy"
+
+    def blocks(self, tower="language"):
+        return [self.model]
+
+    def head(self):
+        return self.model
+
+    def components(self):
+        return {"head": self.model}
+
+    def collate(self, examples):
+        import torch
+
+        return {"x": torch.tensor([e["x"] for e in examples]), "labels": torch.tensor([e["y"] for e in examples])}
+
+    def loss_sum(self, batch):
+        import torch.nn.functional as F
+
+        return F.cross_entropy(self.model(batch["x"]), batch["labels"], reduction="sum"), len(batch["labels"])
+
+    def predict(self, examples, batch_size):
+        import torch
+
+        with torch.no_grad():
+            logits = self.model(torch.tensor([e["x"] for e in examples]))
+        return [str(int(i)) for i in logits.argmax(-1)]
+
+
+class ToyModel:
+    """A linear classifier on 4 features."""
+
+    name = "toy"
+    tasks = ("toy",)
+
+    def __init__(self, preset: str = "small"):
+        self.preset = preset
+
+    def build(self, device, seed=0):
+        import torch
+
+        torch.manual_seed(seed)
+        return ToyBundle(torch.nn.Linear(4, 3), device)
+
+
+class ToyData:
+    """Three separable classes."""
+
+    name = "toy-data"
+    task = "toy"
+
+    def __init__(self, size: int = 48):
+        self.size = size
+
+    def load(self, seed=0):
+        import random
+
+        rng = random.Random(seed)
+        rows = []
+        for i in range(self.size):
+            y = i % 3
+            x = [rng.gauss(0, 0.1) + (2.0 if j == y else 0.0) for j in range(4)]
+            rows.append({"x": x, "y": y, "references": [str(y)]})
+        return Splits(rows, rows[: self.size // 2], {"train": self.size, "eval": self.size // 2})
+
+
+class ToyAccuracy:
+    name = "toy-accuracy"
+    task = "toy"
+    primary = "accuracy"
+    columns = ("accuracy",)
+
+    def compute(self, predictions, references):
+        return {"accuracy": sum(p in r for p, r in zip(predictions, references)) / len(predictions)}
+
+
+class Explode:
+    """Raises while preparing."""
+
+    name = "explode"
+    default_lr = 0.1
+
+    def prepare(self, bundle):
+        raise RuntimeError("boom: this method always fails")
+
+
+class MakeNan:
+    """Poisons the weights so the loss is NaN."""
+
+    name = "nan"
+    default_lr = 0.1
+
+    def prepare(self, bundle):
+        import torch
+
+        with torch.no_grad():
+            bundle.model.weight.fill_(float("nan"))
+        return bundle
+
+
+class Sigkill:
+    """Kills its own process, like the kernel's OOM killer would."""
+
+    name = "sigkill"
+    default_lr = 0.1
+
+    def prepare(self, bundle):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class Grow:
+    """Full training, after allocating `mib` MiB that stay resident (to exceed a memory limit)."""
+
+    name = "grow"
+    default_lr = 0.1
+
+    def __init__(self, mib: int = 0):
+        self.mib = mib
+
+    def prepare(self, bundle):
+        self.ballast = bytearray(self.mib * 2**20)
+        for i in range(0, len(self.ballast), 4096):
+            self.ballast[i] = 1
+        return bundle
+
+
+@benchhub.hookimpl
+def register_models(register):
+    register(ToyModel)
+
+
+@benchhub.hookimpl
+def register_datasets(register):
+    register(ToyData)
+
+
+@benchhub.hookimpl
+def register_metrics(register):
+    register(ToyAccuracy)
+
+
+@benchhub.hookimpl
+def register_methods(register):
+    for cls in (Explode, MakeNan, Sigkill, Grow):
+        register(cls)

@@ -1,0 +1,71 @@
+"""Leaderboard rendering against a golden file (regenerate deliberately: BENCHHUB_UPDATE_GOLDEN=1)."""
+import os
+from pathlib import Path
+
+from benchhub.records import Budget, ComponentSpec, RunSpec
+from benchhub.report import render_leaderboard
+from benchhub.runner import make_record
+
+GOLDEN = Path(__file__).parent / "golden" / "leaderboard.md"
+ENV = {"versions": {"python": "3.11.7", "benchhub": "0.1.0", "torch": "2.13.0", "transformers": "5.23.0",
+                    "peft": "0.21.2"}, "device": "CPU Test (2 cores)", "device_type": "cpu"}
+
+
+def record(method, seed=0, cider=None, status="ok", trainable=1000, train_s=5.0, peak_mib=400, error=None,
+           options=None, limit_mib=1024):
+    spec = RunSpec(suite="golden", method=ComponentSpec(method, options or {}), model=ComponentSpec("blip2:tiny"),
+                   dataset=ComponentSpec("shapes", {"train_size": 300}), metrics=("coco-caption",),
+                   budget=Budget(effective_batch=16, micro_batch=8, max_steps=200,
+                                 memory_limit_bytes=limit_mib * 2**20),
+                   seed=seed, lr=0.0 if method == "zero-shot" else 1e-3)
+    trains = method != "zero-shot"
+    result = {"status": status, "error": error,
+              "metrics": {} if status == "failed" else {"CIDEr": cider, "BLEU-4": cider / 10 if cider else None},
+              "train": {"seconds": train_s, "samples_per_second": 3200 / train_s} if trains and status != "failed"
+              else None,
+              "eval": {"seconds": 0.5} if status != "failed" else None,
+              "memory": {"kind": "cpu-rss", "peak_bytes": peak_mib * 2**20},
+              "parameters": None if status == "failed" else {"trainable": trainable if trains else 0, "total": 10000}}
+    r = make_record(spec, f"{method}{seed}", ENV, result, "2026-01-01T00:00:00+00:00", 9.0)
+    r["primary_metric"], r["leaderboard_metrics"] = "CIDEr", ["CIDEr", "BLEU-4"]
+    return r
+
+
+def golden_records():
+    return [
+        record("zero-shot", cider=0.7),
+        record("full", seed=0, cider=3.8, trainable=10000, train_s=6.0, peak_mib=500),
+        record("full", seed=1, cider=3.7, trainable=10000, train_s=6.2, peak_mib=502),
+        record("lora", seed=0, cider=3.5, trainable=900, train_s=4.0, peak_mib=450),
+        record("lora", seed=1, cider=3.3, trainable=900, train_s=4.2, peak_mib=452),
+        record("lora", cider=1.9, trainable=80, train_s=2.5, peak_mib=420, options={"target_modules": "q_proj"}),
+        record("wide", cider=4.5, trainable=9000, train_s=3.0, peak_mib=2000),  # over its 1 GiB limit
+        record("broken", status="failed", error="RuntimeError: boom"),
+    ]
+
+
+def test_over_budget_status_comes_from_measured_memory():
+    statuses = {r["config"]["method"]["name"]: r["status"] for r in golden_records()}
+    assert statuses["wide"] == "over-budget" and statuses["full"] == "ok"
+
+
+def test_leaderboard_matches_golden_file():
+    text = render_leaderboard(golden_records(), "golden")
+    if os.environ.get("BENCHHUB_UPDATE_GOLDEN"):
+        GOLDEN.write_text(text)
+    assert text == GOLDEN.read_text()
+
+
+def test_leaderboard_ranks_and_marks():
+    text = render_leaderboard(golden_records(), "golden")
+    rows = [line for line in text.splitlines() if line.startswith("| `")]
+    order = [row.split("|")[1].strip() for row in rows]
+    # over-budget and failed runs are listed last, unranked, even with the best CIDEr
+    assert order == ["`full`", "`lora`", "`lora(target_modules=q_proj)`", "`zero-shot`", "`wide`", "`broken`"]
+    assert "**3.750 ± 0.071**" in rows[0]
+    assert "**4.500**" not in text
+    assert "- `broken` seed 0: RuntimeError: boom" in text
+
+
+def test_leaderboard_with_no_records():
+    assert "No results yet" in render_leaderboard([], "empty")

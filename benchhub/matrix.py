@@ -36,7 +36,8 @@ class _Display:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=console)
+                                 TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=console,
+                                 transient=True)
         self.matrix = self.progress.add_task("runs", total=total, info="")
         self.current = None
 
@@ -78,6 +79,15 @@ def _status_line(record: dict, label: str) -> str:
     return f"[{colour}]{status:>11}[/] {label}: {detail}"
 
 
+def _prepared_line(model: str, result: dict) -> str:
+    if result["status"] != "ok":
+        return f"[red]   failed[/] preparing {model}: {result.get('error')}"
+    info = result.get("info") or {}
+    if info.get("cached"):
+        return f"[dim]    using cached {model} ({info.get('checkpoint', '')})[/]"
+    return f"[green] prepared[/] {model} in {info.get('seconds', 0):.0f} s ({info.get('checkpoint', '')})"
+
+
 def run_matrix(specs: list[RunSpec], registry, store: Store, env: dict, device, console,
                force: bool = False, timeout: float | None = None) -> Outcome:
     outcome = Outcome()
@@ -101,7 +111,6 @@ def run_matrix(specs: list[RunSpec], registry, store: Store, env: dict, device, 
             log_dir.mkdir(parents=True, exist_ok=True)
             log_path = log_dir / f"{path.stem}.log"
             log_path.unlink(missing_ok=True)
-            started, t0 = runner.now(), time.perf_counter()
             model_key = f"{spec.model.name}:{sorted(spec.model.options.items())}"
             if model_key not in prepared and hasattr(classes["model"], "prepare"):
                 display.start(f"preparing {spec.model.name}")
@@ -109,8 +118,10 @@ def run_matrix(specs: list[RunSpec], registry, store: Store, env: dict, device, 
                 prepared[model_key] = runner.run_in_child(
                     "prepare", {"cls": classes["model"], "options": {**preset, **spec.model.options}},
                     display.event, log_path=str(log_dir / "prepare.log"))
+                display.progress.console.print(_prepared_line(spec.model.name, prepared[model_key]))
             prep = prepared.get(model_key, {"status": "ok"})
             display.start(label)
+            started, t0 = runner.now(), time.perf_counter()
             if prep["status"] != "ok":
                 result = {"status": "failed", "error": f"model preparation failed: {prep.get('error')}"}
             else:
@@ -123,6 +134,8 @@ def run_matrix(specs: list[RunSpec], registry, store: Store, env: dict, device, 
                 record["primary_metric"] = getattr(metric_classes[0], "primary", None)
                 record["leaderboard_metrics"] = [c for m in metric_classes for c in getattr(m, "columns", ())]
             record["log"] = str(log_path.relative_to(store.dir))
+            if prep.get("info"):
+                record["model_preparation"] = prep["info"]
             store.write(record, path)
             outcome.records.append(record)
             outcome.leaderboard = write_leaderboard(store)

@@ -202,7 +202,8 @@ def _child(task: str, payload: dict, events, result_path: str, log_path: str | N
     try:
         if task == "prepare":
             plugin = payload["cls"](**payload["options"])
-            result = {"info": plugin.prepare(log=lambda m: send("phase", m)) if hasattr(plugin, "prepare") else None}
+            result = {"info": plugin.prepare(log=lambda m: send("phase", m),
+                                             progress=lambda s, n, loss: send("step", s, n, loss))}
         else:
             import torch
 

@@ -231,19 +231,18 @@ class Blip2:
                          sort_keys=True)
         return cache_root() / f"blip2-tiny-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
 
-    def prepare(self, log=print) -> dict:
+    def prepare(self, log=print, progress=None) -> dict:
         """Pre-train the tiny checkpoint on the source domain once; later calls reuse the cache."""
         target = self.checkpoint_dir()
         if (target / "pretrain.json").exists():
-            return json.loads((target / "pretrain.json").read_text())
+            return {**json.loads((target / "pretrain.json").read_text()), "cached": True}
         import torch
 
         from benchhub.records import Budget
         from benchhub.train import train_loop
         from benchhub_plugins.datasets.shapes import generate
 
-        log(f"pre-training blip2:tiny on the shapes source domain ({self.recipe['pretrain_steps']} steps), "
-            f"cached at {target}")
+        log("pre-training on the source domain (first use only)")
         torch.manual_seed(0)
         model, processor = build_tiny(self.recipe, seed=0)
         bundle = Blip2Bundle(model, processor, torch.device("cpu"), self.max_new_tokens)
@@ -253,8 +252,9 @@ class Blip2:
         budget = Budget(effective_batch=self.recipe["pretrain_batch"], micro_batch=self.recipe["pretrain_batch"],
                         max_steps=self.recipe["pretrain_steps"], lr_schedule="cosine", warmup_ratio=0.05)
         start = time.perf_counter()
-        stats = train_loop(bundle, examples, budget, self.recipe["pretrain_lr"], seed=0)
-        info = {"recipe": self.recipe, "seconds": round(time.perf_counter() - start, 2),
+        stats = train_loop(bundle, examples, budget, self.recipe["pretrain_lr"], seed=0, progress=progress)
+        info = {"checkpoint": str(target), "recipe": self.recipe,
+                "seconds": round(time.perf_counter() - start, 2),
                 "final_loss": stats.final_loss}
         tmp = target.with_name(target.name + f".tmp{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
@@ -265,7 +265,7 @@ class Blip2:
             tmp.rename(target)  # atomic: a half-written checkpoint is never seen
         except OSError:
             shutil.rmtree(tmp, ignore_errors=True)  # another process finished first
-        return info
+        return {**info, "cached": False}
 
     def build(self, device, seed: int = 0) -> Blip2Bundle:
         from transformers import Blip2ForConditionalGeneration, Blip2Processor

@@ -1,0 +1,36 @@
+"""The README tells the truth: its plugin example runs, its commands exist."""
+import json
+import re
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from benchhub.cli import cli
+
+README = (Path(__file__).parent.parent / "README.md").read_text()
+
+
+def test_readme_method_plugin_example_runs(fresh_plugins, tmp_path, monkeypatch):
+    code = re.search(r"```python\n(.*?)```", README, re.S).group(1)
+    (tmp_path / "readme_plugin.py").write_text(code)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import readme_plugin
+
+    fresh_plugins.load_plugins()
+    fresh_plugins.pm.register(readme_plugin, name="readme_plugin")
+    fresh_plugins.reset()
+    results = tmp_path / "results"
+    result = CliRunner().invoke(cli, ["run", "--suite", "tiny", "--methods", "frozen-top(k=1)", "--max-steps", "2",
+                                      "--results", str(results)])
+    assert result.exit_code == 0, result.output
+    record = json.loads(next((results / "tiny").glob("*.json")).read_text())
+    manifest = record["parameters"]["manifest"]
+    assert manifest["vision"]["trainable"] == manifest["bridge"]["trainable"] == 0
+    assert 0 < manifest["language"]["trainable"] < manifest["language"]["total"]
+
+
+def test_readme_commands_exist():
+    for command in re.findall(r"^benchhub (\w+)", README, re.M):
+        assert command in cli.commands, command
+    for option in set(re.findall(r"(--[a-z][a-z-]+)", README)) - {"--json", "--stdout", "--suite", "--force", "--results"}:
+        assert option in CliRunner().invoke(cli, ["run", "--help"]).output, option

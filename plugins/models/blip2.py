@@ -235,7 +235,7 @@ class Blip2:
         """Pre-train the tiny checkpoint on the source domain once; later calls reuse the cache."""
         target = self.checkpoint_dir()
         if (target / "pretrain.json").exists():
-            return {**json.loads((target / "pretrain.json").read_text()), "cached": True}
+            return {**json.loads((target / "pretrain.json").read_text()), "checkpoint": str(target), "cached": True}
         import torch
 
         from benchhub.records import Budget

@@ -16,6 +16,18 @@ class Bundle:
     def __init__(self, model, device):
         self.model = model
         self.device = device
+        #: optimizer steps this run will take (set by the runner before `method.prepare`)
+        self.total_steps: int | None = None
+
+    def peft_targets(self, kind: str):
+        """PEFT `target_modules` by kind: 'attention' (LoRA-style default) or 'feedforward' (IA3)."""
+        if kind == "attention":
+            return self.lora_target_modules
+        raise NotImplementedError(f"{type(self).__name__} names no '{kind}' modules for PEFT")
+
+    def set_head(self, module) -> None:
+        """Replace the output head (untying it from input embeddings where tied)."""
+        raise NotImplementedError(f"{type(self).__name__} has no replaceable head")
 
     # ---- structure: what methods use to decide what trains
     def blocks(self, tower: str = "language") -> list:
@@ -48,17 +60,56 @@ class Bundle:
         raise NotImplementedError
 
     def save(self, directory) -> None:
-        """Write the (fine-tuned) weights in `save_pretrained` layout."""
-        self.model.save_pretrained(directory)
+        """Write the (fine-tuned) weights in `save_pretrained` layout (PEFT: the adapter only)."""
+        if hasattr(self.model, "save_pretrained"):
+            self.model.save_pretrained(directory)
+            return
+        from pathlib import Path
+
+        from safetensors.torch import save_model
+
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        save_model(self.model, str(Path(directory) / "model.safetensors"))
+
+    def load_trained(self, directory, method) -> None:
+        """Restore what `save` wrote onto this freshly built bundle, as `method` had adapted it."""
+        from pathlib import Path
+
+        directory = Path(directory)
+        if (directory / "adapter_config.json").exists():
+            from peft import PeftModel
+
+            self.model = PeftModel.from_pretrained(self.model, directory)
+            return
+        method.prepare(self)
+        from safetensors.torch import load_file
+
+        files = sorted(directory.glob("*.safetensors"))
+        if not files:
+            raise FileNotFoundError(f"no safetensors weights in {directory}")
+        state = {}
+        for f in files:
+            state.update(load_file(f))
+        missing, unexpected = self.model.load_state_dict(state, strict=False)
+        if unexpected:
+            raise ValueError(f"weights in {directory} do not fit the model: unexpected {unexpected[:3]}")
+        # save_pretrained drops tied duplicates (e.g. lm_head = embed_tokens): allow only those
+        aliases, id_of = {}, {}
+        for name, p in self.model.named_parameters(remove_duplicate=False):
+            aliases.setdefault(id(p), set()).add(name)
+            id_of[name] = id(p)
+        untied = [m for m in missing if m in id_of and not aliases[id_of[m]] & set(state)]
+        if untied:
+            raise ValueError(f"weights in {directory} miss {untied[:3]}")
 
     # ---- helpers
     def parameter_counts(self) -> tuple[int, int]:
         """(trainable, total) parameters of the current model."""
         trainable = total = 0
         for p in self.model.parameters():
-            total += p.numel()
-            if p.requires_grad:
-                trainable += p.numel()
+            n = numel(p)
+            total += n
+            trainable += n if p.requires_grad else 0
         return trainable, total
 
     def manifest(self) -> dict:
@@ -70,11 +121,21 @@ class Bundle:
                 if id(p) in seen:
                     continue
                 seen.add(id(p))
-                total += p.numel()
-                trainable += p.numel() if p.requires_grad else 0
+                total += numel(p)
+                trainable += numel(p) if p.requires_grad else 0
             out[name] = {"trainable": trainable, "total": total}
         rest = [p for p in self.model.parameters() if id(p) not in seen]
         if rest:
-            out["other"] = {"trainable": sum(p.numel() for p in rest if p.requires_grad),
-                            "total": sum(p.numel() for p in rest)}
+            out["other"] = {"trainable": sum(numel(p) for p in rest if p.requires_grad),
+                            "total": sum(numel(p) for p in rest)}
         return out
+
+
+def numel(p) -> int:
+    """Logical parameter count, also for 4-bit packed bitsandbytes weights."""
+    state = getattr(p, "quant_state", None)
+    if state is not None and getattr(state, "shape", None) is not None:
+        import math
+
+        return math.prod(state.shape)
+    return p.numel()

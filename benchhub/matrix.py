@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from dataclasses import dataclass, field
 
 from benchhub import runner
 from benchhub.records import RunSpec
 from benchhub.report import write_leaderboard
 from benchhub.store import DONE_STATUSES, Store
-from benchhub.suite import split_model_name
+from benchhub.suite import split_name
 
 
 @dataclass
@@ -23,8 +24,8 @@ class Outcome:
 
 
 def classes_for(spec: RunSpec, registry) -> dict:
-    return {"method": registry.get("method", spec.method.name),
-            "model": registry.get("model", split_model_name(spec.model.name)[0]),
+    return {"method": registry.get("method", split_name(spec.method.name)[0]),
+            "model": registry.get("model", split_name(spec.model.name)[0]),
             "dataset": registry.get("dataset", spec.dataset.name),
             "metrics": {m: registry.get("metric", m) for m in spec.metrics}}
 
@@ -114,9 +115,8 @@ def run_matrix(specs: list[RunSpec], registry, store: Store, env: dict, device, 
             model_key = f"{spec.model.name}:{sorted(spec.model.options.items())}"
             if model_key not in prepared and hasattr(classes["model"], "prepare"):
                 display.start(f"preparing {spec.model.name}")
-                _, preset = split_model_name(spec.model.name)
                 prepared[model_key] = runner.run_in_child(
-                    "prepare", {"cls": classes["model"], "options": {**preset, **spec.model.options}},
+                    "prepare", {"cls": classes["model"], "name": spec.model.name, "options": spec.model.options},
                     display.event, log_path=str(log_dir / "prepare.log"))
                 display.progress.console.print(_prepared_line(spec.model.name, prepared[model_key]))
             prep = prepared.get(model_key, {"status": "ok"})
@@ -126,7 +126,8 @@ def run_matrix(specs: list[RunSpec], registry, store: Store, env: dict, device, 
                 result = {"status": "failed", "error": f"model preparation failed: {prep.get('error')}"}
             else:
                 result = runner.run_in_child(
-                    "run", {"config": spec.config(), "classes": classes, "device": str(device)},
+                    "run", {"config": spec.config(), "classes": classes, "device": str(device),
+                            "weights_dir": str(store.dir / "weights" / path.stem)},
                     display.event, log_path=str(log_path), timeout=timeout)
             record = runner.make_record(spec, run_id, env, result, started, time.perf_counter() - t0)
             metric_classes = [classes["metrics"][m] for m in spec.metrics]
@@ -134,6 +135,8 @@ def run_matrix(specs: list[RunSpec], registry, store: Store, env: dict, device, 
                 record["primary_metric"] = getattr(metric_classes[0], "primary", None)
                 record["leaderboard_metrics"] = [c for m in metric_classes for c in getattr(m, "columns", ())]
             record["log"] = str(log_path.relative_to(store.dir))
+            if record.get("weights"):
+                record["weights"] = str(Path(record["weights"]).relative_to(store.dir))
             if prep.get("info"):
                 record["model_preparation"] = prep["info"]
             store.write(record, path)

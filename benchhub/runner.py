@@ -18,7 +18,7 @@ from pathlib import Path
 
 from benchhub.errors import RunFailure
 from benchhub.records import SCHEMA_VERSION, RunSpec, run_spec_from_config
-from benchhub.suite import split_model_name
+from benchhub.suite import instantiate
 
 # A forkserver with the heavy libraries imported once: ~0.8 s per child instead of ~6.5 s for
 # spawn, and no OpenMP deadlock as with a plain fork after torch is loaded (see NOTES).
@@ -124,7 +124,30 @@ def peak_memory(device) -> dict:
     return {"kind": "cpu-rss", "peak_bytes": kib * 1024}
 
 
-def execute(spec: RunSpec, classes: dict, device, progress=None) -> dict:
+def build_bundle(spec: RunSpec, classes: dict, method, device):
+    """The model plugin's bundle for a run, loaded quantized when the method asks for it."""
+    model_plugin = instantiate(classes["model"], spec.model.name, spec.model.options)
+    quantization = getattr(method, "quantization", None)
+    if not quantization:
+        return model_plugin.build(device, seed=spec.seed)
+    import inspect
+
+    if "quantization" not in inspect.signature(model_plugin.build).parameters:
+        raise RunFailure(f"method '{spec.method.name}' needs a {quantization} base model, which model "
+                         f"'{spec.model.name}' cannot load")
+    return model_plugin.build(device, seed=spec.seed, quantization=quantization)
+
+
+def check_claims(method, manifest: dict, name: str) -> None:
+    """A method that says it freezes a component must leave nothing in it trainable."""
+    for component in getattr(method, "freezes", ()):
+        trainable = manifest.get(component, {}).get("trainable", 0)
+        if trainable:
+            raise RunFailure(f"method '{name}' claims to freeze '{component}' but leaves {trainable:,} "
+                             f"of its parameters trainable")
+
+
+def execute(spec: RunSpec, classes: dict, device, progress=None, weights_dir: str | None = None) -> dict:
     """Build, adapt, train and evaluate one run in this process; returns the measured parts."""
     import torch
 
@@ -132,18 +155,18 @@ def execute(spec: RunSpec, classes: dict, device, progress=None) -> dict:
     torch.manual_seed(spec.seed)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    plugin, preset = split_model_name(spec.model.name)
-    model_plugin = classes["model"](**preset, **spec.model.options)
+    method = instantiate(classes["method"], spec.method.name, spec.method.options)
     phase("phase", "building model")
-    bundle = model_plugin.build(device, seed=spec.seed)
+    bundle = build_bundle(spec, classes, method, device)
     splits = classes["dataset"](**spec.dataset.options).load(seed=spec.seed)
     if hasattr(bundle, "check_image_conditioning") and splits.train:
         bundle.check_image_conditioning(splits.train[0])
-    method = classes["method"](**spec.method.options)
+    bundle.total_steps = spec.budget.total_steps(len(splits.train))
     torch.manual_seed(spec.seed)
     bundle = method.prepare(bundle) or bundle
     trainable, total = bundle.parameter_counts()
     manifest = bundle.manifest()
+    check_claims(method, manifest, spec.method_label)
     trains = getattr(method, "trains", True)
     if trains and trainable == 0:
         raise RunFailure(f"method '{spec.method.name}' left no trainable parameters")
@@ -164,6 +187,14 @@ def execute(spec: RunSpec, classes: dict, device, progress=None) -> dict:
     bad = [k for k, v in scores.items() if v != v]
     if bad:
         raise RunFailure(f"metric {bad[0]} is NaN")
+    saved = weights_error = None
+    if weights_dir and trains:
+        try:  # the metrics are in hand: a failed save must not lose them
+            bundle.save(weights_dir)
+            saved = weights_dir
+        except Exception as exc:
+            traceback.print_exc()
+            weights_error = f"{type(exc).__name__}: {exc}".splitlines()[0]
     train = None
     if stats:
         curve_every = max(1, len(stats.losses) // 50)
@@ -181,6 +212,8 @@ def execute(spec: RunSpec, classes: dict, device, progress=None) -> dict:
         "memory": peak_memory(device),
         "parameters": {"trainable": trainable, "total": total, "manifest": manifest},
         "data": splits.info,
+        "weights": saved,
+        "weights_error": weights_error,
     }
 
 
@@ -201,14 +234,15 @@ def _child(task: str, payload: dict, events, result_path: str, log_path: str | N
     result: dict
     try:
         if task == "prepare":
-            plugin = payload["cls"](**payload["options"])
+            plugin = instantiate(payload["cls"], payload["name"], payload["options"])
             result = {"info": plugin.prepare(log=lambda m: send("phase", m),
                                              progress=lambda s, n, loss: send("step", s, n, loss))}
         else:
             import torch
 
             spec = run_spec_from_config(payload["config"])
-            result = execute(spec, payload["classes"], torch.device(payload["device"]), send)
+            result = execute(spec, payload["classes"], torch.device(payload["device"]), send,
+                             weights_dir=payload.get("weights_dir"))
         result["status"] = "ok"
     except BaseException as exc:  # recorded, not raised: the matrix goes on
         traceback.print_exc()
@@ -291,6 +325,8 @@ def make_record(spec: RunSpec, run_id: str, env: dict, result: dict, started: st
         "eval": result.get("eval"),
         "memory": memory,
         "parameters": result.get("parameters"),
+        "weights": result.get("weights"),
+        "weights_error": result.get("weights_error"),
         "batching": {"effective_batch": spec.budget.effective_batch, "micro_batch": spec.budget.micro_batch,
                      "grad_accum_steps": spec.budget.grad_accum_steps},
         "data": result.get("data"),

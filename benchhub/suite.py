@@ -181,10 +181,19 @@ def _check_options(kind: str, cls: type, options: dict, label: str) -> None:
     cls(**options)
 
 
-def split_model_name(name: str) -> tuple[str, dict]:
-    """'blip2:tiny' -> ('blip2', {'preset': 'tiny'})."""
-    plugin, sep, preset = name.partition(":")
-    return plugin, ({"preset": preset} if sep else {})
+def split_name(name: str, cls: type | None = None) -> tuple[str, dict]:
+    """'blip2:tiny' -> ('blip2', {'preset': 'tiny'}); 'peft:boft' -> ('peft', {'type': 'boft'}).
+
+    The option a variant sets is the class's `variant_option` (default 'preset').
+    """
+    plugin, sep, variant = name.partition(":")
+    option = getattr(cls, "variant_option", "preset")
+    return plugin, ({option: variant} if sep else {})
+
+
+def instantiate(cls: type, name: str, options: dict):
+    """A component object from its registered class, its (possibly 'name:variant') name and options."""
+    return cls(**split_name(name, cls)[1], **options)
 
 
 def plan(suite: Suite, registry) -> list[RunSpec]:
@@ -195,10 +204,9 @@ def plan(suite: Suite, registry) -> list[RunSpec]:
         registry.get("metric", metric)
     specs = []
     for model in suite.models:
-        plugin, preset = split_model_name(model.name)
-        model_cls = registry.get("model", plugin)
+        model_cls = registry.get("model", split_name(model.name)[0])
         model_opts = {**suite.model_options.get(model.name, {}), **model.options}
-        _check_options("model", model_cls, {**preset, **model_opts}, model.name)
+        _check_options("model", model_cls, {**split_name(model.name, model_cls)[1], **model_opts}, model.name)
         task = getattr(dataset_cls, "task", "caption")
         if task not in getattr(model_cls, "tasks", (task,)):
             raise UserError(f"model '{model.name}' does not support task '{task}' of dataset "
@@ -206,12 +214,13 @@ def plan(suite: Suite, registry) -> list[RunSpec]:
         metrics = suite.metrics or tuple(
             n for n in registry.names("metric") if getattr(registry.get("metric", n), "task", None) == task)[:1]
         for method in suite.methods:
-            method_cls = registry.get("method", method.name)
+            method_cls = registry.get("method", split_name(method.name)[0])
             options = {**suite.method_options.get(method.name, {}), **method.options}
             lr = options.pop("lr", getattr(method_cls, "default_lr", 1e-4))
             if not isinstance(lr, (int, float)) or lr < 0:
                 raise UserError(f"method '{method.label()}': lr must be a non-negative number, got {lr!r}")
-            _check_options("method", method_cls, options, method.name)
+            _check_options("method", method_cls, {**split_name(method.name, method_cls)[1], **options},
+                           method.name)
             for seed in suite.seeds:
                 specs.append(RunSpec(
                     suite=suite.name, method=ComponentSpec(method.name, options),

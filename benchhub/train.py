@@ -109,9 +109,9 @@ def train_loop(bundle, examples: list, budget, lr: float, seed: int, *, method=N
             torch.nn.utils.clip_grad_norm_(params, budget.max_grad_norm)
         optimizer.step()
         scheduler.step()
+        if method is not None and hasattr(method, "after_optimizer_step"):
+            method.after_optimizer_step(bundle, step, total_steps)  # gradients still there (AdaLoRA)
         optimizer.zero_grad(set_to_none=True)
-        if method is not None and hasattr(method, "on_step"):
-            method.on_step(bundle, step, total_steps)
         losses.append(round(loss, 6))
         tokens += n_tokens
         if progress:

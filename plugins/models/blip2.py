@@ -110,8 +110,24 @@ class Blip2Bundle(Bundle):
             return list(base.qformer.encoder.layer)
         raise benchhub.UserError(f"unknown tower '{tower}'; available: language, vision, bridge")
 
+    def peft_targets(self, kind: str):
+        # Regexes keep IA3-style targets inside the language model (the vision MLP also has fc2).
+        if kind == "attention":
+            return self.lora_target_modules
+        if kind == "ia3":
+            return r".*language_model.*\.(k_proj|v_proj|fc2)"
+        if kind == "feedforward":
+            return r".*language_model.*\.fc2"
+        return super().peft_targets(kind)
+
     def head(self):
         return self._base().get_output_embeddings()
+
+    def set_head(self, module) -> None:
+        base = self._base()
+        base.config.text_config.tie_word_embeddings = False  # the new head is its own parameter
+        base.config.tie_word_embeddings = False
+        base.language_model.lm_head = module
 
     def components(self) -> dict:
         base = self._base()
@@ -267,14 +283,21 @@ class Blip2:
             shutil.rmtree(tmp, ignore_errors=True)  # another process finished first
         return {**info, "cached": False}
 
-    def build(self, device, seed: int = 0) -> Blip2Bundle:
+    def build(self, device, seed: int = 0, quantization: str | None = None) -> Blip2Bundle:
         from transformers import Blip2ForConditionalGeneration, Blip2Processor
+
+        from benchhub.quantization import bnb_config, device_map
 
         self.prepare()
         path = self.checkpoint_dir()
-        model = Blip2ForConditionalGeneration.from_pretrained(path, use_safetensors=True)
+        if quantization:
+            model = Blip2ForConditionalGeneration.from_pretrained(
+                path, use_safetensors=True, quantization_config=bnb_config(quantization, device),
+                device_map=device_map(device))
+        else:
+            model = Blip2ForConditionalGeneration.from_pretrained(path, use_safetensors=True).to(device)
         processor = Blip2Processor.from_pretrained(path)
-        return Blip2Bundle(model.to(device), processor, device, self.max_new_tokens)
+        return Blip2Bundle(model, processor, device, self.max_new_tokens)
 
 
 @benchhub.hookimpl

@@ -1,0 +1,29 @@
+"""bitsandbytes quantization configs that methods ask model plugins to load with."""
+from __future__ import annotations
+
+from benchhub.errors import RunFailure
+
+KINDS = ("nf4", "int8")
+
+
+def bnb_config(kind: str, device):
+    """transformers' BitsAndBytesConfig for 'nf4' (QLoRA) or 'int8'; bf16 compute on CUDA, fp32 on CPU."""
+    import torch
+
+    try:
+        import bitsandbytes  # noqa: F401
+        from transformers import BitsAndBytesConfig
+    except ImportError as exc:
+        raise RunFailure(f"quantization '{kind}' needs bitsandbytes: pip install bitsandbytes ({exc})") from None
+    if kind == "nf4":
+        compute = torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
+        return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                  bnb_4bit_compute_dtype=compute)
+    if kind == "int8":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    raise RunFailure(f"unknown quantization '{kind}'; available: {', '.join(KINDS)}")
+
+
+def device_map(device) -> dict:
+    """Where from_pretrained places a quantized model: everything on the run's device."""
+    return {"": device.index if device.type == "cuda" and device.index is not None else str(device)}

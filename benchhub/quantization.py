@@ -27,3 +27,15 @@ def bnb_config(kind: str, device):
 def device_map(device) -> dict:
     """Where from_pretrained places a quantized model: everything on the run's device."""
     return {"": device.index if device.type == "cuda" and device.index is not None else str(device)}
+
+
+def keep_trainable(model) -> None:
+    """Stop bitsandbytes repacking 4-bit weights for CPU inference on a no-grad forward.
+
+    bitsandbytes 0.50 repacks a Linear4bit's weight in place the first time it runs in eval mode
+    without grad on an AVX512-BF16 CPU; a later backward through it then fails ("a view of a leaf
+    Variable ... in-place operation"). The image-conditioning check is such a forward.
+    """
+    for module in model.modules():
+        if hasattr(module, "support_avx512bf16_for_cpu"):
+            module.support_avx512bf16_for_cpu = False

@@ -135,7 +135,11 @@ def build_bundle(spec: RunSpec, classes: dict, method, device):
     if "quantization" not in inspect.signature(model_plugin.build).parameters:
         raise RunFailure(f"method '{spec.method.name}' needs a {quantization} base model, which model "
                          f"'{spec.model.name}' cannot load")
-    return model_plugin.build(device, seed=spec.seed, quantization=quantization)
+    bundle = model_plugin.build(device, seed=spec.seed, quantization=quantization)
+    from benchhub.quantization import keep_trainable
+
+    keep_trainable(bundle.model)
+    return bundle
 
 
 def check_claims(method, manifest: dict, name: str) -> None:

@@ -1,0 +1,37 @@
+"""Frozen-top: freeze everything, train the top k blocks of one tower."""
+import benchhub
+
+TOWERS = ("language", "vision", "bridge")
+
+
+class FrozenTop:
+    """Train only the top k blocks of a tower (language, vision or bridge); freeze the rest."""
+
+    name = "frozen-top"
+    default_lr = 1e-4
+
+    def __init__(self, k: int = 2, tower: str = "language", head: bool = False):
+        if not isinstance(k, int) or k <= 0:
+            raise benchhub.UserError(f"frozen-top: k must be a positive integer, got {k!r}")
+        if tower not in TOWERS:
+            raise benchhub.UserError(f"frozen-top: unknown tower '{tower}'; available: {', '.join(TOWERS)}")
+        self.k, self.tower, self.head = k, tower, head
+        # What this method promises; the runner checks the manifest against it.
+        self.freezes = tuple(c for c in (*TOWERS, "head") if c != tower and not (head and c == "head"))
+
+    def prepare(self, bundle):
+        blocks = bundle.blocks(self.tower)
+        if self.k > len(blocks):
+            raise benchhub.errors.RunFailure(f"frozen-top: k={self.k} but the {self.tower} tower has only "
+                                             f"{len(blocks)} blocks")
+        bundle.model.requires_grad_(False)
+        for block in blocks[-self.k:]:
+            block.requires_grad_(True)
+        if self.head:
+            bundle.head().requires_grad_(True)
+        return bundle
+
+
+@benchhub.hookimpl
+def register_methods(register):
+    register(FrozenTop)

@@ -1,0 +1,138 @@
+"""Every PEFT tuner by name (dora, ia3, vera, adalora, loha, lokr, oft) and any other as peft:<type>."""
+from __future__ import annotations
+
+import dataclasses
+
+import benchhub
+from benchhub.errors import RunFailure, UserError, unknown_name
+
+
+def config_class(peft_type: str):
+    from peft.mapping import PEFT_TYPE_TO_CONFIG_MAPPING
+
+    key = peft_type.upper().replace("-", "_")
+    if key not in PEFT_TYPE_TO_CONFIG_MAPPING:
+        raise unknown_name("peft type", peft_type.lower(), [str(k.value).lower() for k in PEFT_TYPE_TO_CONFIG_MAPPING])
+    return PEFT_TYPE_TO_CONFIG_MAPPING[key]
+
+
+class PeftTuner:
+    """Any PEFT tuner: `peft:<type>(option=value,...)` with the options of peft's <Type>Config."""
+
+    name = "peft"
+    variant_option = "type"
+    default_lr = 2e-4
+    peft_type: str | None = None  # fixed by the named subclasses
+    targets = "attention"  # which of the model's module groups to adapt when target_modules is not given
+
+    def __init__(self, type: str | None = None, **options):
+        self.type = self.peft_type or type
+        if not self.type:
+            raise UserError("peft: name a tuner type, e.g. peft:boft or peft:hra")
+        fields = {f.name for f in dataclasses.fields(config_class(self.type))}
+        unknown = sorted(set(options) - fields)
+        if unknown:
+            raise UserError(f"{self.name}: peft {config_class(self.type).__name__} has no option '{unknown[0]}'")
+        self.options = options
+
+    def defaults(self, bundle) -> dict:
+        return {}
+
+    def config(self, bundle):
+        cls = config_class(self.type)
+        options = {**self.defaults(bundle), **self.options}
+        if "target_modules" in {f.name for f in dataclasses.fields(cls)} and not options.get("target_modules"):
+            options["target_modules"] = bundle.peft_targets(self.targets)
+        try:
+            config = cls(**options)
+        except (TypeError, ValueError) as exc:
+            raise RunFailure(f"peft {self.type}: invalid configuration: {exc}") from None
+        if getattr(config, "is_prompt_learning", False):
+            raise RunFailure(f"peft {self.type} is a prompt-learning method; it needs a task-specific "
+                             "PeftModel that BLIP-2-style multimodal models do not have (unsupported here)")
+        return config
+
+    def prepare(self, bundle):
+        from peft import get_peft_model
+
+        config = self.config(bundle)
+        try:
+            bundle.model = get_peft_model(bundle.model, config)
+        except (TypeError, ValueError, NotImplementedError, RuntimeError) as exc:
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise RunFailure(f"peft {self.type} cannot adapt this model: {message}") from None
+        return bundle
+
+
+class Dora(PeftTuner):
+    """DoRA: weight-decomposed LoRA (LoraConfig(use_dora=True))."""
+
+    name, peft_type = "dora", "lora"
+
+    def defaults(self, bundle):
+        return {"use_dora": True, "r": 8, "lora_alpha": 16}
+
+
+class IA3(PeftTuner):
+    """IA3: learned rescaling of keys, values and feed-forward activations."""
+
+    name, peft_type, targets, default_lr = "ia3", "ia3", "ia3", 3e-3
+
+    def defaults(self, bundle):
+        return {"feedforward_modules": bundle.peft_targets("feedforward")}
+
+
+class Vera(PeftTuner):
+    """VeRA: shared frozen random low-rank matrices, trained scaling vectors."""
+
+    name, peft_type, default_lr = "vera", "vera", 4e-3
+
+
+class AdaLora(PeftTuner):
+    """AdaLoRA: LoRA whose rank budget is re-allocated during training (update_and_allocate each step).
+
+    Its orthogonality regulariser is not added: benchhub computes the token-weighted loss itself.
+    """
+
+    name, peft_type = "adalora", "adalora"
+
+    def defaults(self, bundle):
+        total = bundle.total_steps or 100
+        return {"init_r": 12, "target_r": 8, "lora_alpha": 16, "total_step": total,
+                "tinit": int(0.1 * total), "tfinal": int(0.2 * total), "deltaT": max(1, total // 20)}
+
+    def after_optimizer_step(self, bundle, step: int, total_steps: int) -> None:
+        bundle.model.base_model.update_and_allocate(step)
+
+
+class LoHa(PeftTuner):
+    """LoHa: low-rank Hadamard product adapters."""
+
+    name, peft_type = "loha", "loha"
+
+    def defaults(self, bundle):
+        return {"r": 8, "alpha": 16}
+
+
+class LoKr(PeftTuner):
+    """LoKr: low-rank Kronecker product adapters."""
+
+    name, peft_type = "lokr", "lokr"
+
+    def defaults(self, bundle):
+        return {"r": 8, "alpha": 16}
+
+
+class Oft(PeftTuner):
+    """OFT: orthogonal fine-tuning (block-diagonal orthogonal rotations)."""
+
+    name, peft_type, default_lr = "oft", "oft", 1e-4
+
+    def defaults(self, bundle):
+        return {"oft_block_size": 32}
+
+
+@benchhub.hookimpl
+def register_methods(register):
+    for cls in (PeftTuner, Dora, IA3, Vera, AdaLora, LoHa, LoKr, Oft):
+        register(cls)

@@ -164,6 +164,128 @@ def report(results_dir, suite_name, to_stdout):
             click.echo(path.read_text())
 
 
+def _find_record(run: str, results_dir: str) -> tuple[dict, Path]:
+    """A record by run id (or unique prefix) under the results directory, or by its file path."""
+    from benchhub.store import read_record
+
+    path = Path(run)
+    if path.suffix == ".json" and path.is_file():
+        record = read_record(path)
+        if record is None:
+            raise UserError(f"{run} is not a benchhub record")
+        return record, path
+    root = Path(results_dir)
+    matches = sorted(root.glob(f"*/*__{run}*.json")) if run else []
+    if not matches:
+        raise UserError(f"no run '{run}' in {root}; `benchhub show` takes a run id (or a unique prefix) from "
+                        f"a record's file name, or the record's path")
+    if len(matches) > 1:
+        raise UserError(f"run id '{run}' is ambiguous: {', '.join(p.stem.rsplit('__', 1)[-1] for p in matches[:5])}")
+    return read_record(matches[0]), matches[0]
+
+
+@cli.command()
+@click.argument("run")
+@click.option("--results", "results_dir", default="results", show_default=True, type=click.Path(),
+              help="Directory holding the suites' records.")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole record as JSON.")
+def show(run, results_dir, as_json):
+    """Show one run: status, metrics, timings, memory and its trainable-parameter manifest."""
+    from benchhub.records import format_bytes
+
+    record, path = _find_record(run, results_dir)
+    if as_json:
+        click.echo(json.dumps(record, indent=2, sort_keys=True))
+        return
+    c = record["config"]
+    lines = [f"run {record['run_id']}  ({path})",
+             f"  suite {c['suite']} · model {c['model']['name']} · method {c['method_label']} · seed {c['seed']}",
+             f"  status {record['status']}" + (f": {record['error']}" if record.get("error") else "")]
+    if record.get("metrics"):
+        lines.append("  metrics " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(record["metrics"].items())))
+    train = record.get("train") or {}
+    if train:
+        lines.append(f"  train {train['seconds']:.1f} s, {train['steps']} steps, {train['samples_per_second']} "
+                     f"samples/s, lr {c['method']['lr']:g}, micro-batch {record['batching']['micro_batch']} × "
+                     f"{record['batching']['grad_accum_steps']} accumulation")
+    if record.get("eval"):
+        lines.append(f"  eval {record['eval']['seconds']:.1f} s on {record['eval']['examples']} examples")
+    memory = record.get("memory") or {}
+    if memory.get("peak_bytes"):
+        limit = f" (limit {format_bytes(memory['limit_bytes'])})" if memory.get("limit_bytes") else ""
+        lines.append(f"  peak memory {format_bytes(memory['peak_bytes'])} [{memory['kind']}]{limit}")
+    params = record.get("parameters") or {}
+    if params:
+        lines.append(f"  parameters {params['trainable']:,} trainable of {params['total']:,}")
+        lines.append(f"    {'component':<10} {'trainable':>12} {'total':>12} {'share':>8}")
+        for name, counts in params.get("manifest", {}).items():
+            share = 100 * counts["trainable"] / counts["total"] if counts["total"] else 0.0
+            lines.append(f"    {name:<10} {counts['trainable']:>12,} {counts['total']:>12,} {share:>7.2f}%")
+    if record.get("weights"):
+        lines.append(f"  weights {path.parent / record['weights']}")
+    for sample in (record.get("eval") or {}).get("samples", [])[:3]:
+        lines.append(f"  e.g. {sample['prediction']!r}  (reference {sample['references'][0]!r})")
+    click.echo("\n".join(lines))
+
+
+@cli.command()
+@click.argument("run")
+@click.argument("images", nargs=-1, required=True, type=click.Path())
+@click.option("--results", "results_dir", default="results", show_default=True, type=click.Path(),
+              help="Directory holding the suites' records.")
+@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1))
+def predict(run, images, results_dir, batch_size):
+    """Reload a run's fine-tuned weights and caption (or classify) new images."""
+    from benchhub import plugins as plugin_mod
+
+    record, path = _find_record(run, results_dir)
+    if record["status"] == "failed":
+        raise UserError(f"run {record['run_id']} failed ({record.get('error')}); there is nothing to predict with")
+    missing = [i for i in images if not Path(i).is_file()]
+    if missing:
+        raise UserError(f"image '{missing[0]}' does not exist")
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        pictures = [Image.open(i).convert("RGB") for i in images]
+    except (UnidentifiedImageError, OSError) as exc:
+        raise UserError(f"cannot read image: {exc}") from None
+    weights = path.parent / record["weights"] if record.get("weights") else None
+    if record.get("train") and (weights is None or not weights.is_dir()):
+        raise UserError(f"run {record['run_id']} has no saved weights (expected {weights}); re-run it with --force")
+    from benchhub import runner
+    from benchhub.matrix import classes_for
+    from benchhub.records import run_spec_from_config
+    from benchhub.suite import instantiate
+
+    spec = run_spec_from_config(record["config"])
+    classes = classes_for(spec, plugin_mod.registry())
+    method = instantiate(classes["method"], spec.method.name, spec.method.options)
+    runner._quiet_libraries()
+    device = runner.select_device()
+    bundle = runner.build_bundle(spec, classes, method, device)
+    if weights is not None:
+        bundle.load_trained(weights, method)
+    for image, output in zip(images, bundle.predict([{"image": p} for p in pictures], batch_size=batch_size)):
+        click.echo(f"{image}\t{output}")
+
+
+@cli.group()
+def new():
+    """Create a new plugin package from a template."""
+
+
+@new.command("method")
+@click.argument("name")
+@click.option("--dir", "directory", type=click.Path(), help="Where to create it (default: ./benchhub-NAME).")
+def new_method(name, directory):
+    """Create a ready-to-install method plugin package: pyproject, module, test."""
+    from benchhub.scaffold import new_method as scaffold
+
+    target = scaffold(name, Path(directory) if directory else None)
+    click.echo(f"created {target}\nnext: pip install -e {target} && benchhub run --methods {name}")
+
+
 def main(argv=None):
     """Console-script entry point."""
     from benchhub import plugins as plugin_mod

@@ -153,3 +153,20 @@ def register_metrics(register):
 def register_methods(register):
     for cls in (Explode, MakeNan, Sigkill, Grow):
         register(cls)
+
+
+class ClaimsFrozenHead:
+    """Says it freezes the head, but trains everything (a bug the runner must catch)."""
+
+    name = "claims-frozen-head"
+    default_lr = 0.1
+    freezes = ("head",)
+
+    def prepare(self, bundle):
+        bundle.model.requires_grad_(True)
+        return bundle
+
+
+@benchhub.hookimpl(specname="register_methods")
+def register_more_methods(register):
+    register(ClaimsFrozenHead)

@@ -1,0 +1,115 @@
+"""`benchhub new method NAME`: a ready-to-install third-party plugin package."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from benchhub.errors import UserError
+
+PYPROJECT = '''[build-system]
+requires = ["setuptools>=64"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "benchhub-{name}"
+version = "0.1.0"
+description = "The '{name}' fine-tuning method for benchhub."
+requires-python = ">=3.10"
+dependencies = ["benchhub"]
+
+[project.optional-dependencies]
+test = ["pytest"]
+
+# This is what makes benchhub find the plugin: one entry point in the group "benchhub".
+[project.entry-points.benchhub]
+{module} = "{module}"
+
+[tool.setuptools]
+py-modules = ["{module}"]
+'''
+
+MODULE = '''"""The '{name}' method for benchhub: BitFit, train only the bias terms (edit to taste)."""
+import benchhub
+
+
+class {cls}:
+    """Train only the bias parameters of the model; freeze every weight matrix."""
+
+    name = "{name}"
+    default_lr = 1e-3
+
+    def __init__(self, include_head: bool = False):
+        self.include_head = include_head
+
+    def prepare(self, bundle):
+        bundle.model.requires_grad_(False)
+        for param_name, param in bundle.model.named_parameters():
+            if param_name.endswith("bias"):
+                param.requires_grad_(True)
+        if self.include_head:
+            bundle.head().requires_grad_(True)
+        return bundle
+
+
+@benchhub.hookimpl
+def register_methods(register):
+    register({cls})
+'''
+
+TEST = '''import torch
+
+from benchhub import plugins
+from benchhub.bundle import Bundle
+
+import {module}
+
+
+class TinyBundle(Bundle):
+    def head(self):
+        return self.model[-1]
+
+
+def test_registered_through_its_entry_point():
+    assert plugins.registry().get("method", "{name}") is {module}.{cls}
+
+
+def test_prepare_trains_only_biases():
+    bundle = TinyBundle(torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Linear(4, 2)), torch.device("cpu"))
+    {module}.{cls}().prepare(bundle)
+    trainable = sorted(n for n, p in bundle.model.named_parameters() if p.requires_grad)
+    assert trainable == ["0.bias", "1.bias"]
+'''
+
+README = '''# benchhub-{name}
+
+A method plugin for [benchhub](https://pypi.org/project/benchhub/).
+
+```bash
+pip install -e .
+benchhub plugins                 # lists {module} and the method '{name}'
+benchhub run --methods {name}    # runs it in the default suite
+pytest                           # its tests
+```
+'''
+
+
+def new_method(name: str, directory: Path | None = None) -> Path:
+    """Write the package `benchhub-NAME/` (pyproject, module, test, README); returns its path."""
+    if not re.fullmatch(r"[a-z][a-z0-9-]*[a-z0-9]|[a-z]", name or ""):
+        raise UserError(f"method name '{name}' must be lower-case letters, digits and dashes, e.g. my-method")
+    module = "benchhub_" + name.replace("-", "_")
+    cls = "".join(part.capitalize() for part in name.split("-"))
+    target = Path(directory) if directory else Path.cwd() / f"benchhub-{name}"
+    if target.exists() and any(target.iterdir()):
+        raise UserError(f"{target} already exists and is not empty")
+    files = {
+        "pyproject.toml": PYPROJECT,
+        f"{module}.py": MODULE,
+        f"tests/test_{module}.py": TEST,
+        "README.md": README,
+    }
+    for rel, template in files.items():
+        path = target / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(template.format(name=name, module=module, cls=cls))
+    return target

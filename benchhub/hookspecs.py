@@ -1,5 +1,5 @@
 """Hook specifications: every hook receives a `register` callback so the core owns names."""
-from typing import Callable
+from typing import Any, Callable
 
 import pluggy
 
@@ -9,28 +9,28 @@ hookspec = pluggy.HookspecMarker("benchhub")
 
 
 @hookspec
-def register_methods(register: Callable[[type], None]) -> None:
-    """Register fine-tuning method classes (attributes: name, default_lr; method prepare(bundle))."""
+def register_methods(register: Callable[[type], Any]) -> None:
+    """Register fine-tuning method classes: name, default_lr, prepare(bundle) -> bundle."""
 
 
 @hookspec
-def register_models(register: Callable[[type], None]) -> None:
-    """Register model classes (attributes: name, tasks, presets; method build(...) -> bundle)."""
+def register_models(register: Callable[[type], Any]) -> None:
+    """Register model classes: name, tasks, presets, build(device, seed) -> Bundle."""
 
 
 @hookspec
-def register_datasets(register: Callable[[type], None]) -> None:
-    """Register dataset classes (attributes: name, task; method load(seed) -> Splits)."""
+def register_datasets(register: Callable[[type], Any]) -> None:
+    """Register dataset classes: name, task, load(seed) -> Splits."""
 
 
 @hookspec
-def register_metrics(register: Callable[[type], None]) -> None:
-    """Register metric classes (attributes: name, task, higher_is_better; compute(preds, refs))."""
+def register_metrics(register: Callable[[type], Any]) -> None:
+    """Register metric classes: name, task, primary, columns, compute(predictions, references) -> dict."""
 
 
 # ---------------------------------------------------------------- command line
 
 
 @hookspec
-def register_commands(cli) -> None:
+def register_commands(cli: Any) -> None:
     """Add click commands to the `benchhub` command group."""

@@ -210,7 +210,7 @@ def execute(spec: RunSpec, classes: dict, device, progress=None, weights_dir: st
     return {
         "metrics": scores,
         "train": train,
-        "eval": {"seconds": round(eval_seconds, 3), "generation_seconds": round(gen_seconds, 3),
+        "eval": {"seconds": round(eval_seconds, 6), "generation_seconds": round(gen_seconds, 6),
                  "examples": len(predictions),
                  "samples": [{"prediction": p, "references": r} for p, r in zip(predictions[:5], references)]},
         "memory": peak_memory(device),

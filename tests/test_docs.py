@@ -8,20 +8,35 @@ from click.testing import CliRunner
 from benchhub.cli import cli
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
+GUIDE = (Path(__file__).parent.parent / "docs" / "writing-plugins.md").read_text()
+
+
+def _run_example(text, module, method, fresh_plugins, tmp_path, monkeypatch):
+    code = re.search(r"```python\n(.*?)```", text, re.S).group(1)
+    assert len(code.strip().splitlines()) < 30
+    (tmp_path / f"{module}.py").write_text(code)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    plugin = __import__(module)
+    fresh_plugins.load_plugins()
+    fresh_plugins.pm.register(plugin, name=module)
+    fresh_plugins.reset()
+    results = tmp_path / "results"
+    result = CliRunner().invoke(cli, ["run", "--suite", "tiny", "--methods", method, "--max-steps", "2",
+                                      "--results", str(results)])
+    return result, results
+
+
+def test_guide_method_plugin_example_runs(fresh_plugins, tmp_path, monkeypatch):
+    result, results = _run_example(GUIDE, "guide_plugin", "top-k(k=1)", fresh_plugins, tmp_path, monkeypatch)
+    assert result.exit_code == 0, result.output
+    manifest = json.loads(next((results / "tiny").glob("*.json")).read_text())["parameters"]["manifest"]
+    assert manifest["vision"]["trainable"] == manifest["bridge"]["trainable"] == 0
+    assert manifest["head"]["trainable"] == manifest["head"]["total"] > 0
 
 
 def test_readme_method_plugin_example_runs(fresh_plugins, tmp_path, monkeypatch):
-    code = re.search(r"```python\n(.*?)```", README, re.S).group(1)
-    (tmp_path / "readme_plugin.py").write_text(code)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    import readme_plugin
-
-    fresh_plugins.load_plugins()
-    fresh_plugins.pm.register(readme_plugin, name="readme_plugin")
-    fresh_plugins.reset()
-    results = tmp_path / "results"
-    result = CliRunner().invoke(cli, ["run", "--suite", "tiny", "--methods", "frozen-top(k=1)", "--max-steps", "2",
-                                      "--results", str(results)])
+    result, results = _run_example(README, "readme_plugin", "top-blocks(k=1)", fresh_plugins, tmp_path,
+                                   monkeypatch)
     assert result.exit_code == 0, result.output
     record = json.loads(next((results / "tiny").glob("*.json")).read_text())
     manifest = record["parameters"]["manifest"]

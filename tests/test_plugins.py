@@ -99,8 +99,8 @@ def test_hook_register_commands(fresh_plugins):
         cli.commands.pop("hello-extra", None)
 
 
-@pytest.mark.parametrize("hook", ["register_methods", "register_models", "register_datasets", "register_metrics"])
-def test_hook_register_components(fresh_plugins, hook):
+def _register_through(fresh_plugins, hook: str):
+    """Register a throwaway component through `hook` and look it up in the registry."""
     kind = hook[len("register_"):-1]
 
     class Thing:
@@ -112,6 +112,23 @@ def test_hook_register_components(fresh_plugins, hook):
     fresh_plugins.pm.register(plugin, name="thing")
     fresh_plugins.reset()
     assert fresh_plugins.registry().get(kind, f"thing-{kind}") is Thing
+    assert fresh_plugins.registry().owners[(kind, f"thing-{kind}")] == "thing"
+
+
+def test_hook_register_methods(fresh_plugins):
+    _register_through(fresh_plugins, "register_methods")
+
+
+def test_hook_register_models(fresh_plugins):
+    _register_through(fresh_plugins, "register_models")
+
+
+def test_hook_register_datasets(fresh_plugins):
+    _register_through(fresh_plugins, "register_datasets")
+
+
+def test_hook_register_metrics(fresh_plugins):
+    _register_through(fresh_plugins, "register_metrics")
 
 
 def test_duplicate_names_are_refused(fresh_plugins):
@@ -159,8 +176,9 @@ def test_load_only_named_plugins(fresh_plugins, monkeypatch):
 def test_unknown_name_suggests(fresh_plugins):
     with pytest.raises(UserError) as info:
         fresh_plugins.registry().get("method", "lorra")
-    assert str(info.value) == ("unknown method 'lorra'; did you mean 'lora'? "
-                               "available: full, lora, zero-shot")
+    assert str(info.value) == (
+        "unknown method 'lorra'; did you mean 'lora'? available: adalora, domain-head, dora, frozen-top, full, "
+        "ia3, loha, lokr, lora, lora-int8, oft, peft, qlora, vera, zero-shot")
 
 
 def test_plugins_command_lists_everything(fresh_plugins):

@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/benchhub run
+	$(VENV)/bin/benchhub run $(ARGS)
 
 test: $(STAMP)
 	$(VENV)/bin/pytest -m "slow or not slow" -q

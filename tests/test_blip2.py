@@ -93,7 +93,10 @@ def test_default_suite_end_to_end(fresh_plugins, tmp_path):
     records = {r["config"]["method_label"]: r
                for r in (json.loads(p.read_text()) for p in (results / "default").glob("*.json"))}
     cider = {label: r["metrics"]["CIDEr"] for label, r in records.items()}
-    assert set(cider) == {"zero-shot", "full", "lora", "lora(target_modules=all-linear)"}
-    # the scenario means something: fine-tuning beats the pre-trained model on the target domain
-    assert cider["full"] > cider["zero-shot"] + 1.0
-    assert cider["lora(target_modules=all-linear)"] > cider["zero-shot"] + 1.0
+    assert set(cider) == {"zero-shot", "full", "lora", "lora(target_modules=all-linear)", "frozen-top(head=True,k=1)",
+                          "domain-head", "qlora(target_modules=all-linear)", "dora(target_modules=all-linear)", "ia3"}
+    assert all(r["status"] == "ok" for r in records.values())
+    # the scenario means something: every method beats the pre-trained model on the target domain,
+    # and adapting the vision side (all-linear adapters, full) beats language-only adaptation
+    assert all(c > cider["zero-shot"] + 0.5 for label, c in cider.items() if label != "zero-shot")
+    assert min(cider["full"], cider["lora(target_modules=all-linear)"]) > max(cider["lora"], cider["ia3"]) + 1.0

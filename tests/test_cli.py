@@ -135,13 +135,13 @@ def test_failed_records_are_retried(toy, toy_suite, tmp_path):
 
 
 def test_over_budget_is_marked_not_ranked(toy, toy_suite, tmp_path):
-    suite = toy_suite(["full", "grow(mib=400)"], extra='memory_limit = "350MiB"')
+    suite = toy_suite(["full", "grow(mib=600)"], extra='memory_limit = "500MiB"')
     results = tmp_path / "results"
     result = invoke("run", "--suite", suite, "--results", results)
     by_label = {r["config"]["method_label"]: r for r in _records(results)}
-    grow = by_label["grow(mib=400)"]
+    grow = by_label["grow(mib=600)"]
     assert grow["status"] == "over-budget", grow["memory"]
-    assert grow["memory"]["peak_bytes"] > grow["memory"]["limit_bytes"] == 350 * 2**20
+    assert grow["memory"]["peak_bytes"] > grow["memory"]["limit_bytes"] == 500 * 2**20
     assert by_label["full"]["status"] == "ok"
     assert result.exit_code == 0
     board = (results / "toy" / "leaderboard.md").read_text()

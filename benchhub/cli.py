@@ -72,9 +72,10 @@ def cli():
 @click.option("--memory-limit", help="Peak memory allowed per run, e.g. 24GiB, 512MiB, none.")
 @click.option("--force", is_flag=True, help="Re-run runs whose record already exists.")
 @click.option("--timeout", "run_timeout", type=float, help="Kill a run after this many seconds (recorded failed).")
+@click.option("--dry-run", is_flag=True, help="Print the resolved matrix (and skipped pairs) without running.")
 @click.pass_context
 def run(ctx, suite_name, methods, models, seed, seeds, results_dir, max_steps, effective_batch, micro_batch,
-        memory_limit, force, run_timeout):
+        memory_limit, force, run_timeout, dry_run):
     """Run every method × model × seed of a suite, each in its own process; write the leaderboard."""
     from dataclasses import replace
 
@@ -99,23 +100,53 @@ def run(ctx, suite_name, methods, models, seed, seeds, results_dir, max_steps, e
         seeds=_ints(seeds, "--seeds") or ((seed,) if seed is not None else suite.seeds),
         budget=override_budget(suite.budget, **budget_changes),
     )
-    specs = plan(suite, registry)
+    matrix = plan(suite, registry)
+    specs = matrix.specs
     store = Store(results_dir, suite.name)
-    store.ensure_writable()
 
     from benchhub import runner
-    from benchhub.matrix import run_matrix
 
     console = Console(stderr=True)
     device = runner.select_device()
     env = runner.environment(device)
+    if dry_run:
+        _print_plan(suite, matrix, store, env, force)
+        return
+    store.ensure_writable()
+    from benchhub.matrix import run_matrix
+
     console.print(f"[bold]benchhub[/] suite [cyan]{suite.name}[/] · {len(specs)} runs · {env['device']}")
     console.print(f"budget: {suite.budget.describe()}")
+    for model, method, reason in matrix.skipped:
+        console.print(f"[yellow]    skipped[/] {model} · {method}: {reason}")
     outcome = run_matrix(specs, registry, store, env, device, console, force=force, timeout=run_timeout)
     n_failed = len(outcome.failed)
     click.echo(f"{len(outcome.records)} ran, {outcome.skipped} skipped, {n_failed} failed; "
                f"leaderboard: {outcome.leaderboard}")
     ctx.exit(1 if n_failed else 0)
+
+
+def _print_plan(suite, matrix, store, env, force) -> None:
+    """The dry run: every resolved run, whether it would run, and the skipped pairs with reasons."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from benchhub.store import DONE_STATUSES
+
+    table = Table("model", "method", "seed", "lr", "µbatch × accum", "steps", "run id", "would", box=None,
+                  title=f"suite {suite.name} · {env['device']} · {suite.budget.describe()}")
+    for spec in matrix.specs:
+        run_id = spec.config_hash(env)
+        existing = store.find(run_id) if store.dir.is_dir() else None
+        done = existing is not None and existing["status"] in DONE_STATUSES and not force
+        table.add_row(spec.model.name, spec.method_label, str(spec.seed), f"{spec.lr:g}",
+                      f"{spec.budget.micro_batch} × {spec.budget.grad_accum_steps}",
+                      str(spec.budget.max_steps or f"{spec.budget.max_epochs} epochs"), run_id,
+                      "skip (recorded)" if done else "run")
+    for model, method, reason in matrix.skipped:
+        table.add_row(model, method, "–", "–", "–", "–", "–", f"skip: {reason}")
+    Console(width=200).print(table)
+    click.echo(f"{len(matrix.specs)} runs planned, {len(matrix.skipped)} pairs skipped; nothing was run (--dry-run)")
 
 
 @cli.command()

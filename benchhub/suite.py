@@ -196,23 +196,35 @@ def instantiate(cls: type, name: str, options: dict):
     return cls(**split_name(name, cls)[1], **options)
 
 
-def plan(suite: Suite, registry) -> list[RunSpec]:
+@dataclass
+class Plan:
+    """The resolved matrix: runs to do, and pairs skipped with the reason."""
+
+    specs: list
+    skipped: list  # (model, method label, reason)
+
+
+def plan(suite: Suite, registry) -> Plan:
     """Every method × model × seed cell, resolved and validated (classes, options, learning rates)."""
     dataset_cls = registry.get("dataset", suite.dataset.name)
     _check_options("dataset", dataset_cls, suite.dataset.options, suite.dataset.name)
+    task = getattr(dataset_cls, "task", "caption")
     for metric in suite.metrics:
-        registry.get("metric", metric)
-    specs = []
+        metric_task = getattr(registry.get("metric", metric), "task", task)
+        if metric_task != task:
+            raise UserError(f"metric '{metric}' scores task '{metric_task}', but dataset '{suite.dataset.name}' "
+                            f"is task '{task}'")
+    metrics = suite.metrics or tuple(
+        n for n in registry.names("metric") if getattr(registry.get("metric", n), "task", None) == task)[:1]
+    specs, skipped = [], []
     for model in suite.models:
         model_cls = registry.get("model", split_name(model.name)[0])
         model_opts = {**suite.model_options.get(model.name, {}), **model.options}
         _check_options("model", model_cls, {**split_name(model.name, model_cls)[1], **model_opts}, model.name)
-        task = getattr(dataset_cls, "task", "caption")
         if task not in getattr(model_cls, "tasks", (task,)):
-            raise UserError(f"model '{model.name}' does not support task '{task}' of dataset "
-                            f"'{suite.dataset.name}'; it supports: {', '.join(model_cls.tasks)}")
-        metrics = suite.metrics or tuple(
-            n for n in registry.names("metric") if getattr(registry.get("metric", n), "task", None) == task)[:1]
+            skipped.append((model.name, "*", f"model supports {', '.join(model_cls.tasks)}, not the dataset's "
+                                              f"task '{task}'"))
+            continue
         for method in suite.methods:
             method_cls = registry.get("method", split_name(method.name)[0])
             options = {**suite.method_options.get(method.name, {}), **method.options}
@@ -227,4 +239,4 @@ def plan(suite: Suite, registry) -> list[RunSpec]:
                     model=ComponentSpec(model.name, model_opts), dataset=suite.dataset,
                     metrics=tuple(metrics), budget=suite.budget, seed=seed, lr=float(lr),
                     method_label=method.label()))
-    return specs
+    return Plan(specs, skipped)

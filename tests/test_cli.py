@@ -163,3 +163,30 @@ def test_report_regenerates(toy, toy_suite, tmp_path):
     result = invoke("report", "--results", results, "--stdout")
     assert result.exit_code == 0
     assert board.exists() and "| `full` |" in result.output
+
+
+def test_dry_run_prints_the_matrix_and_runs_nothing(fresh_plugins, tmp_path):
+    result = invoke("run", "--dry-run", "--seeds", "0,1", "--methods", "lora,full", "--results", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert result.output.count("blip2:tiny") == 4 and "lora" in result.output and "full" in result.output
+    assert "4 runs planned, 0 pairs skipped; nothing was run (--dry-run)" in result.output
+    assert not (tmp_path / "default").exists()
+
+
+def test_models_that_cannot_do_the_task_are_skipped_with_reason(toy, toy_suite, tmp_path):
+    suite = toy_suite(["full"]).read_text().replace('models = ["toy"]', 'models = ["toy", "blip2:tiny"]')
+    path = tmp_path / "mixed.toml"
+    path.write_text(suite)
+    dry = invoke("run", "--suite", path, "--dry-run", "--results", tmp_path)
+    assert dry.exit_code == 0, dry.output
+    assert "skip: model supports caption, not the dataset's task 'toy'" in dry.output
+    ran = invoke("run", "--suite", path, "--results", tmp_path)
+    assert ran.exit_code == 0 and "1 ran" in ran.output
+
+
+def test_metric_for_another_task_is_refused(toy, toy_suite, tmp_path):
+    suite = toy_suite(["full"]).read_text().replace('metrics = ["toy-accuracy"]', 'metrics = ["coco-caption"]')
+    path = tmp_path / "bad.toml"
+    path.write_text(suite)
+    assert_one_line_error(invoke("run", "--suite", path, "--results", tmp_path),
+                          "metric 'coco-caption' scores task 'caption', but dataset 'toy-data' is task 'toy'")

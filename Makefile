@@ -26,4 +26,4 @@ test: $(STAMP)
 	$(VENV)/bin/pytest -m "slow or not slow" -q
 
 clean-cache:
-	rm -rf "$${BENCHHUB_CACHE:-$$HOME/.cache/benchhub}"/blip2-tiny-*
+	rm -rf "$${BENCHHUB_CACHE:-$$HOME/.cache/benchhub}"

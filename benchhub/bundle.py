@@ -12,6 +12,10 @@ class Bundle:
     task: str = "caption"
     #: default `target_modules` for LoRA-like methods (e.g. the language model's q_proj, v_proj)
     lora_target_modules: list[str] | str = "all-linear"
+    #: modules PEFT methods train in full beside their adapters (e.g. a classifier for new labels)
+    peft_modules_to_save: list[str] | None = None
+    #: the tower `frozen-top` trains when none is named
+    default_tower: str = "language"
 
     def __init__(self, model, device):
         self.model = model

@@ -6,8 +6,11 @@ from benchhub.errors import RunFailure
 KINDS = ("nf4", "int8")
 
 
-def bnb_config(kind: str, device):
-    """transformers' BitsAndBytesConfig for 'nf4' (QLoRA) or 'int8'; bf16 compute on CUDA, fp32 on CPU."""
+def bnb_config(kind: str, device, keep: list[str] | None = None):
+    """transformers' BitsAndBytesConfig for 'nf4' (QLoRA) or 'int8'; bf16 compute on CUDA, fp32 on CPU.
+
+    `keep` names modules left unquantized (e.g. a classifier that must stay trainable).
+    """
     import torch
 
     try:
@@ -18,9 +21,9 @@ def bnb_config(kind: str, device):
     if kind == "nf4":
         compute = torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
         return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                                  bnb_4bit_compute_dtype=compute)
+                                  bnb_4bit_compute_dtype=compute, llm_int8_skip_modules=keep)
     if kind == "int8":
-        return BitsAndBytesConfig(load_in_8bit=True)
+        return BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=keep)
     raise RunFailure(f"unknown quantization '{kind}'; available: {', '.join(KINDS)}")
 
 

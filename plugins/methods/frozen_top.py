@@ -10,20 +10,22 @@ class FrozenTop:
     name = "frozen-top"
     default_lr = 1e-4
 
-    def __init__(self, k: int = 2, tower: str = "language", head: bool = False):
+    def __init__(self, k: int = 2, tower: str | None = None, head: bool = False):
         if not isinstance(k, int) or k <= 0:
             raise benchhub.UserError(f"frozen-top: k must be a positive integer, got {k!r}")
-        if tower not in TOWERS:
+        if tower is not None and tower not in TOWERS:
             raise benchhub.UserError(f"frozen-top: unknown tower '{tower}'; available: {', '.join(TOWERS)}")
         self.k, self.tower, self.head = k, tower, head
-        # What this method promises; the runner checks the manifest against it.
-        self.freezes = tuple(c for c in (*TOWERS, "head") if c != tower and not (head and c == "head"))
+        self.freezes: tuple = ()
 
     def prepare(self, bundle):
-        blocks = bundle.blocks(self.tower)
+        tower = self.tower or bundle.default_tower
+        blocks = bundle.blocks(tower)
         if self.k > len(blocks):
-            raise benchhub.errors.RunFailure(f"frozen-top: k={self.k} but the {self.tower} tower has only "
+            raise benchhub.errors.RunFailure(f"frozen-top: k={self.k} but the {tower} tower has only "
                                              f"{len(blocks)} blocks")
+        # What this method promises; the runner checks the manifest against it.
+        self.freezes = tuple(c for c in bundle.components() if c != tower and not (self.head and c == "head"))
         bundle.model.requires_grad_(False)
         for block in blocks[-self.k:]:
             block.requires_grad_(True)

@@ -18,7 +18,8 @@ class Lora:
         from peft import LoraConfig, get_peft_model
 
         config = LoraConfig(r=self.r, lora_alpha=self.alpha, lora_dropout=self.dropout, bias=self.bias,
-                            target_modules=self.target_modules or bundle.lora_target_modules)
+                            target_modules=self.target_modules or bundle.lora_target_modules,
+                            modules_to_save=bundle.peft_modules_to_save)
         bundle.model = get_peft_model(bundle.model, config)
         return bundle
 

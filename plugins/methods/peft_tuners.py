@@ -41,8 +41,11 @@ class PeftTuner:
     def config(self, bundle):
         cls = config_class(self.type)
         options = {**self.defaults(bundle), **self.options}
-        if "target_modules" in {f.name for f in dataclasses.fields(cls)} and not options.get("target_modules"):
+        fields = {f.name for f in dataclasses.fields(cls)}
+        if "target_modules" in fields and not options.get("target_modules"):
             options["target_modules"] = bundle.peft_targets(self.targets)
+        if "modules_to_save" in fields and bundle.peft_modules_to_save and "modules_to_save" not in options:
+            options["modules_to_save"] = bundle.peft_modules_to_save
         try:
             config = cls(**options)
         except (TypeError, ValueError) as exc:

@@ -1,15 +1,11 @@
 """BLIP-2 (Blip2ForConditionalGeneration) for captioning; `blip2:tiny` is pre-trained offline."""
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import shutil
-import time
 from pathlib import Path
 
 import benchhub
 from benchhub.bundle import Bundle
+from benchhub.checkpoints import cached_checkpoint, keyed_dir
 from benchhub.errors import RunFailure
 
 # Every number that shapes the tiny checkpoint; the cache key is a hash of this recipe.
@@ -20,10 +16,6 @@ TINY_RECIPE = {
     "data": "shapes/source/v1",
 }
 SPECIAL = {"pad": "<pad>", "bos": "<s>", "eos": "</s>", "unk": "<unk>", "image": "<image>"}
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("BENCHHUB_CACHE") or Path.home() / ".cache" / "benchhub")
 
 
 def build_tokenizer(corpus: list[str]):
@@ -238,20 +230,13 @@ class Blip2:
         self.recipe = {**TINY_RECIPE, **recipe}
 
     def checkpoint_dir(self) -> Path:
-        import tokenizers
-        import torch
-        import transformers
-
-        key = json.dumps({"recipe": self.recipe, "torch": torch.__version__.split("+")[0],
-                          "transformers": transformers.__version__, "tokenizers": tokenizers.__version__},
-                         sort_keys=True)
-        return cache_root() / f"blip2-tiny-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+        return keyed_dir("blip2-tiny", self.recipe)
 
     def prepare(self, log=print, progress=None) -> dict:
         """Pre-train the tiny checkpoint on the source domain once; later calls reuse the cache."""
-        target = self.checkpoint_dir()
-        if (target / "pretrain.json").exists():
-            return {**json.loads((target / "pretrain.json").read_text()), "checkpoint": str(target), "cached": True}
+        return cached_checkpoint(self.checkpoint_dir(), lambda tmp: self._pretrain(tmp, log, progress))
+
+    def _pretrain(self, directory: Path, log, progress) -> dict:
         import torch
 
         from benchhub.records import Budget
@@ -259,7 +244,6 @@ class Blip2:
         from benchhub_plugins.datasets.shapes import generate
 
         log("pre-training on the source domain (first use only)")
-        torch.manual_seed(0)
         model, processor = build_tiny(self.recipe, seed=0)
         bundle = Blip2Bundle(model, processor, torch.device("cpu"), self.max_new_tokens)
         data = generate("source", self.recipe["pretrain_images"], seed=0)
@@ -267,21 +251,9 @@ class Blip2:
                     for i, ex in enumerate(data)]
         budget = Budget(effective_batch=self.recipe["pretrain_batch"], micro_batch=self.recipe["pretrain_batch"],
                         max_steps=self.recipe["pretrain_steps"], lr_schedule="cosine", warmup_ratio=0.05)
-        start = time.perf_counter()
         stats = train_loop(bundle, examples, budget, self.recipe["pretrain_lr"], seed=0, progress=progress)
-        info = {"checkpoint": str(target), "recipe": self.recipe,
-                "seconds": round(time.perf_counter() - start, 2),
-                "final_loss": stats.final_loss}
-        tmp = target.with_name(target.name + f".tmp{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        bundle.save(tmp)
-        (tmp / "pretrain.json").write_text(json.dumps(info, indent=2))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            tmp.rename(target)  # atomic: a half-written checkpoint is never seen
-        except OSError:
-            shutil.rmtree(tmp, ignore_errors=True)  # another process finished first
-        return {**info, "cached": False}
+        bundle.save(directory)
+        return {"recipe": self.recipe, "seconds": round(stats.seconds, 2), "final_loss": stats.final_loss}
 
     def build(self, device, seed: int = 0, quantization: str | None = None) -> Blip2Bundle:
         from transformers import Blip2ForConditionalGeneration, Blip2Processor

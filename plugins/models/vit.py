@@ -1,0 +1,184 @@
+"""ViT image classification (ViTForImageClassification); `vit:tiny` is pre-trained offline on digits 0–4."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import benchhub
+from benchhub.bundle import Bundle
+from benchhub.checkpoints import cached_checkpoint, keyed_dir
+from benchhub.errors import RunFailure
+
+TINY_RECIPE = {
+    "hidden": 64, "layers": 4, "heads": 4, "ffn": 128, "image_size": 32, "patch_size": 4, "num_labels": 10,
+    "pretrain_domain": "source", "pretrain_steps": 300, "pretrain_batch": 32, "pretrain_lr": 1e-3,
+    "data": "sklearn-digits/v1",
+}
+REAL_PRESETS = {"base": "google/vit-base-patch16-224"}
+
+
+class VitBundle(Bundle):
+    """ViTForImageClassification + its image processor."""
+
+    task = "classify"
+    default_tower = "vision"
+    lora_target_modules = ["q_proj", "v_proj"]
+    peft_modules_to_save = ["classifier"]  # a new label set needs a trainable classifier
+
+    def __init__(self, model, image_processor, device):
+        super().__init__(model, device)
+        self.image_processor = image_processor
+
+    def _base(self):
+        get_base = getattr(self.model, "get_base_model", None)
+        return get_base() if get_base else self.model
+
+    def blocks(self, tower: str = "vision") -> list:
+        if tower != "vision":
+            raise RunFailure(f"ViT has only a vision tower, not '{tower}'")
+        encoder = self._base().vit
+        return list(encoder.layers if hasattr(encoder, "layers") else encoder.encoder.layer)
+
+    def peft_targets(self, kind: str):
+        if kind == "ia3":
+            return r".*\.(k_proj|v_proj|fc2)"
+        if kind == "feedforward":
+            return r".*\.fc2"
+        return super().peft_targets(kind)
+
+    def head(self):
+        return self._base().classifier
+
+    def set_head(self, module) -> None:
+        self._base().classifier = module
+
+    def components(self) -> dict:
+        base = self._base()
+        return {"vision": base.vit, "head": base.classifier}
+
+    def _pixels(self, examples):
+        return self.image_processor(images=[ex["image"] for ex in examples], return_tensors="pt")["pixel_values"]
+
+    def collate(self, examples: list[dict]) -> dict:
+        import torch
+
+        return {"pixel_values": self._pixels(examples), "labels": torch.tensor([ex["label"] for ex in examples])}
+
+    def loss_sum(self, batch: dict):
+        import torch.nn.functional as F
+
+        logits = self.model(pixel_values=batch["pixel_values"]).logits.float()
+        return F.cross_entropy(logits, batch["labels"], reduction="sum"), int(batch["labels"].numel())
+
+    def predict(self, examples: list[dict], batch_size: int = 64) -> list[str]:
+        import torch
+
+        from benchhub.train import autocast
+
+        self.model.eval()
+        out = []
+        for i in range(0, len(examples), batch_size):
+            pixels = self._pixels(examples[i:i + batch_size]).to(self.device)
+            with torch.no_grad(), autocast(self.device):
+                out += [str(int(k)) for k in self.model(pixel_values=pixels).logits.argmax(-1)]
+        return out
+
+    def save(self, directory) -> None:
+        self.model.save_pretrained(directory)
+        self.image_processor.save_pretrained(directory)
+
+    def check_image_conditioning(self, example: dict) -> float:
+        import torch
+        from PIL import Image
+
+        blank = Image.new("RGB", example["image"].size, (0, 0, 0))
+        self.model.eval()
+        with torch.no_grad():
+            a, b = (self.model(pixel_values=self._pixels([{"image": im}]).to(self.device)).logits
+                    for im in (example["image"], blank))
+        diff = float((a - b).abs().max())
+        if not diff > 1e-6:
+            raise RunFailure("image-conditioning check failed: the logits do not change with the image")
+        return diff
+
+
+def build_tiny(recipe: dict, seed: int = 0):
+    import torch
+    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
+
+    config = ViTConfig(hidden_size=recipe["hidden"], num_hidden_layers=recipe["layers"],
+                       num_attention_heads=recipe["heads"], intermediate_size=recipe["ffn"],
+                       image_size=recipe["image_size"], patch_size=recipe["patch_size"],
+                       num_labels=recipe["num_labels"], hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    torch.manual_seed(seed)
+    size = recipe["image_size"]
+    return ViTForImageClassification(config), ViTImageProcessor(size={"height": size, "width": size})
+
+
+class Vit:
+    """ViT classification. `tiny`: pre-trained on digits 0–4; `base`: google/vit-base-patch16-224;
+    or any local directory / hub id holding a ViTForImageClassification checkpoint."""
+
+    name = "vit"
+    tasks = ("classify",)
+    presets = ("tiny", *REAL_PRESETS)
+
+    def __init__(self, preset: str = "tiny", num_labels: int | None = None, **recipe):
+        unknown = set(recipe) - set(TINY_RECIPE)
+        if unknown:
+            raise benchhub.UserError(f"vit has no option {sorted(unknown)[0]!r}; options: num_labels, "
+                                     f"{', '.join(TINY_RECIPE)}")
+        self.preset, self.num_labels = preset, num_labels
+        self.recipe = {**TINY_RECIPE, **recipe}
+
+    def checkpoint_dir(self) -> Path:
+        return keyed_dir("vit-tiny", self.recipe)
+
+    def prepare(self, log=print, progress=None) -> dict | None:
+        if self.preset != "tiny":
+            return None
+        return cached_checkpoint(self.checkpoint_dir(), lambda tmp: self._pretrain(tmp, log, progress))
+
+    def _pretrain(self, directory: Path, log, progress) -> dict:
+        import torch
+
+        from benchhub.records import Budget
+        from benchhub.train import train_loop
+        from benchhub_plugins.datasets.digits import digit_examples
+
+        log(f"pre-training on digits ({self.recipe['pretrain_domain']} domain, first use only)")
+        model, processor = build_tiny(self.recipe)
+        bundle = VitBundle(model, processor, torch.device("cpu"))
+        examples = digit_examples(self.recipe["pretrain_domain"])
+        budget = Budget(effective_batch=self.recipe["pretrain_batch"], micro_batch=self.recipe["pretrain_batch"],
+                        max_steps=self.recipe["pretrain_steps"])
+        stats = train_loop(bundle, examples, budget, self.recipe["pretrain_lr"], seed=0, progress=progress)
+        bundle.save(directory)
+        return {"recipe": self.recipe, "seconds": round(stats.seconds, 2), "final_loss": stats.final_loss}
+
+    def source(self) -> str:
+        """Where the weights come from: the cached tiny checkpoint, a real preset's hub id, or a path."""
+        if self.preset == "tiny":
+            return str(self.checkpoint_dir())
+        return REAL_PRESETS.get(self.preset, self.preset)
+
+    def build(self, device, seed: int = 0, quantization: str | None = None) -> VitBundle:
+        from transformers import ViTForImageClassification, ViTImageProcessor
+
+        from benchhub.quantization import bnb_config, device_map
+        from benchhub_plugins.models.loading import from_pretrained
+
+        self.prepare()
+        kwargs = {}
+        if self.num_labels:
+            kwargs.update(num_labels=self.num_labels, ignore_mismatched_sizes=True)
+        if quantization:
+            kwargs.update(quantization_config=bnb_config(quantization, device, keep=["classifier"]),
+                          device_map=device_map(device))
+        model = from_pretrained(ViTForImageClassification, self.source(), **kwargs)
+        processor = from_pretrained(ViTImageProcessor, self.source())
+        return VitBundle(model if quantization else model.to(device), processor, device)
+
+
+@benchhub.hookimpl
+def register_models(register):
+    register(Vit)

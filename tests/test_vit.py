@@ -65,7 +65,7 @@ def test_local_preset_with_a_new_label_set(tmp_path):
 @pytest.mark.parametrize("preset,needle", [
     ("base", "cannot load 'google/vit-base-patch16-224': it is not a local directory, not in the local Hugging "
              "Face cache, and the Hub is unreachable"),
-    ("/nonexistent/ckpt", "local model directory 'https://gh.fv.cx/nonexistent/ckpt' does not exist"),
+    ("/nonexistent/ckpt", "local model directory '/nonexistent/ckpt' does not exist"),
 ])
 def test_unavailable_presets_fail_in_one_line(preset, needle, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from benchhub.errors import UserError
+from benchhub.errors import RunFailure, UserError
 
 
 class _UserErrorExit(click.ClickException):
@@ -40,8 +40,11 @@ def _select(requested: str | None, available: tuple, parse) -> tuple | None:
     """`--methods lora,full`: suite entries matching a label or name, else a new component."""
     if requested is None:
         return None
+    specs = parse(requested)
+    if not specs:
+        raise UserError(f"empty list '{requested}'; name at least one, e.g. lora,full")
     out = []
-    for spec in parse(requested):
+    for spec in specs:
         label = spec.label()
         exact = [s for s in available if s.label() == label]
         by_name = [s for s in available if s.name == spec.name] if not spec.options else []
@@ -71,7 +74,8 @@ def cli():
 @click.option("--micro-batch", type=int, help="Examples per forward/backward; must divide the effective batch.")
 @click.option("--memory-limit", help="Peak memory allowed per run, e.g. 24GiB, 512MiB, none.")
 @click.option("--force", is_flag=True, help="Re-run runs whose record already exists.")
-@click.option("--timeout", "run_timeout", type=float, help="Kill a run after this many seconds (recorded failed).")
+@click.option("--timeout", "run_timeout", type=click.FloatRange(min=0, min_open=True),
+              help="Kill a run after this many seconds (recorded failed).")
 @click.option("--dry-run", is_flag=True, help="Print the resolved matrix (and skipped pairs) without running.")
 @click.pass_context
 def run(ctx, suite_name, methods, models, seed, seeds, results_dir, max_steps, effective_batch, micro_batch,
@@ -102,6 +106,9 @@ def run(ctx, suite_name, methods, models, seed, seeds, results_dir, max_steps, e
     )
     matrix = plan(suite, registry)
     specs = matrix.specs
+    if not specs:
+        reasons = "; ".join(f"{model}: {reason}" for model, _, reason in matrix.skipped)
+        raise UserError(f"nothing to run: every model × dataset pair was skipped ({reasons})")
     store = Store(results_dir, suite.name)
 
     from benchhub import runner
@@ -205,14 +212,20 @@ def _find_record(run: str, results_dir: str) -> tuple[dict, Path]:
         if record is None:
             raise UserError(f"{run} is not a benchhub record")
         return record, path
+    import glob
+
     root = Path(results_dir)
-    matches = sorted(root.glob(f"*/*__{run}*.json")) if run else []
+    matches = [p for p in sorted(root.glob(f"*/*__{glob.escape(run)}*.json"))
+               if p.stem.rsplit("__", 1)[-1].startswith(run)] if run else []
     if not matches:
         raise UserError(f"no run '{run}' in {root}; `benchhub show` takes a run id (or a unique prefix) from "
                         f"a record's file name, or the record's path")
     if len(matches) > 1:
         raise UserError(f"run id '{run}' is ambiguous: {', '.join(p.stem.rsplit('__', 1)[-1] for p in matches[:5])}")
-    return read_record(matches[0]), matches[0]
+    record = read_record(matches[0])
+    if record is None:
+        raise UserError(f"{matches[0]} is not a readable benchhub record")
+    return record, matches[0]
 
 
 @cli.command()
@@ -294,9 +307,13 @@ def predict(run, images, results_dir, batch_size):
     method = instantiate(classes["method"], spec.method.name, spec.method.options)
     runner._quiet_libraries()
     device = runner.select_device()
-    bundle = runner.build_bundle(spec, classes, method, device)
-    if weights is not None:
-        bundle.load_trained(weights, method)
+    try:
+        bundle = runner.build_bundle(spec, classes, method, device)
+        if weights is not None:
+            bundle.load_trained(weights, method)
+    except (RunFailure, OSError, ValueError) as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"cannot load run {record['run_id']}: {message}") from None
     for image, output in zip(images, bundle.predict([{"image": p} for p in pictures], batch_size=batch_size)):
         click.echo(f"{image}\t{output}")
 
@@ -311,8 +328,13 @@ def new():
 @click.option("--dir", "directory", type=click.Path(), help="Where to create it (default: ./benchhub-NAME).")
 def new_method(name, directory):
     """Create a ready-to-install method plugin package: pyproject, module, test."""
+    from benchhub import plugins as plugin_mod
     from benchhub.scaffold import new_method as scaffold
 
+    registry = plugin_mod.registry()
+    if name in registry.names("method"):
+        raise UserError(f"method '{name}' already exists (plugin '{registry.owners[('method', name)]}'); "
+                        f"choose another name")
     target = scaffold(name, Path(directory) if directory else None)
     click.echo(f"created {target}\nnext: pip install -e {target} && benchhub run --methods {name}")
 

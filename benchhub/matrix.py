@@ -132,14 +132,26 @@ def run_matrix(specs: list[RunSpec], registry, store: Store, env: dict, device, 
             record = runner.make_record(spec, run_id, env, result, started, time.perf_counter() - t0)
             metric_classes = [classes["metrics"][m] for m in spec.metrics]
             if metric_classes:
-                record["primary_metric"] = getattr(metric_classes[0], "primary", None)
-                record["leaderboard_metrics"] = [c for m in metric_classes for c in getattr(m, "columns", ())]
+                primary = getattr(metric_classes[0], "primary", None)
+                columns = [c for m in metric_classes for c in getattr(m, "columns", ())]
+                record["primary_metric"] = primary
+                record["leaderboard_metrics"] = ([primary] if primary and primary not in columns else []) + columns
+                record["metric_higher_is_better"] = {
+                    c: bool(getattr(m, "higher_is_better", True)) for m in metric_classes
+                    for c in (*getattr(m, "columns", ()), getattr(m, "primary", None)) if c}
             record["log"] = str(log_path.relative_to(store.dir))
             if record.get("weights"):
                 record["weights"] = str(Path(record["weights"]).relative_to(store.dir))
             if prep.get("info"):
                 record["model_preparation"] = prep["info"]
-            store.write(record, path)
+            previous = store.find(run_id) if record["status"] == "failed" else None
+            if previous is not None and previous["status"] in DONE_STATUSES:
+                # --force re-ran a finished run and it failed: keep the finished result.
+                store.write(record, store.dir / "logs" / f"{path.stem}.failed.json")
+                display.progress.console.print(f"[yellow]    kept[/] the earlier {previous['status']} record of "
+                                               f"{label}; this failure is in logs/{path.stem}.failed.json")
+            else:
+                store.write(record, path)
             outcome.records.append(record)
             outcome.leaderboard = write_leaderboard(store)
             display.done(_status_line(record, label))

@@ -22,7 +22,9 @@ def parse_memory(text) -> int | None:
     """'24GiB' -> 25769803776; 'none' -> None; plain integers are bytes."""
     if text is None:
         return None
-    if isinstance(text, int) and not isinstance(text, bool):
+    if isinstance(text, bool) or isinstance(text, float):
+        raise UserError(f"cannot parse memory limit {text!r}; give a unit, e.g. \"4GiB\" (a bare integer is bytes)")
+    if isinstance(text, int):
         value = text
     else:
         s = str(text).strip().lower().replace(" ", "")
@@ -76,12 +78,16 @@ class Budget:
             raise UserError("budget needs max_steps or max_epochs")
         if self.max_steps is not None and (not isinstance(self.max_steps, int) or self.max_steps <= 0):
             raise UserError(f"max-steps must be a positive integer, got {self.max_steps!r}")
-        if self.max_epochs is not None and self.max_epochs <= 0:
+        if self.max_epochs is not None and (not _number(self.max_epochs) or self.max_epochs <= 0):
             raise UserError(f"max-epochs must be positive, got {self.max_epochs!r}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise UserError(f"unknown lr_schedule '{self.lr_schedule}'; available: {', '.join(LR_SCHEDULES)}")
-        if not 0 <= self.warmup_ratio < 1:
-            raise UserError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio!r}")
+        if not _number(self.warmup_ratio) or not 0 <= self.warmup_ratio < 1:
+            raise UserError(f"warmup_ratio must be a number in [0, 1), got {self.warmup_ratio!r}")
+        if self.max_grad_norm is not None and (not _number(self.max_grad_norm) or self.max_grad_norm <= 0):
+            raise UserError(f"max_grad_norm must be a positive number (or absent), got {self.max_grad_norm!r}")
+        if not _number(self.weight_decay) or self.weight_decay < 0:
+            raise UserError(f"weight_decay must be a non-negative number, got {self.weight_decay!r}")
 
     @property
     def grad_accum_steps(self) -> int:
@@ -104,6 +110,10 @@ class Budget:
             f"memory limit {format_bytes(self.memory_limit_bytes) if self.memory_limit_bytes else 'none'}",
         ]
         return ", ".join(parts)
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def divisors(n: int) -> list[int]:

@@ -1,6 +1,7 @@
 """Markdown leaderboards from stored records: one table per model (and budget), best values bold."""
 from __future__ import annotations
 
+import hashlib
 import json
 import statistics
 from collections import defaultdict
@@ -56,6 +57,13 @@ def _row(records: list[dict], metric_columns: list[str]) -> dict:
     return row
 
 
+def _row_key(record: dict) -> str:
+    """Records that differ only in their seed share a row; any other difference is another row."""
+    config = {k: v for k, v in record["config"].items() if k not in ("seed", "suite")}
+    env = record.get("environment", {})
+    return json.dumps([config, env.get("versions"), env.get("device")], sort_keys=True, default=str)
+
+
 def _group_key(record: dict) -> tuple:
     c = record["config"]
     return (c["model"]["name"], _label(c["dataset"]), json.dumps(c["budget"], sort_keys=True))
@@ -93,23 +101,34 @@ def render_leaderboard(records: list[dict], suite: str) -> str:
         model, dataset, budget = key
         group = groups[key]
         primary = group[0].get("primary_metric") or next(iter(group[0].get("metrics") or {}), None)
-        columns = group[0].get("leaderboard_metrics") or ([primary] if primary else [])
-        by_method: dict[str, list] = defaultdict(list)
+        columns = list(group[0].get("leaderboard_metrics") or [])
+        if primary and primary not in columns:
+            columns.insert(0, primary)
+        higher = {c: (group[0].get("metric_higher_is_better") or {}).get(c, True) for c in columns}
+        by_config: dict[str, list] = defaultdict(list)
         for r in group:
-            by_method[r["config"].get("method_label") or r["config"]["method"]["name"]].append(r)
-        rows = [_row(sorted(rs, key=lambda r: r["config"]["seed"]), columns) for rs in by_method.values()]
+            by_config[_row_key(r)].append(r)
+        rows = [_row(sorted(rs, key=lambda r: r["config"]["seed"]), columns) for _, rs in sorted(by_config.items())]
+        labels = defaultdict(int)
+        for row in rows:
+            labels[row["method"]] += 1
+        for row, key in zip(rows, sorted(by_config)):
+            if labels[row["method"]] > 1:  # same label, other settings (lr, suite options, versions)
+                row["method"] += f" #{hashlib.sha256(key.encode()).hexdigest()[:6]}"
+        sign = 1 if not primary or higher.get(primary, True) else -1
         rows.sort(key=lambda r: (not r["ranked"], STATUS_ORDER.get(r["status"], 9),
-                                 -(r[primary][0] if primary and r[primary][0] is not None else float("-inf")),
+                                 -sign * (r[primary][0] if primary and r[primary][0] is not None
+                                          else sign * float("-inf")),
                                  r["method"]))
         heading = f"## {model} on {dataset}"
         if len(budgets) > 1:
             heading += f" ({Budget(**json.loads(budget)).describe()})"
         lines += [heading, ""]
-        header = ["Method", *[f"{c} ↑" for c in columns], "Train s ↓", "Eval s", "Samples/s ↑", "Peak memory ↓",
+        header = ["Method", *[f"{c} {'↑' if higher[c] else '↓'}" for c in columns], "Train s ↓", "Eval s", "Samples/s ↑", "Peak memory ↓",
                   "Trainable params ↓", "µbatch × accum", "LR", "Seeds", "Status"]
         lines.append("| " + " | ".join(header) + " |")
         lines.append("|" + "|".join([":---"] + ["---:"] * (len(header) - 3) + [":---:", ":---"]) + "|")
-        best = {c: _best(rows, c, True) for c in columns}
+        best = {c: _best(rows, c, higher[c]) for c in columns}
         best.update(train_s=_best(rows, "train_s", False, True), sps=_best(rows, "sps", True, True),
                     memory=_best(rows, "memory", False))
         trainable_best = min((r["trainable"] for r in rows if r["ranked"] and r["trains"]), default=None)

@@ -16,7 +16,7 @@ import traceback
 from importlib import metadata
 from pathlib import Path
 
-from benchhub.errors import RunFailure
+from benchhub.errors import RunFailure, UserError
 from benchhub.records import SCHEMA_VERSION, RunSpec, run_spec_from_config
 from benchhub.suite import instantiate
 
@@ -42,9 +42,18 @@ def select_device():
     import torch
 
     wanted = os.environ.get("BENCHHUB_DEVICE")
-    if wanted:
-        return torch.device(wanted)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not wanted:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(wanted)
+    except (RuntimeError, ValueError):
+        raise UserError(f"BENCHHUB_DEVICE='{wanted}' is not a device; use cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and (not torch.cuda.is_available()
+                                  or (device.index or 0) >= torch.cuda.device_count()):
+        raise UserError(f"BENCHHUB_DEVICE='{wanted}' but this machine has {torch.cuda.device_count()} CUDA devices")
+    if device.type not in ("cpu", "cuda"):
+        raise UserError(f"BENCHHUB_DEVICE='{wanted}': benchhub runs on cpu or cuda")
+    return device
 
 
 def device_name(device) -> str:
@@ -81,7 +90,7 @@ def git_sha() -> str | None:
 
 def environment(device) -> dict:
     versions = {"python": platform.python_version()}
-    for dist in ("benchhub", "torch", "transformers", "peft", "pycocoevalcap"):
+    for dist in ("benchhub", "torch", "transformers", "peft", "tokenizers", "bitsandbytes", "pycocoevalcap"):
         versions[dist] = _version(dist)
     return {"versions": versions, "device": device_name(device), "device_type": device.type,
             "platform": platform.platform(), "git_sha": git_sha()}
@@ -158,6 +167,7 @@ def execute(spec: RunSpec, classes: dict, device, progress=None, weights_dir: st
     phase = progress or (lambda *a: None)
     torch.manual_seed(spec.seed)
     if device.type == "cuda":
+        torch.cuda.set_device(device)  # bf16 checks and synchronize then look at this device
         torch.cuda.reset_peak_memory_stats(device)
     method = instantiate(classes["method"], spec.method.name, spec.method.options)
     phase("phase", "building model")

@@ -100,8 +100,8 @@ def new_method(name: str, directory: Path | None = None) -> Path:
     module = "benchhub_" + name.replace("-", "_")
     cls = "".join(part.capitalize() for part in name.split("-"))
     target = Path(directory) if directory else Path.cwd() / f"benchhub-{name}"
-    if target.exists() and any(target.iterdir()):
-        raise UserError(f"{target} already exists and is not empty")
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise UserError(f"{target} already exists and is not an empty directory")
     files = {
         "pyproject.toml": PYPROJECT,
         f"{module}.py": MODULE,

@@ -10,7 +10,8 @@ from pathlib import Path
 from benchhub.errors import UserError
 from benchhub.records import SCHEMA_VERSION
 
-DONE_STATUSES = ("ok", "over-budget")  # a record with one of these is not re-run without --force
+DONE_STATUSES = ("ok", "over-budget")
+REQUIRED = {"run_id", "config", "status", "metrics", "batching", "environment"}  # a record with one of these is not re-run without --force
 
 
 def _slug(text: str) -> str:
@@ -73,10 +74,11 @@ def read_record(path: Path) -> dict | None:
         record = json.loads(Path(path).read_text())
     except (OSError, ValueError):
         return None
-    if not isinstance(record, dict) or "schema_version" not in record:
+    if not isinstance(record, dict) or not isinstance(record.get("schema_version"), int):
         return None
-    version = record["schema_version"]
-    if version > SCHEMA_VERSION:
+    if record["schema_version"] > SCHEMA_VERSION:
         return None  # written by a newer benchhub
+    if not REQUIRED <= set(record) or not isinstance(record["config"], dict):
+        return None
     # Upgrades go here as update_to_N(record) functions when the schema changes.
     return record

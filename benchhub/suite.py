@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -125,6 +126,14 @@ def suite_from_dict(data: dict, default_name: str = "suite", source: str = "<dic
     for key in ("methods", "models"):
         _expect(isinstance(head.get(key), list) and head[key] and all(isinstance(v, str) for v in head[key]),
                 source, f"[suite] {key} must be a non-empty list of strings")
+    for key in ("budget", "methods", "models"):
+        _expect(isinstance(data.get(key, {}), dict), source, f"[{key}] must be a table")
+    for key in ("methods", "models"):
+        bad = [k for k, v in data.get(key, {}).items() if not isinstance(v, dict)]
+        _expect(not bad, source, f"[{key}.{bad[0] if bad else ''}] must be a table of options")
+    name = head.get("name", default_name)
+    _expect(isinstance(name, str) and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name or "") is not None,
+            source, f"suite name must be letters, digits, '.', '_' or '-', got {name!r}")
     budget_table = dict(data.get("budget", {}))
     unknown = set(budget_table) - _BUDGET_KEYS
     _expect(not unknown, source, f"unknown budget key '{sorted(unknown)[0] if unknown else ''}'; "
@@ -143,18 +152,17 @@ def suite_from_dict(data: dict, default_name: str = "suite", source: str = "<dic
     _expect(isinstance(seeds, list) and seeds and all(isinstance(s, int) for s in seeds), source,
             "seeds must be a non-empty list of integers")
     metrics = head.get("metrics", [])
-    _expect(isinstance(metrics, list), source, "metrics must be a list of names")
-    for key in ("methods", "models"):
-        _expect(isinstance(data.get(key, {}), dict), source, f"[{key}] must be a table of per-{key[:-1]} options")
+    _expect(isinstance(metrics, list) and all(isinstance(m, str) for m in metrics), source,
+            "metrics must be a list of names")
     return Suite(
-        name=head.get("name", default_name),
+        name=name,
         description=head.get("description", ""),
         methods=tuple(parse_component(m) for m in head["methods"]),
         models=tuple(parse_component(m) for m in head["models"]),
         dataset=ComponentSpec(dataset.pop("name"), dataset),
         metrics=tuple(metrics),
         budget=budget,
-        seeds=tuple(seeds),
+        seeds=tuple(dict.fromkeys(seeds)),
         source=source,
         method_options=data.get("methods", {}),
         model_options=data.get("models", {}),

@@ -71,12 +71,16 @@ def accumulate_gradients(bundle, micro_batches: list[dict]) -> tuple[float, int]
     n_tokens = sum(bundle.count_targets(b) for b in micro_batches)
     if n_tokens == 0:
         raise RunFailure("a training batch has no target tokens (all labels are -100)")
-    total = 0.0
+    total, counted = 0.0, 0
     for batch in micro_batches:
         with autocast(bundle.device):
-            loss_sum, _ = bundle.loss_sum(to_device(batch, bundle.device))
+            loss_sum, tokens = bundle.loss_sum(to_device(batch, bundle.device))
         (loss_sum / n_tokens).backward()
         total += float(loss_sum.detach())
+        counted += tokens
+    if counted != n_tokens:
+        raise RunFailure(f"{type(bundle).__name__}.loss_sum counted {counted} target tokens but count_targets "
+                         f"{n_tokens}: the loss would be mis-normalised")
     return total, n_tokens
 
 
@@ -119,7 +123,7 @@ def train_loop(bundle, examples: list, budget, lr: float, seed: int, *, method=N
         if max_seconds is not None and time.perf_counter() - start > max_seconds:
             break
     if bundle.device.type == "cuda":
-        torch.cuda.synchronize()
+        torch.cuda.synchronize(bundle.device)
     seconds = time.perf_counter() - start
     bundle.model.eval()
     return TrainStats(step, step * budget.effective_batch, tokens, seconds, losses[-1] if losses else None, losses)

@@ -190,3 +190,81 @@ def test_metric_for_another_task_is_refused(toy, toy_suite, tmp_path):
     path.write_text(suite)
     assert_one_line_error(invoke("run", "--suite", path, "--results", tmp_path),
                           "metric 'coco-caption' scores task 'caption', but dataset 'toy-data' is task 'toy'")
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--methods", ""], "empty list ''"),
+    (["--models", " , "], "empty list"),
+    (["--timeout", "-1"], "Invalid value for '--timeout'"),
+])
+def test_more_bad_options(fresh_plugins, tmp_path, args, needle):
+    result = invoke("run", "--results", tmp_path, *args)
+    assert result.exit_code == 2 and needle in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("value", ["gpu", "cuda:7"])
+def test_bad_device_variable(fresh_plugins, tmp_path, monkeypatch, value):
+    monkeypatch.setenv("BENCHHUB_DEVICE", value)
+    assert_one_line_error(invoke("run", "--dry-run", "--results", tmp_path), f"BENCHHUB_DEVICE='{value}'")
+
+
+BASE = '[suite]\nmethods = ["full"]\nmodels = ["blip2:tiny"]\n[dataset]\nname = "shapes"\n'
+
+
+@pytest.mark.parametrize("body,needle", [
+    ("budget = 5\n" + BASE, "[budget] must be a table"),
+    (BASE + "[methods]\nlora = 5\n", "[methods.lora] must be a table of options"),
+    (BASE.replace('models = ["blip2:tiny"]', 'models = ["blip2:tiny"]\nmetrics = [5]'), "metrics must be a list"),
+    (BASE.replace("[suite]", "[suite]\nname = 5"), "suite name must be letters"),
+    (BASE.replace("[suite]", '[suite]\nname = ".."'), "suite name must be letters"),
+    (BASE + "[budget]\nmax_grad_norm = -1\n", "max_grad_norm must be a positive number"),
+    (BASE + '[budget]\nweight_decay = "lots"\n', "weight_decay must be a non-negative number"),
+    (BASE + "[budget]\nmemory_limit = 4.5\n", "give a unit"),
+])
+def test_suite_values_of_the_wrong_type(fresh_plugins, tmp_path, body, needle):
+    path = tmp_path / "suite.toml"
+    path.write_text(body)
+    assert_one_line_error(invoke("run", "--suite", path, "--results", tmp_path), needle)
+
+
+def test_all_pairs_skipped_is_bad_input(fresh_plugins, tmp_path):
+    assert_one_line_error(invoke("run", "--suite", "tiny", "--models", "vit:tiny", "--results", tmp_path),
+                          "nothing to run: every model × dataset pair was skipped (vit:tiny: model supports classify")
+
+
+def test_show_with_odd_ids_and_unreadable_records(toy, toy_suite, tmp_path):
+    invoke("run", "--suite", toy_suite(["full"]), "--results", tmp_path)
+    (tmp_path / "toy" / "junk__x__seed0__abcdef.json").write_text('{"schema_version": "1"}')
+    assert_one_line_error(invoke("show", "*", "--results", tmp_path), "no run '*'")
+    assert_one_line_error(invoke("show", "seed0", "--results", tmp_path), "no run 'seed0'")
+    assert invoke("report", "--results", tmp_path).exit_code == 0  # the junk file is ignored
+    run_id = next(p for p in (tmp_path / "toy").glob("toy__full*.json")).stem.rsplit("__", 1)[1]
+    assert invoke("show", run_id[:6], "--results", tmp_path).exit_code == 0
+
+
+def test_forced_rerun_that_fails_keeps_the_finished_record(toy, toy_suite, tmp_path, monkeypatch):
+    suite = toy_suite(["full"])
+    assert invoke("run", "--suite", suite, "--results", tmp_path).exit_code == 0
+    good = _records(tmp_path)[0]
+    forced = invoke("run", "--suite", suite, "--results", tmp_path, "--force", "--timeout", "0.01")
+    assert forced.exit_code == 1
+    kept = _records(tmp_path)
+    assert len(kept) == 1 and kept[0]["status"] == "ok" and kept[0]["metrics"] == good["metrics"]
+    failed = list((tmp_path / "toy" / "logs").glob("*.failed.json"))
+    assert len(failed) == 1 and json.loads(failed[0].read_text())["error"].startswith("timed out")
+
+
+def test_loss_sum_and_count_targets_must_agree(toy):
+    import torch
+
+    from benchhub.errors import RunFailure
+    from benchhub.train import accumulate_gradients
+
+    class Miscounting(toy.ToyBundle):
+        def count_targets(self, batch):
+            return 2 * len(batch["labels"])
+
+    bundle = Miscounting(torch.nn.Linear(4, 3), torch.device("cpu"))
+    batch = bundle.collate(toy.ToyData(size=6).load().train)
+    with pytest.raises(RunFailure, match="mis-normalised"):
+        accumulate_gradients(bundle, [batch])

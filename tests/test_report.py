@@ -69,3 +69,22 @@ def test_leaderboard_ranks_and_marks():
 
 def test_leaderboard_with_no_records():
     assert "No results yet" in render_leaderboard([], "empty")
+
+
+def test_records_with_other_settings_are_not_averaged_as_seeds():
+    a = record("lora", seed=0, cider=3.0)
+    b = record("lora", seed=0, cider=1.0)
+    b["config"]["method"]["lr"] = 5e-2
+    text = render_leaderboard([a, b], "golden")
+    rows = [line for line in text.splitlines() if line.startswith("| `lora")]
+    assert len(rows) == 2 and all("| 1 |" in r for r in rows)  # two rows of one seed each, not 2 seeds
+    assert "0.05" in text and "0.001" in text
+
+
+def test_lower_is_better_metrics_rank_ascending():
+    rs = [record("full", cider=2.0), record("lora", cider=1.0)]
+    for r in rs:
+        r["metric_higher_is_better"] = {"CIDEr": False, "BLEU-4": False}
+    text = render_leaderboard(rs, "golden")
+    rows = [line for line in text.splitlines() if line.startswith("| `")]
+    assert rows[0].startswith("| `lora`") and "**1.000**" in rows[0] and "CIDEr ↓" in text

@@ -44,4 +44,12 @@ def test_new_method_refuses_bad_names_and_existing_dirs(tmp_path):
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "file").write_text("x")
     taken = CliRunner().invoke(cli, ["new", "method", "ok", "--dir", str(tmp_path / "taken")])
-    assert taken.exit_code == 2 and "already exists" in taken.output
+    assert taken.exit_code == 2 and "already exists and is not an empty directory" in taken.output
+
+
+def test_new_method_refuses_a_file_and_a_taken_name(fresh_plugins, tmp_path):
+    (tmp_path / "file").write_text("x")
+    on_file = CliRunner().invoke(cli, ["new", "method", "ok", "--dir", str(tmp_path / "file")])
+    assert on_file.exit_code == 2 and "is not an empty directory" in on_file.output
+    taken = CliRunner().invoke(cli, ["new", "method", "lora", "--dir", str(tmp_path / "x")])
+    assert taken.exit_code == 2 and "method 'lora' already exists (plugin 'method_lora')" in taken.output

@@ -9,7 +9,7 @@ from benchhub import runner
 from benchhub.records import RunSpec
 from benchhub.report import write_leaderboard
 from benchhub.store import DONE_STATUSES, Store
-from benchhub.suite import split_name
+from benchhub.suite import instantiate, parse_component, split_name
 
 
 @dataclass
@@ -27,7 +27,7 @@ def classes_for(spec: RunSpec, registry) -> dict:
     return {"method": registry.get("method", split_name(spec.method.name)[0]),
             "model": registry.get("model", split_name(spec.model.name)[0]),
             "dataset": registry.get("dataset", spec.dataset.name),
-            "metrics": {m: registry.get("metric", m) for m in spec.metrics}}
+            "metrics": {m: registry.get("metric", split_name(parse_component(m).name)[0]) for m in spec.metrics}}
 
 
 class _Display:
@@ -130,7 +130,8 @@ def run_matrix(specs: list[RunSpec], registry, store: Store, env: dict, device, 
                             "weights_dir": str(store.dir / "weights" / path.stem)},
                     display.event, log_path=str(log_path), timeout=timeout)
             record = runner.make_record(spec, run_id, env, result, started, time.perf_counter() - t0)
-            metric_classes = [classes["metrics"][m] for m in spec.metrics]
+            metric_classes = [instantiate(classes["metrics"][m], parse_component(m).name, parse_component(m).options)
+                              for m in spec.metrics]
             if metric_classes:
                 primary = getattr(metric_classes[0], "primary", None)
                 columns = [c for m in metric_classes for c in getattr(m, "columns", ())]

@@ -130,8 +130,20 @@ class ComponentSpec:
     def label(self) -> str:
         if not self.options:
             return self.name
-        inner = ",".join(f"{k}={v}" for k, v in sorted(self.options.items()))
+        inner = ",".join(f"{k}={_literal(v)}" for k, v in sorted(self.options.items()))
         return f"{self.name}({inner})"
+
+
+def _literal(value) -> str:
+    """An option value as the component syntax reads it back (TOML literals, bare simple strings)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.:/-]*", value) and value not in ("true", "false") \
+            else json.dumps(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_literal(v) if not isinstance(v, str) else json.dumps(v) for v in value) + "]"
+    return json.dumps(value) if value is None else str(value)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from benchhub.errors import RunFailure, UserError
 from benchhub.records import SCHEMA_VERSION, RunSpec, run_spec_from_config
-from benchhub.suite import instantiate
+from benchhub.suite import instantiate, parse_component
 
 # A forkserver with the heavy libraries imported once: ~0.8 s per child instead of ~6.5 s for
 # spawn, and no OpenMP deadlock as with a plain fork after torch is loaded (see NOTES).
@@ -195,8 +195,12 @@ def execute(spec: RunSpec, classes: dict, device, progress=None, weights_dir: st
     gen_seconds = time.perf_counter() - start
     references = [ex["references"] for ex in splits.eval]
     scores = {}
-    for name in spec.metrics:
-        scores.update(classes["metrics"][name]().compute(predictions, references))
+    skipped_metrics = {}
+    for label in spec.metrics:
+        metric_spec = parse_component(label)
+        metric = instantiate(classes["metrics"][label], metric_spec.name, metric_spec.options)
+        scores.update(metric.compute(predictions, references))
+        skipped_metrics.update(getattr(metric, "skipped", {}))
     eval_seconds = time.perf_counter() - start
     bad = [k for k, v in scores.items() if v != v]
     if bad:
@@ -219,6 +223,7 @@ def execute(spec: RunSpec, classes: dict, device, progress=None, weights_dir: st
                  "final_loss": stats.final_loss, "loss_curve": stats.losses[::curve_every]}
     return {
         "metrics": scores,
+        "skipped_metrics": skipped_metrics,
         "train": train,
         "eval": {"seconds": round(eval_seconds, 6), "generation_seconds": round(gen_seconds, 6),
                  "examples": len(predictions),
@@ -334,6 +339,7 @@ def make_record(spec: RunSpec, run_id: str, env: dict, result: dict, started: st
         "status": status,
         "error": result.get("error"),
         "metrics": result.get("metrics", {}),
+        "skipped_metrics": result.get("skipped_metrics") or {},
         "primary_metric": None,
         "train": result.get("train"),
         "eval": result.get("eval"),

@@ -217,12 +217,16 @@ def plan(suite: Suite, registry) -> Plan:
     dataset_cls = registry.get("dataset", suite.dataset.name)
     _check_options("dataset", dataset_cls, suite.dataset.options, suite.dataset.name)
     task = getattr(dataset_cls, "task", "caption")
-    for metric in suite.metrics:
-        metric_task = getattr(registry.get("metric", metric), "task", task)
+    for label in suite.metrics:
+        metric = parse_component(label)
+        metric_cls = registry.get("metric", split_name(metric.name)[0])
+        _check_options("metric", metric_cls, {**split_name(metric.name, metric_cls)[1], **metric.options},
+                       metric.name)
+        metric_task = getattr(instantiate(metric_cls, metric.name, metric.options), "task", task)
         if metric_task != task:
-            raise UserError(f"metric '{metric}' scores task '{metric_task}', but dataset '{suite.dataset.name}' "
+            raise UserError(f"metric '{metric.name}' scores task '{metric_task}', but dataset '{suite.dataset.name}' "
                             f"is task '{task}'")
-    metrics = suite.metrics or tuple(
+    metrics = tuple(parse_component(m).label() for m in suite.metrics) or tuple(
         n for n in registry.names("metric") if getattr(registry.get("metric", n), "task", None) == task)[:1]
     specs, skipped = [], []
     for model in suite.models:

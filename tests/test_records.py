@@ -93,3 +93,12 @@ def test_component_syntax():
 def test_component_syntax_errors(text):
     with pytest.raises(UserError):
         parse_component_list(text)
+
+
+@pytest.mark.parametrize("options", [
+    {"meteor": False}, {"head": True, "k": 1}, {"target_modules": ["q_proj", "v_proj"]},
+    {"target_modules": "all-linear"}, {"lr": 5e-3}, {"name": "two words"}, {"flag": "true"},
+])
+def test_component_labels_parse_back_to_the_same_options(options):
+    label = ComponentSpec("m", options).label()
+    assert parse_component(label) == ComponentSpec("m", options), label

@@ -1,10 +1,11 @@
-"""CIDEr-D and BLEU-1..4 from pycocoevalcap, with its PTBTokenizer (Java), one tokenizer pass."""
+"""COCO caption metrics from pycocoevalcap: BLEU-1..4, METEOR, ROUGE-L, CIDEr-D, SPICE (local CoreNLP)."""
 from __future__ import annotations
 
 import contextlib
 import io
 import os
 import shutil
+from pathlib import Path
 
 import benchhub
 from benchhub.errors import RunFailure
@@ -25,14 +26,36 @@ def _quiet():
             os.close(saved)
 
 
+def ptb_tokenize(references: list[list[str]], predictions: list[str]) -> tuple[dict, dict]:
+    """One PTBTokenizer pass (one JVM) over references and predictions together."""
+    from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
+
+    both = {f"g{i}": [{"caption": r} for r in refs] for i, refs in enumerate(references)}
+    # an empty caption would vanish from the tokenizer's output: score it as a non-word instead
+    both.update({f"r{i}": [{"caption": p if p.strip() else "<empty>"}] for i, p in enumerate(predictions)})
+    tokens = PTBTokenizer().tokenize(both)
+    gts = {i: tokens[f"g{i}"] for i in range(len(references))}
+    res = {i: tokens[f"r{i}"] for i in range(len(predictions))}
+    return gts, res
+
+
 class CocoCaption:
-    """COCO caption metrics: CIDEr (CIDEr-D), BLEU-1..4; PTB-tokenised as in the COCO evaluation."""
+    """COCO caption metrics: BLEU-1..4, ROUGE-L, CIDEr (CIDEr-D), METEOR (opt-out), SPICE (needs CoreNLP)."""
 
     name = "coco-caption"
     task = "caption"
     primary = "CIDEr"
-    columns = ("CIDEr", "BLEU-4")  # what leaderboards show
+    columns = ("CIDEr", "BLEU-4")  # what leaderboards show; records keep every score
     higher_is_better = True
+
+    def __init__(self, meteor: bool = True, spice_corenlp: str | None = None):
+        # METEOR starts its own JVM (~5-10 s): suites that run many short evaluations switch it off.
+        self.meteor = meteor
+        self.spice_corenlp = spice_corenlp
+        if spice_corenlp is not None and not Path(spice_corenlp).expanduser().is_file():
+            raise benchhub.UserError(f"coco-caption: spice_corenlp '{spice_corenlp}' is not a file; point it at "
+                                     "stanford-corenlp-3.6.0.jar (its models jar beside it)")
+        self.skipped: dict[str, str] = {}
 
     def compute(self, predictions: list[str], references: list[list[str]]) -> dict:
         if shutil.which("java") is None:
@@ -40,18 +63,41 @@ class CocoCaption:
                              "(e.g. apt-get install default-jre-headless)")
         from pycocoevalcap.bleu.bleu import Bleu
         from pycocoevalcap.cider.cider import Cider
-        from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
+        from pycocoevalcap.rouge.rouge import Rouge
 
-        gts = {i: [{"caption": r} for r in refs] for i, refs in enumerate(references)}
-        res = {i: [{"caption": p if p.strip() else "<empty>"}] for i, p in enumerate(predictions)}
         with _quiet():
-            tokenizer = PTBTokenizer()
-            gts, res = tokenizer.tokenize(gts), tokenizer.tokenize(res)
+            gts, res = ptb_tokenize(references, predictions)
             bleu, _ = Bleu(4).compute_score(gts, res)
-            cider, _ = Cider().compute_score(gts, res)
-        scores = {f"BLEU-{i + 1}": float(b) for i, b in enumerate(bleu)}
-        scores["CIDEr"] = float(cider)
+            scores = {f"BLEU-{i + 1}": float(b) for i, b in enumerate(bleu)}
+            scores["ROUGE-L"] = float(Rouge().compute_score(gts, res)[0])
+            scores["CIDEr"] = float(Cider().compute_score(gts, res)[0])
+            if self.meteor:
+                from pycocoevalcap.meteor.meteor import Meteor
+
+                scores["METEOR"] = float(Meteor().compute_score(gts, res)[0])
+            if self.spice_corenlp:
+                scores["SPICE"] = self._spice(gts, res)
+            else:
+                self.skipped["SPICE"] = ("SPICE needs Stanford CoreNLP 3.6.0, which pycocoevalcap downloads; "
+                                         "offline, set coco-caption(spice_corenlp=PATH-to-the-jar)")
         return scores
+
+    def _spice(self, gts, res) -> float:
+        """SPICE with a user-provided CoreNLP jar placed where pycocoevalcap looks for it."""
+        import pycocoevalcap.spice.spice as spice_module
+        from pycocoevalcap.spice.spice import Spice
+
+        jar = Path(self.spice_corenlp).expanduser().resolve()
+        lib = Path(spice_module.__file__).parent / "lib"
+        lib.mkdir(exist_ok=True)
+        for source in (jar, jar.with_name(jar.stem + "-models.jar")):
+            target = lib / source.name
+            if source.is_file() and not target.exists():
+                target.symlink_to(source)
+        try:
+            return float(Spice().compute_score(gts, res)[0])
+        except Exception as exc:  # noqa: BLE001 - SPICE fails in many ways; the reason is what matters
+            raise RunFailure(f"SPICE failed with the CoreNLP jar {jar}: {exc}") from None
 
 
 @benchhub.hookimpl

@@ -1,0 +1,62 @@
+"""VQA accuracy: the standard min(#humans who gave the answer / 3, 1), averaged over annotator subsets."""
+from __future__ import annotations
+
+import re
+
+import benchhub
+
+_NUMBERS = {"none": "0", "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6",
+            "seven": "7", "eight": "8", "nine": "9", "ten": "10"}
+_ARTICLES = {"a", "an", "the"}
+_CONTRACTIONS = {"dont": "don't", "doesnt": "doesn't", "isnt": "isn't", "arent": "aren't", "cant": "can't",
+                 "wont": "won't", "whats": "what's", "thats": "that's", "its": "it's"}
+_PUNCT = re.compile(r"[;/\[\]\"{}()=+\\_\-><@`,?!*#%^&$:]")
+
+
+def normalize_answer(answer: str) -> str:
+    """The VQA evaluation's answer normalisation: case, punctuation, articles, number words, contractions."""
+    text = answer.lower().replace("\n", " ").replace("\t", " ").strip()
+    text = re.sub(r"(?<!\d)\.(?!\d)", "", text)  # periods, but not decimal points
+    text = _PUNCT.sub(lambda m: "" if m.group(0) == "'" else " ", text)
+    words = []
+    for word in text.split():
+        word = _NUMBERS.get(word, word)
+        if word in _ARTICLES:
+            continue
+        words.append(_CONTRACTIONS.get(word, word))
+    return " ".join(words)
+
+
+def vqa_accuracy(prediction: str, answers: list[str]) -> float:
+    """Accuracy of one prediction against the human answers (10 in VQA v2; any number here)."""
+    pred = normalize_answer(prediction)
+    gold = [normalize_answer(a) for a in answers]
+    if len(gold) == 1:
+        return float(pred == gold[0])
+    # average over leaving each annotator out, as the official evaluation does
+    scores = []
+    for i in range(len(gold)):
+        others = gold[:i] + gold[i + 1:]
+        scores.append(min(1.0, sum(a == pred for a in others) / 3.0))
+    return sum(scores) / len(scores)
+
+
+class VqaAccuracy:
+    """VQA accuracy (min(#matching humans / 3, 1) with the standard answer normalisation) and exact match."""
+
+    name = "vqa-accuracy"
+    task = "vqa"
+    primary = "VQA accuracy"
+    columns = ("VQA accuracy", "exact match")
+    higher_is_better = True
+
+    def compute(self, predictions: list[str], references: list[list[str]]) -> dict:
+        n = len(predictions) or 1
+        accuracy = sum(vqa_accuracy(p, refs) for p, refs in zip(predictions, references)) / n
+        exact = sum(normalize_answer(p) == normalize_answer(refs[0]) for p, refs in zip(predictions, references)) / n
+        return {"VQA accuracy": accuracy, "exact match": exact}
+
+
+@benchhub.hookimpl
+def register_metrics(register):
+    register(VqaAccuracy)

@@ -101,3 +101,79 @@ def test_default_suite_end_to_end(fresh_plugins, tmp_path):
     # and adapting the vision side (all-linear adapters, full) beats language-only adaptation
     assert all(c > cider["zero-shot"] + 0.5 for label, c in cider.items() if label != "zero-shot")
     assert min(cider["full"], cider["lora(target_modules=all-linear)"]) > max(cider["lora"], cider["ia3"]) + 1.0
+
+
+def _save_small(path, with_query_tokens=True):
+    from transformers import Blip2Processor
+
+    from benchhub_plugins.models.blip2 import build_tiny
+
+    model, processor = build_tiny(SMALL, seed=3)
+    model.save_pretrained(path)
+    if not with_query_tokens:
+        processor = Blip2Processor(image_processor=processor.image_processor, tokenizer=processor.tokenizer)
+    processor.save_pretrained(path)
+    return model
+
+
+@pytest.mark.parametrize("with_query_tokens", [True, False])
+def test_local_directory_preset_loads_exactly(tmp_path, with_query_tokens):
+    from benchhub_plugins.models.blip2 import Blip2, to_logits
+
+    saved = _save_small(tmp_path / "ckpt", with_query_tokens)
+    bundle = Blip2(preset=str(tmp_path / "ckpt")).build(torch.device("cpu"))
+    example = {"image": generate("target", 1, 0)[0]["image"], "text": "a red circle on the left"}
+    saved.eval()
+    with torch.no_grad():
+        expected = to_logits(type(bundle)(saved, bundle.processor, torch.device("cpu")), bundle.collate([example]))
+        assert torch.equal(to_logits(bundle, bundle.collate([example])), expected)
+    # a processor saved without num_query_tokens is repaired, so the image still conditions the output
+    assert bundle.check_image_conditioning(example) > 1e-6
+
+
+def test_real_preset_offline_is_one_clear_line(monkeypatch):
+    from benchhub_plugins.models.blip2 import Blip2
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(RunFailure) as info:
+        Blip2(preset="opt-2.7b").build(torch.device("cpu"))
+    assert str(info.value).startswith("cannot load 'Salesforce/blip2-opt-2.7b': it is not a local directory")
+    assert "\n" not in str(info.value)
+
+
+def test_recipe_options_only_for_the_tiny_preset():
+    from benchhub.errors import UserError
+    from benchhub_plugins.models.blip2 import Blip2
+
+    with pytest.raises(UserError, match="apply to the tiny preset only"):
+        Blip2(preset="opt-2.7b", pretrain_steps=5)
+
+
+def test_vqa_labels_cover_only_the_answer():
+    from benchhub_plugins.datasets.shapes import ShapesVqa
+    from benchhub_plugins.models.blip2 import Blip2Bundle, build_tiny
+
+    model, processor = build_tiny(SMALL)
+    bundle = Blip2Bundle(model, processor, torch.device("cpu"))
+    example = ShapesVqa(train_size=2, eval_size=1).load().train[0]
+    batch = bundle.collate([example])
+    targets = batch["input_ids"][0][batch["labels"][0] != -100]
+    assert bundle.tokenizer.decode(targets) == f"{example['text']} </s>"
+    assert "question" in bundle.tokenizer.decode(batch["input_ids"][0])
+
+
+def test_vqa_end_to_end(fresh_plugins, tmp_path):
+    from pathlib import Path
+
+    tiny = (Path(__file__).parent.parent / "benchmarks" / "tiny.toml").read_text()
+    suite = tmp_path / "vqa-tiny.toml"
+    suite.write_text(tiny.replace('name = "tiny"', 'name = "vqa-tiny"')
+                     .replace('metrics = ["coco-caption(meteor=false)"]', 'metrics = ["vqa-accuracy"]')
+                     .replace('name = "shapes"', 'name = "shapes-vqa"'))
+    result = CliRunner().invoke(cli, ["run", "--suite", str(suite), "--methods", "zero-shot,lora",
+                                      "--results", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    records = [json.loads(p.read_text()) for p in (tmp_path / "r" / "vqa-tiny").glob("*.json")]
+    assert {r["status"] for r in records} == {"ok"}
+    assert all(0 <= r["metrics"]["VQA accuracy"] <= 1 for r in records)
+    assert "VQA accuracy ↑" in (tmp_path / "r" / "vqa-tiny" / "leaderboard.md").read_text()

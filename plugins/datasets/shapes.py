@@ -72,6 +72,7 @@ def make_example(rng: random.Random, domain: str) -> dict:
         cx, cy = px * big + rng.uniform(-3, 3) * SCALE, py * big + rng.uniform(-3, 3) * SCALE
         _draw(draw, shape, colour, cx, cy, r)
         captions = [f"a {colour} {shape} {place}"]
+        scene = [(colour, shape, place.split()[-1])]
     else:
         (c1, s1), (c2, s2) = pick(), pick()
         while (c1, s1) == (c2, s2):
@@ -84,12 +85,39 @@ def make_example(rng: random.Random, domain: str) -> dict:
         _draw(draw, s1, c1, mx + dx * gap, my + dy * gap, r)
         _draw(draw, s2, c2, mx - dx * gap, my - dy * gap, r)
         captions = [f"a {c1} {s1} {relation} a {c2} {s2}", f"a {c2} {s2} {reverse} a {c1} {s1}"]
+        scene = [(c1, s1, None), (c2, s2, None)]
     img = img.resize((SIZE, SIZE), Image.BOX)
     if domain != "source":
         arr = np.asarray(img, dtype=np.float32)
         noise = np.random.default_rng(rng.getrandbits(32)).normal(0, 18, arr.shape)
         img = Image.fromarray(np.clip(arr + noise, 0, 255).astype(np.uint8))
-    return {"image": img, "captions": captions}
+    return {"image": img, "captions": captions, "scene": scene}
+
+
+NUMBER_WORDS = {1: "one", 2: "two"}
+
+
+def questions(example: dict, rng: random.Random) -> list[tuple[str, str]]:
+    """Question-answer pairs about an example's scene (one-word answers)."""
+    scene = example["scene"]
+    qa = [("how many shapes are there ?", NUMBER_WORDS[len(scene)])]
+    if len(scene) == 1:
+        colour, shape, place = scene[0]
+        qa += [("what colour is the shape ?", colour), ("what shape is it ?", shape),
+               ("where is the shape ?", place)]
+    else:
+        (c1, s1, _), (c2, s2, _) = scene
+        if s1 != s2:
+            qa += [(f"what colour is the {s1} ?", c1), (f"what colour is the {s2} ?", c2)]
+        if c1 != c2:
+            qa += [(f"what shape is {c1} ?", s1), (f"what shape is {c2} ?", s2)]
+    probe = rng.choice(sorted(TARGET["shapes"]))
+    qa.append((f"is there a {probe} ?", "yes" if any(s == probe for _, s, _ in scene) else "no"))
+    return qa
+
+
+def vqa_prompt(question: str) -> str:
+    return f"question : {question} answer :"
 
 
 def generate(domain: str, n: int, seed: int) -> list[dict]:
@@ -99,8 +127,9 @@ def generate(domain: str, n: int, seed: int) -> list[dict]:
 
 
 def vocabulary_corpus() -> list[str]:
-    """Captions covering every word of both domains (for training the tokenizer)."""
-    words = set()
+    """Captions and questions covering every word of both domains (for training the tokenizer)."""
+    words = set("question answer : ? how many shapes are there one two what colour is the shape it where yes no "
+                "of".split())
     for place in PLACES:
         words.update(place.split())
     for relation, (_, reverse) in RELATIONS.items():
@@ -136,6 +165,32 @@ class Shapes:
         return Splits(train_examples, eval_examples, info)
 
 
+class ShapesVqa(Shapes):
+    """Shapes world VQA: questions about colour, shape, position and count; one-word answers."""
+
+    name = "shapes-vqa"
+    task = "vqa"
+
+    def load(self, seed: int = 0) -> Splits:
+        train = generate(self.domain, self.train_size, seed=1)
+        held_out = generate(self.domain, self.eval_size, seed=2)
+        rng = random.Random(f"shapes/vqa/{seed}")
+        eval_rng = random.Random("shapes/vqa/eval")  # the evaluation questions do not depend on the seed
+        train_examples = []
+        for ex in train:
+            question, answer = rng.choice(questions(ex, rng))
+            train_examples.append({"image": ex["image"], "prompt": vqa_prompt(question), "text": answer})
+        eval_examples = []
+        for ex in held_out:
+            question, answer = eval_rng.choice(questions(ex, eval_rng))
+            eval_examples.append({"image": ex["image"], "prompt": vqa_prompt(question), "question": question,
+                                  "references": [answer]})
+        info = {"domain": self.domain, "train": len(train_examples), "eval": len(eval_examples),
+                "split": "generated: train seed 1, eval seed 2; one question per image"}
+        return Splits(train_examples, eval_examples, info)
+
+
 @benchhub.hookimpl
 def register_datasets(register):
     register(Shapes)
+    register(ShapesVqa)

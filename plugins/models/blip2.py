@@ -13,8 +13,10 @@ TINY_RECIPE = {
     "hidden": 128, "layers": 2, "heads": 4, "ffn": 256, "image_size": 32, "patch_size": 8,
     "num_query_tokens": 8, "vision_position_std": 0.5,
     "pretrain_images": 3000, "pretrain_steps": 1000, "pretrain_batch": 32, "pretrain_lr": 1e-3,
-    "data": "shapes/source/v1",
+    "pretrain_vqa": True, "data": "shapes/source/v2",
 }
+REAL_PRESETS = {"opt-2.7b": "Salesforce/blip2-opt-2.7b", "opt-6.7b": "Salesforce/blip2-opt-6.7b",
+                "flan-t5-xl": "Salesforce/blip2-flan-t5-xl"}
 SPECIAL = {"pad": "<pad>", "bos": "<s>", "eos": "</s>", "unk": "<unk>", "image": "<image>"}
 
 
@@ -84,6 +86,10 @@ class Blip2Bundle(Bundle):
         self.tokenizer = processor.tokenizer
         self.max_new_tokens = max_new_tokens
         self.image_token_id = model.config.image_token_index
+        self.num_query_tokens = model.config.num_query_tokens
+        # OPT's tokenizer adds BOS itself; the tiny word-level one does not
+        probe = self.tokenizer("a").input_ids
+        self.bos_text = "" if probe[:1] == [self.tokenizer.bos_token_id] else f"{self.tokenizer.bos_token} "
 
     def _base(self):
         """The Blip2ForConditionalGeneration under any PEFT wrapper."""
@@ -127,17 +133,28 @@ class Blip2Bundle(Bundle):
                 "bridge": _ModuleList([base.qformer, base.language_projection], [base.query_tokens]),
                 "head": self.head(), "language": base.language_model}
 
-    def _encode(self, examples: list[dict], texts: list[str]) -> dict:
-        self.tokenizer.padding_side = "right"
+    def _encode(self, examples: list[dict], texts: list[str], side: str = "right") -> dict:
+        self.tokenizer.padding_side = side
         return dict(self.processor(images=[ex["image"] for ex in examples], text=texts, padding=True,
                                    return_tensors="pt"))
 
+    def _prompt(self, example: dict) -> str:
+        """BOS, then the example's prompt (VQA: 'question : ... answer :'); captioning has none."""
+        prompt = example.get("prompt", "")
+        return f"{self.bos_text}{prompt}".strip() if prompt else self.bos_text.strip()
+
     def collate(self, examples: list[dict]) -> dict:
+        """Image tokens + BOS + prompt + target + EOS; labels only on the target and EOS."""
         tok = self.tokenizer
-        batch = self._encode(examples, [f"{tok.bos_token} {ex['text']} {tok.eos_token}" for ex in examples])
+        texts = [f"{self._prompt(ex)} {ex['text']} {tok.eos_token}".strip() for ex in examples]
+        batch = self._encode(examples, texts)
         labels = batch["input_ids"].clone()
-        ignore = (labels == self.image_token_id) | (batch["attention_mask"] == 0) | (labels == tok.bos_token_id)
-        labels[ignore] = -100
+        labels[(labels == self.image_token_id) | (batch["attention_mask"] == 0)] = -100
+        for row, ex in enumerate(examples):
+            prompt_ids = tok(self._prompt(ex), add_special_tokens=not self.bos_text).input_ids if self._prompt(ex) \
+                else []
+            start = int((batch["input_ids"][row] == self.image_token_id).sum())
+            labels[row, :start + max(1, len(prompt_ids))] = -100  # BOS and prompt are given, not predicted
         batch["labels"] = labels
         return batch
 
@@ -161,7 +178,8 @@ class Blip2Bundle(Bundle):
         self.model.eval()
         for i in range(0, len(examples), batch_size):
             chunk = examples[i:i + batch_size]
-            inputs = to_device(self._encode(chunk, [self.tokenizer.bos_token] * len(chunk)), self.device)
+            prompts = [self._prompt(ex) for ex in chunk]
+            inputs = to_device(self._encode(chunk, prompts, side="left"), self.device)
             with torch.no_grad(), autocast(self.device):
                 out = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False,
                                           num_beams=1, eos_token_id=self.tokenizer.eos_token_id,
@@ -181,7 +199,7 @@ class Blip2Bundle(Bundle):
         import torch
         from PIL import Image
 
-        blank = {"image": Image.new("RGB", example["image"].size, (0, 0, 0)), "text": example["text"]}
+        blank = {**example, "image": Image.new("RGB", example["image"].size, (0, 0, 0))}
         self.model.eval()
         with torch.no_grad():
             a, b = (to_logits(self, self.collate([ex])) for ex in (example, blank))
@@ -213,35 +231,48 @@ class _ModuleList:
 
 
 class Blip2:
-    """BLIP-2 captioning. Preset `tiny`: ~1 M parameters, pre-trained on the shapes source domain."""
+    """BLIP-2 captioning and VQA. `tiny`: ~1 M parameters, pre-trained offline on the shapes source
+    domain (captions and questions); `opt-2.7b` (Salesforce/blip2-opt-2.7b), other real presets, or any
+    local directory / hub id holding a Blip2ForConditionalGeneration checkpoint."""
 
     name = "blip2"
-    tasks = ("caption",)
-    presets = ("tiny",)
+    tasks = ("caption", "vqa")
+    presets = ("tiny", *REAL_PRESETS)
 
     def __init__(self, preset: str = "tiny", max_new_tokens: int = 16, **recipe):
-        if preset not in self.presets:
-            raise benchhub.UserError(f"unknown blip2 preset '{preset}'; available: {', '.join(self.presets)}")
         unknown = set(recipe) - set(TINY_RECIPE)
         if unknown:
-            raise benchhub.UserError(f"blip2:tiny has no option {sorted(unknown)[0]!r}; "
+            raise benchhub.UserError(f"blip2 has no option {sorted(unknown)[0]!r}; "
                                      f"options: max_new_tokens, {', '.join(TINY_RECIPE)}")
+        if recipe and preset != "tiny":
+            raise benchhub.UserError(f"blip2:{preset}: recipe options ({', '.join(sorted(recipe))}) apply to "
+                                     "the tiny preset only")
         self.preset, self.max_new_tokens = preset, max_new_tokens
         self.recipe = {**TINY_RECIPE, **recipe}
 
     def checkpoint_dir(self) -> Path:
         return keyed_dir("blip2-tiny", self.recipe)
 
-    def prepare(self, log=print, progress=None) -> dict:
+    def source(self) -> str:
+        """The cached tiny checkpoint, a real preset's hub id, or the local path / hub id given."""
+        if self.preset == "tiny":
+            return str(self.checkpoint_dir())
+        return REAL_PRESETS.get(self.preset, self.preset)
+
+    def prepare(self, log=print, progress=None) -> dict | None:
         """Pre-train the tiny checkpoint on the source domain once; later calls reuse the cache."""
+        if self.preset != "tiny":
+            return None
         return cached_checkpoint(self.checkpoint_dir(), lambda tmp: self._pretrain(tmp, log, progress))
 
     def _pretrain(self, directory: Path, log, progress) -> dict:
+        import random
+
         import torch
 
         from benchhub.records import Budget
         from benchhub.train import train_loop
-        from benchhub_plugins.datasets.shapes import generate
+        from benchhub_plugins.datasets.shapes import generate, questions, vqa_prompt
 
         log("pre-training on the source domain (first use only)")
         model, processor = build_tiny(self.recipe, seed=0)
@@ -249,6 +280,11 @@ class Blip2:
         data = generate("source", self.recipe["pretrain_images"], seed=0)
         examples = [{"image": ex["image"], "text": ex["captions"][i % len(ex["captions"])]}
                     for i, ex in enumerate(data)]
+        if self.recipe["pretrain_vqa"]:
+            rng = random.Random("blip2-tiny/vqa")
+            for ex in data:
+                question, answer = rng.choice(questions(ex, rng))
+                examples.append({"image": ex["image"], "prompt": vqa_prompt(question), "text": answer})
         budget = Budget(effective_batch=self.recipe["pretrain_batch"], micro_batch=self.recipe["pretrain_batch"],
                         max_steps=self.recipe["pretrain_steps"], lr_schedule="cosine", warmup_ratio=0.05)
         stats = train_loop(bundle, examples, budget, self.recipe["pretrain_lr"], seed=0, progress=progress)
@@ -259,17 +295,23 @@ class Blip2:
         from transformers import Blip2ForConditionalGeneration, Blip2Processor
 
         from benchhub.quantization import bnb_config, device_map
+        from benchhub_plugins.models.loading import from_pretrained
 
         self.prepare()
-        path = self.checkpoint_dir()
+        source = self.source()
+        kwargs = {}
         if quantization:
-            model = Blip2ForConditionalGeneration.from_pretrained(
-                path, use_safetensors=True, quantization_config=bnb_config(quantization, device),
-                device_map=device_map(device))
-        else:
-            model = Blip2ForConditionalGeneration.from_pretrained(path, use_safetensors=True).to(device)
-        processor = Blip2Processor.from_pretrained(path)
-        return Blip2Bundle(model, processor, device, self.max_new_tokens)
+            # the output head stays unquantized (transformers' default skips it too)
+            kwargs.update(quantization_config=bnb_config(quantization, device, keep=["lm_head"]),
+                          device_map=device_map(device))
+        model = from_pretrained(Blip2ForConditionalGeneration, source, **kwargs)
+        processor = from_pretrained(Blip2Processor, source)
+        if getattr(processor, "num_query_tokens", None) is None:
+            # Without it the processor adds no <image> tokens and BLIP-2 silently ignores the image (NOTES).
+            processor.num_query_tokens = model.config.num_query_tokens
+        if model.config.image_token_index is None:
+            raise RunFailure(f"'{source}' has no image_token_index in its config; transformers 5 BLIP-2 needs it")
+        return Blip2Bundle(model if quantization else model.to(device), processor, device, self.max_new_tokens)
 
 
 @benchhub.hookimpl

@@ -1,0 +1,202 @@
+"""Captioned images from disk or the Hub: an imagefolder (🤗 datasets), COCO-format JSON, a hub dataset id."""
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import benchhub
+from benchhub.errors import RunFailure
+from benchhub.records import Splits
+
+
+def _check_sizes(name: str, **sizes) -> None:
+    for key, value in sizes.items():
+        if value is not None and (not isinstance(value, int) or value <= 0):
+            raise benchhub.UserError(f"dataset {name}: {key} must be a positive integer, got {value!r}")
+
+
+def split_by_image(images: list[dict], eval_fraction: float, split_seed: int, max_train, max_eval) -> tuple:
+    """Deterministic image-level split (all captions of an image stay on one side), then the caps."""
+    order = list(range(len(images)))
+    random.Random(f"benchhub-split/{split_seed}").shuffle(order)
+    n_eval = max(1, round(eval_fraction * len(images))) if len(images) > 1 else 0
+    held_out = [images[i] for i in order[:n_eval]]
+    train = [images[i] for i in order[n_eval:]]
+    return train[:max_train] if max_train else train, held_out[:max_eval] if max_eval else held_out
+
+
+def to_splits(train_images, eval_images, info: dict, seed: int) -> Splits:
+    """Images with caption lists -> training pairs (one caption per image, seeded) and evaluation refs."""
+    rng = random.Random(f"captions/{seed}")
+    train = [{"image": im["image"], "text": rng.choice(im["captions"])} for im in train_images]
+    held_out = [{"image": im["image"], "references": im["captions"]} for im in eval_images]
+    return Splits(train, held_out, {**info, "train": len(train), "eval": len(held_out)})
+
+
+def _open(path: Path):
+    from PIL import Image
+
+    try:
+        return Image.open(path).convert("RGB")
+    except OSError as exc:
+        raise RunFailure(f"cannot read image {path}: {exc}") from None
+
+
+def _as_captions(value) -> list[str]:
+    captions = [value] if isinstance(value, str) else list(value or [])
+    return [c for c in captions if isinstance(c, str) and c.strip()]
+
+
+def _rows_to_images(rows, image_column: str, text_column: str) -> list[dict]:
+    images = []
+    for row in rows:
+        if image_column not in row or text_column not in row:
+            raise RunFailure(f"rows need columns '{image_column}' and '{text_column}'; found {sorted(row)}")
+        captions = _as_captions(row[text_column])
+        if captions:
+            images.append({"image": row[image_column].convert("RGB"), "captions": captions})
+    return images
+
+
+class ImageFolder:
+    """A local folder of images with metadata.jsonl/metadata.csv (`file_name`, caption column), via 🤗 datasets."""
+
+    name = "imagefolder"
+    task = "caption"
+
+    def __init__(self, data_dir: str = "", text_column: str = "text", eval_fraction: float = 0.2,
+                 split_seed: int = 0, max_train: int | None = None, max_eval: int | None = None):
+        if not data_dir:
+            raise benchhub.UserError("dataset imagefolder needs data_dir = \"path/to/folder\"")
+        if not 0 < eval_fraction < 1:
+            raise benchhub.UserError(f"dataset imagefolder: eval_fraction must be in (0, 1), got {eval_fraction!r}")
+        _check_sizes(self.name, max_train=max_train, max_eval=max_eval)
+        self.data_dir, self.text_column, self.eval_fraction = data_dir, text_column, eval_fraction
+        self.split_seed, self.max_train, self.max_eval = split_seed, max_train, max_eval
+
+    def load(self, seed: int = 0) -> Splits:
+        directory = Path(self.data_dir).expanduser()
+        if not directory.is_dir():
+            raise RunFailure(f"imagefolder data_dir '{self.data_dir}' is not a directory")
+        from datasets import load_dataset
+
+        try:
+            loaded = load_dataset("imagefolder", data_dir=str(directory))
+        except Exception as exc:  # noqa: BLE001 - datasets raises many types; the message is what helps
+            raise RunFailure(f"datasets could not load imagefolder '{self.data_dir}': "
+                             f"{str(exc).splitlines()[0]}") from None
+        rows = [row for split in loaded.values() for row in split]
+        images = _rows_to_images(rows, "image", self.text_column)
+        train, held_out = split_by_image(images, self.eval_fraction, self.split_seed, self.max_train,
+                                         self.max_eval)
+        info = {"source": str(directory), "split": f"by image, {self.eval_fraction:.0%} held out, "
+                                                   f"split_seed {self.split_seed}"}
+        return to_splits(train, held_out, info, seed)
+
+
+class CocoCaptions:
+    """COCO-format captions: `annotations` is COCO's captions JSON or Karpathy's dataset_coco.json."""
+
+    name = "coco-captions"
+    task = "caption"
+
+    def __init__(self, annotations: str = "", image_dir: str = "", train_splits: list | None = None,
+                 eval_split: str = "test", eval_fraction: float = 0.2, split_seed: int = 0,
+                 max_train: int | None = None, max_eval: int | None = None):
+        if not annotations or not image_dir:
+            raise benchhub.UserError("dataset coco-captions needs annotations = \"captions.json\" and image_dir")
+        _check_sizes(self.name, max_train=max_train, max_eval=max_eval)
+        self.annotations, self.image_dir = annotations, image_dir
+        self.train_splits = train_splits or ["train", "restval"]
+        self.eval_split, self.eval_fraction, self.split_seed = eval_split, eval_fraction, split_seed
+        self.max_train, self.max_eval = max_train, max_eval
+
+    def load(self, seed: int = 0) -> Splits:
+        path, root = Path(self.annotations).expanduser(), Path(self.image_dir).expanduser()
+        if not path.is_file():
+            raise RunFailure(f"coco-captions annotations '{self.annotations}' is not a file")
+        if not root.is_dir():
+            raise RunFailure(f"coco-captions image_dir '{self.image_dir}' is not a directory")
+        try:
+            data = json.loads(path.read_text())
+        except ValueError as exc:
+            raise RunFailure(f"coco-captions annotations '{self.annotations}' is not JSON: {exc}") from None
+        if isinstance(data.get("images"), list) and data["images"] and "sentences" in data["images"][0]:
+            return self._karpathy(data, root, seed)
+        if "annotations" not in data:
+            raise RunFailure(f"'{self.annotations}' is neither COCO captions JSON (images + annotations) nor "
+                             "Karpathy's dataset_coco.json (images with sentences)")
+        captions: dict = {}
+        for ann in data["annotations"]:
+            captions.setdefault(ann["image_id"], []).append(ann["caption"])
+        entries = [(root / im["file_name"], captions.get(im["id"], [])) for im in data["images"]]
+        images = [{"path": p, "captions": c} for p, c in entries if c]
+        train, held_out = split_by_image(images, self.eval_fraction, self.split_seed, self.max_train,
+                                         self.max_eval)
+        info = {"source": str(path), "format": "coco",
+                "split": f"by image, {self.eval_fraction:.0%} held out, split_seed {self.split_seed}"}
+        return to_splits(self._open_all(train), self._open_all(held_out), info, seed)
+
+    def _karpathy(self, data: dict, root: Path, seed: int) -> Splits:
+        def images_of(splits):
+            return [{"path": root / im.get("filepath", "") / im["filename"],
+                     "captions": [s["raw"] for s in im["sentences"]]}
+                    for im in data["images"] if im.get("split") in splits]
+
+        train, held_out = images_of(set(self.train_splits)), images_of({self.eval_split})
+        train = train[:self.max_train] if self.max_train else train
+        held_out = held_out[:self.max_eval] if self.max_eval else held_out
+        info = {"source": self.annotations, "format": "karpathy",
+                "split": f"Karpathy: train {'+'.join(self.train_splits)}, eval {self.eval_split}"}
+        return to_splits(self._open_all(train), self._open_all(held_out), info, seed)
+
+    @staticmethod
+    def _open_all(images: list[dict]) -> list[dict]:
+        return [{"image": _open(im["path"]), "captions": im["captions"]} for im in images]
+
+
+class HubCaptions:
+    """A 🤗 Hub dataset id (e.g. ybelkada/football-dataset) through datasets.load_dataset; needs the network
+    or a local datasets cache."""
+
+    name = "hub"
+    task = "caption"
+
+    def __init__(self, id: str = "", image_column: str = "image", text_column: str = "text",
+                 eval_split: str | None = None, eval_fraction: float = 0.2, split_seed: int = 0,
+                 max_train: int | None = None, max_eval: int | None = None):
+        if not id:
+            raise benchhub.UserError("dataset hub needs id = \"owner/name\", e.g. ybelkada/football-dataset")
+        _check_sizes(self.name, max_train=max_train, max_eval=max_eval)
+        self.id, self.image_column, self.text_column = id, image_column, text_column
+        self.eval_split, self.eval_fraction, self.split_seed = eval_split, eval_fraction, split_seed
+        self.max_train, self.max_eval = max_train, max_eval
+
+    def load(self, seed: int = 0) -> Splits:
+        from datasets import load_dataset
+
+        try:
+            loaded = load_dataset(self.id)
+        except Exception as exc:  # noqa: BLE001 - offline, missing, gated: all one line for the user
+            raise RunFailure(f"cannot load hub dataset '{self.id}': not in the local datasets cache and the Hub "
+                             f"is unreachable or refused ({type(exc).__name__})") from None
+        if self.eval_split and self.eval_split in loaded:
+            train_rows = [r for name, split in loaded.items() if name != self.eval_split for r in split]
+            train = _rows_to_images(train_rows, self.image_column, self.text_column)
+            held_out = _rows_to_images(loaded[self.eval_split], self.image_column, self.text_column)
+            train, held_out = train[:self.max_train or None], held_out[:self.max_eval or None]
+            split = f"hub splits: eval '{self.eval_split}'"
+        else:
+            rows = [r for split in loaded.values() for r in split]
+            images = _rows_to_images(rows, self.image_column, self.text_column)
+            train, held_out = split_by_image(images, self.eval_fraction, self.split_seed, self.max_train,
+                                             self.max_eval)
+            split = f"by image, {self.eval_fraction:.0%} held out, split_seed {self.split_seed}"
+        return to_splits(train, held_out, {"source": self.id, "split": split}, seed)
+
+
+@benchhub.hookimpl
+def register_datasets(register):
+    for cls in (ImageFolder, CocoCaptions, HubCaptions):
+        register(cls)

@@ -1,0 +1,89 @@
+"""Data plugins: an imagefolder through 🤗 datasets, COCO/Karpathy JSON, a hub id offline; GPU suites dry-run."""
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from benchhub.cli import cli
+from benchhub.errors import RunFailure
+from benchhub_plugins.datasets.files import CocoCaptions, HubCaptions, ImageFolder
+from benchhub_plugins.datasets.shapes import generate
+
+
+def _write_images(directory, n=20):
+    directory.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i, ex in enumerate(generate("target", n, seed=9)):
+        ex["image"].save(directory / f"{i}.png")
+        rows.append((f"{i}.png", ex["captions"]))
+    return rows
+
+
+def test_imagefolder_loads_and_splits_deterministically(tmp_path):
+    rows = _write_images(tmp_path / "folder")
+    with open(tmp_path / "folder" / "metadata.jsonl", "w") as fh:
+        for name, captions in rows:
+            fh.write(json.dumps({"file_name": name, "text": captions[0]}) + "\n")
+    a = ImageFolder(data_dir=str(tmp_path / "folder"), eval_fraction=0.25).load(seed=0)
+    b = ImageFolder(data_dir=str(tmp_path / "folder"), eval_fraction=0.25).load(seed=0)
+    assert (len(a.train), len(a.eval)) == (15, 5)
+    assert [e["text"] for e in a.train] == [e["text"] for e in b.train]
+    assert a.eval[0]["image"].size == (32, 32) and isinstance(a.eval[0]["references"], list)
+    capped = ImageFolder(data_dir=str(tmp_path / "folder"), max_train=4, max_eval=2).load()
+    assert (len(capped.train), len(capped.eval)) == (4, 2)
+    with pytest.raises(RunFailure, match="is not a directory"):
+        ImageFolder(data_dir=str(tmp_path / "nope")).load()
+
+
+def test_coco_and_karpathy_formats(tmp_path):
+    rows = _write_images(tmp_path / "images", n=10)
+    coco = {"images": [{"id": i, "file_name": name} for i, (name, _) in enumerate(rows)],
+            "annotations": [{"image_id": i, "caption": c} for i, (_, caps) in enumerate(rows) for c in caps]}
+    (tmp_path / "coco.json").write_text(json.dumps(coco))
+    splits = CocoCaptions(annotations=str(tmp_path / "coco.json"), image_dir=str(tmp_path / "images")).load()
+    assert len(splits.train) + len(splits.eval) == 10 and splits.info["format"] == "coco"
+    karpathy = {"images": [{"filename": name, "filepath": "", "split": "test" if i < 3 else "train",
+                            "sentences": [{"raw": c} for c in caps]} for i, (name, caps) in enumerate(rows)]}
+    (tmp_path / "karpathy.json").write_text(json.dumps(karpathy))
+    splits = CocoCaptions(annotations=str(tmp_path / "karpathy.json"), image_dir=str(tmp_path / "images")).load()
+    assert (len(splits.train), len(splits.eval)) == (7, 3) and splits.info["format"] == "karpathy"
+    assert splits.eval[0]["references"] == rows[0][1]
+    with pytest.raises(RunFailure, match="is not a file"):
+        CocoCaptions(annotations=str(tmp_path / "missing.json"), image_dir=str(tmp_path)).load()
+
+
+def test_hub_dataset_offline_is_one_clear_line(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    with pytest.raises(RunFailure) as info:
+        HubCaptions(id="ybelkada/football-dataset").load()
+    assert str(info.value).startswith("cannot load hub dataset 'ybelkada/football-dataset': not in the local")
+    assert "\n" not in str(info.value)
+
+
+def test_imagefolder_suite_end_to_end(fresh_plugins, tmp_path):
+    rows = _write_images(tmp_path / "folder", n=24)
+    with open(tmp_path / "folder" / "metadata.jsonl", "w") as fh:
+        for name, captions in rows:
+            fh.write(json.dumps({"file_name": name, "text": captions[0]}) + "\n")
+    from pathlib import Path
+
+    tiny = (Path(__file__).parent.parent / "benchmarks" / "tiny.toml").read_text()
+    body = tiny.replace('name = "shapes"\ntrain_size = 64\neval_size = 32',
+                        f'name = "imagefolder"\ndata_dir = "{tmp_path / "folder"}"')
+    assert "imagefolder" in body
+    (tmp_path / "suite.toml").write_text(body)
+    result = CliRunner().invoke(cli, ["run", "--suite", str(tmp_path / "suite.toml"), "--methods", "lora",
+                                      "--results", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    record = json.loads(next((tmp_path / "r" / "tiny").glob("*.json")).read_text())
+    assert record["status"] == "ok" and record["data"]["train"] == 19 and record["data"]["eval"] == 5
+
+
+@pytest.mark.parametrize("suite,runs", [("football-blip2", 4), ("coco-karpathy-blip2", 6), ("vqa-shapes", 6),
+                                        ("vit-digits", 9)])
+def test_suites_dry_run_offline(fresh_plugins, tmp_path, suite, runs):
+    result = CliRunner().invoke(cli, ["run", "--suite", suite, "--dry-run", "--results", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert f"{runs} runs planned" in result.output
+    assert not any(tmp_path.iterdir())

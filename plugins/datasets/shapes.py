@@ -190,7 +190,32 @@ class ShapesVqa(Shapes):
         return Splits(train_examples, eval_examples, info)
 
 
+class ShapesClassify(Shapes):
+    """Shapes world classification: which shape is in a single-shape image (the target adds the star)."""
+
+    name = "shapes-classify"
+    task = "classify"
+    labels = TARGET["shapes"]
+
+    def load(self, seed: int = 0) -> Splits:
+        def single(domain_seed: int, n: int) -> list[dict]:
+            rng = random.Random(f"shapes/classify/{self.domain}/{domain_seed}")
+            out = []
+            while len(out) < n:
+                ex = make_example(rng, self.domain)
+                if len(ex["scene"]) == 1:
+                    label = self.labels.index(ex["scene"][0][1])
+                    out.append({"image": ex["image"], "label": label, "references": [str(label)]})
+            return out
+
+        train, held_out = single(1, self.train_size), single(2, self.eval_size)
+        info = {"domain": self.domain, "labels": list(self.labels), "train": len(train), "eval": len(held_out),
+                "split": "generated single-shape images: train seed 1, eval seed 2"}
+        return Splits(train, held_out, info)
+
+
 @benchhub.hookimpl
 def register_datasets(register):
     register(Shapes)
     register(ShapesVqa)
+    register(ShapesClassify)

@@ -1,0 +1,221 @@
+"""ViT encoder + GPT-2 decoder captioning (VisionEncoderDecoderModel); `vit-gpt2:tiny` pre-trained offline."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import benchhub
+from benchhub.bundle import Bundle
+from benchhub.checkpoints import cached_checkpoint, keyed_dir
+from benchhub.errors import RunFailure
+
+TINY_RECIPE = {
+    "hidden": 128, "encoder_layers": 2, "decoder_layers": 2, "heads": 4, "image_size": 32, "patch_size": 8,
+    "pretrain_images": 3000, "pretrain_steps": 1000, "pretrain_batch": 32, "pretrain_lr": 1e-3,
+    "data": "shapes/source/v2",
+}
+REAL_PRESETS = {"nlpconnect": "nlpconnect/vit-gpt2-image-captioning"}
+
+
+class VitGpt2Bundle(Bundle):
+    """VisionEncoderDecoderModel (ViT → GPT-2 with cross-attention), image processor and tokenizer."""
+
+    task = "caption"
+    lora_target_modules = r".*decoder.*\.attn\.c_attn"  # GPT-2's fused self-attention projection
+
+    def __init__(self, model, image_processor, tokenizer, device, max_new_tokens: int = 16):
+        super().__init__(model, device)
+        self.image_processor, self.tokenizer, self.max_new_tokens = image_processor, tokenizer, max_new_tokens
+
+    def _base(self):
+        get_base = getattr(self.model, "get_base_model", None)
+        return get_base() if get_base else self.model
+
+    def blocks(self, tower: str = "language") -> list:
+        base = self._base()
+        if tower == "language":
+            return list(base.decoder.transformer.h)
+        if tower == "vision":
+            encoder = base.encoder
+            return list(encoder.layers if hasattr(encoder, "layers") else encoder.encoder.layer)
+        raise RunFailure(f"ViT-GPT2 has towers language and vision, not '{tower}'")
+
+    def peft_targets(self, kind: str):
+        if kind == "ia3":
+            return r".*decoder.*\.(attn\.c_attn|mlp\.c_proj)"
+        if kind == "feedforward":
+            return r".*decoder.*\.mlp\.c_proj"
+        return super().peft_targets(kind)
+
+    def head(self):
+        return self._base().decoder.get_output_embeddings()
+
+    def set_head(self, module) -> None:
+        base = self._base()
+        base.decoder.config.tie_word_embeddings = False
+        base.decoder.lm_head = module
+
+    def components(self) -> dict:
+        base = self._base()
+        return {"vision": base.encoder, "head": self.head(), "language": base.decoder}
+
+    def _pixels(self, examples):
+        return self.image_processor(images=[ex["image"] for ex in examples], return_tensors="pt")["pixel_values"]
+
+    def collate(self, examples: list[dict]) -> dict:
+        tok = self.tokenizer
+        tok.padding_side = "right"
+        encoded = tok([f"{ex['text']}{tok.eos_token}" for ex in examples], padding=True, return_tensors="pt",
+                      add_special_tokens=False)
+        labels = encoded["input_ids"].masked_fill(encoded["attention_mask"] == 0, -100)
+        return {"pixel_values": self._pixels(examples), "labels": labels}
+
+    def loss_sum(self, batch: dict):
+        import torch.nn.functional as F
+
+        # labels are shifted right into decoder inputs by the model: logits[t] predicts labels[t]
+        logits = self.model(pixel_values=batch["pixel_values"], labels=batch["labels"]).logits.float()
+        labels = batch["labels"].reshape(-1)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels, ignore_index=-100, reduction="sum")
+        return loss, int((labels != -100).sum())
+
+    def predict(self, examples: list[dict], batch_size: int = 64) -> list[str]:
+        import torch
+
+        from benchhub.train import autocast
+
+        self.model.eval()
+        config = self._base().config
+        out = []
+        for i in range(0, len(examples), batch_size):
+            pixels = self._pixels(examples[i:i + batch_size]).to(self.device)
+            with torch.no_grad(), autocast(self.device):
+                ids = self.model.generate(pixel_values=pixels, max_new_tokens=self.max_new_tokens, do_sample=False,
+                                          num_beams=1, decoder_start_token_id=config.decoder_start_token_id,
+                                          eos_token_id=self.tokenizer.eos_token_id,
+                                          pad_token_id=config.pad_token_id)
+            out += [t.strip() for t in self.tokenizer.batch_decode(ids, skip_special_tokens=True)]
+        return out
+
+    def save(self, directory) -> None:
+        self.model.save_pretrained(directory)
+        self.image_processor.save_pretrained(directory)
+        self.tokenizer.save_pretrained(directory)
+
+    def check_image_conditioning(self, example: dict) -> float:
+        import torch
+        from PIL import Image
+
+        batch = self.collate([example, {**example, "image": Image.new("RGB", example["image"].size, (0, 0, 0))}])
+        self.model.eval()
+        with torch.no_grad():
+            logits = self.model(pixel_values=batch["pixel_values"].to(self.device),
+                                labels=batch["labels"].to(self.device)).logits
+        diff = float((logits[0] - logits[1]).abs().max())
+        if not diff > 1e-6:
+            raise RunFailure("image-conditioning check failed: the decoder ignores the image")
+        return diff
+
+
+def build_tiny(recipe: dict, seed: int = 0):
+    import torch
+    from transformers import GPT2Config, VisionEncoderDecoderConfig, VisionEncoderDecoderModel, ViTConfig, \
+        ViTImageProcessor
+
+    from benchhub_plugins.datasets.shapes import vocabulary_corpus
+    from benchhub_plugins.models.blip2 import build_tokenizer
+
+    tokenizer = build_tokenizer(vocabulary_corpus())
+    h = recipe["hidden"]
+    encoder = ViTConfig(hidden_size=h, num_hidden_layers=recipe["encoder_layers"], num_attention_heads=recipe["heads"],
+                        intermediate_size=2 * h, image_size=recipe["image_size"], patch_size=recipe["patch_size"],
+                        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    decoder = GPT2Config(vocab_size=len(tokenizer), n_embd=h, n_layer=recipe["decoder_layers"],
+                         n_head=recipe["heads"], n_positions=64, add_cross_attention=True, is_decoder=True,
+                         resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=tokenizer.bos_token_id,
+                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    config = VisionEncoderDecoderConfig.from_encoder_decoder_configs(encoder, decoder)
+    # VisionEncoderDecoderModel needs these by hand (NOTES)
+    config.decoder_start_token_id = tokenizer.bos_token_id
+    config.pad_token_id = tokenizer.pad_token_id
+    config.eos_token_id = tokenizer.eos_token_id
+    torch.manual_seed(seed)
+    size = recipe["image_size"]
+    return VisionEncoderDecoderModel(config), ViTImageProcessor(size={"height": size, "width": size}), tokenizer
+
+
+class VitGpt2:
+    """ViT + GPT-2 captioning. `tiny`: pre-trained offline on shapes source captions; `nlpconnect`
+    (nlpconnect/vit-gpt2-image-captioning), or any local directory / hub id of a VisionEncoderDecoderModel."""
+
+    name = "vit-gpt2"
+    tasks = ("caption",)
+    presets = ("tiny", *REAL_PRESETS)
+
+    def __init__(self, preset: str = "tiny", max_new_tokens: int = 16, **recipe):
+        unknown = set(recipe) - set(TINY_RECIPE)
+        if unknown:
+            raise benchhub.UserError(f"vit-gpt2 has no option {sorted(unknown)[0]!r}; options: max_new_tokens, "
+                                     f"{', '.join(TINY_RECIPE)}")
+        self.preset, self.max_new_tokens = preset, max_new_tokens
+        self.recipe = {**TINY_RECIPE, **recipe}
+
+    def checkpoint_dir(self) -> Path:
+        return keyed_dir("vit-gpt2-tiny", self.recipe)
+
+    def source(self) -> str:
+        if self.preset == "tiny":
+            return str(self.checkpoint_dir())
+        return REAL_PRESETS.get(self.preset, self.preset)
+
+    def prepare(self, log=print, progress=None) -> dict | None:
+        if self.preset != "tiny":
+            return None
+        return cached_checkpoint(self.checkpoint_dir(), lambda tmp: self._pretrain(tmp, log, progress))
+
+    def _pretrain(self, directory: Path, log, progress) -> dict:
+        import torch
+
+        from benchhub.records import Budget
+        from benchhub.train import train_loop
+        from benchhub_plugins.datasets.shapes import generate
+
+        log("pre-training on the source domain (first use only)")
+        model, image_processor, tokenizer = build_tiny(self.recipe)
+        bundle = VitGpt2Bundle(model, image_processor, tokenizer, torch.device("cpu"), self.max_new_tokens)
+        data = generate("source", self.recipe["pretrain_images"], seed=0)
+        examples = [{"image": ex["image"], "text": ex["captions"][i % len(ex["captions"])]}
+                    for i, ex in enumerate(data)]
+        budget = Budget(effective_batch=self.recipe["pretrain_batch"], micro_batch=self.recipe["pretrain_batch"],
+                        max_steps=self.recipe["pretrain_steps"], lr_schedule="cosine", warmup_ratio=0.05)
+        stats = train_loop(bundle, examples, budget, self.recipe["pretrain_lr"], seed=0, progress=progress)
+        bundle.save(directory)
+        return {"recipe": self.recipe, "seconds": round(stats.seconds, 2), "final_loss": stats.final_loss}
+
+    def build(self, device, seed: int = 0, quantization: str | None = None) -> VitGpt2Bundle:
+        from transformers import AutoTokenizer, VisionEncoderDecoderModel, ViTImageProcessor
+
+        from benchhub.quantization import bnb_config, device_map
+        from benchhub_plugins.models.loading import from_pretrained
+
+        self.prepare()
+        source = self.source()
+        kwargs = {}
+        if quantization:
+            kwargs.update(quantization_config=bnb_config(quantization, device, keep=["lm_head"]),
+                          device_map=device_map(device))
+        model = from_pretrained(VisionEncoderDecoderModel, source, **kwargs)
+        image_processor = from_pretrained(ViTImageProcessor, source)
+        tokenizer = from_pretrained(AutoTokenizer, source)
+        if tokenizer.pad_token is None:  # GPT-2's tokenizer has none: pad with EOS (masked out of the loss)
+            tokenizer.pad_token = tokenizer.eos_token
+        if model.config.decoder_start_token_id is None:
+            model.config.decoder_start_token_id = tokenizer.bos_token_id
+        if model.config.pad_token_id is None:
+            model.config.pad_token_id = tokenizer.pad_token_id
+        return VitGpt2Bundle(model if quantization else model.to(device), image_processor, tokenizer, device,
+                             self.max_new_tokens)
+
+
+@benchhub.hookimpl
+def register_models(register):
+    register(VitGpt2)

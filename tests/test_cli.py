@@ -179,7 +179,7 @@ def test_models_that_cannot_do_the_task_are_skipped_with_reason(toy, toy_suite, 
     path.write_text(suite)
     dry = invoke("run", "--suite", path, "--dry-run", "--results", tmp_path)
     assert dry.exit_code == 0, dry.output
-    assert "skip: model supports caption, not the dataset's task 'toy'" in dry.output
+    assert "skip: model supports caption, vqa, not the dataset's task 'toy'" in dry.output
     ran = invoke("run", "--suite", path, "--results", tmp_path)
     assert ran.exit_code == 0 and "1 ran" in ran.output
 

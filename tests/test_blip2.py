@@ -153,7 +153,7 @@ def test_vqa_labels_cover_only_the_answer():
     from benchhub_plugins.datasets.shapes import ShapesVqa
     from benchhub_plugins.models.blip2 import Blip2Bundle, build_tiny
 
-    model, processor = build_tiny(SMALL)
+    model, processor = build_tiny({**SMALL, "pretrain_vqa": True})
     bundle = Blip2Bundle(model, processor, torch.device("cpu"))
     example = ShapesVqa(train_size=2, eval_size=1).load().train[0]
     batch = bundle.collate([example])
@@ -170,6 +170,12 @@ def test_vqa_end_to_end(fresh_plugins, tmp_path):
     suite.write_text(tiny.replace('name = "tiny"', 'name = "vqa-tiny"')
                      .replace('metrics = ["coco-caption(meteor=false)"]', 'metrics = ["vqa-accuracy"]')
                      .replace('name = "shapes"', 'name = "shapes-vqa"'))
+    without = CliRunner().invoke(cli, ["run", "--suite", str(suite), "--methods", "zero-shot",
+                                       "--results", str(tmp_path / "without")])
+    assert without.exit_code == 1
+    record = json.loads(next((tmp_path / "without" / "vqa-tiny").glob("*.json")).read_text())
+    assert "set pretrain_vqa = true" in record["error"]
+    suite.write_text(suite.read_text().replace("hidden = 64", "hidden = 64\npretrain_vqa = true"))
     result = CliRunner().invoke(cli, ["run", "--suite", str(suite), "--methods", "zero-shot,lora",
                                       "--results", str(tmp_path / "r")])
     assert result.exit_code == 0, result.output

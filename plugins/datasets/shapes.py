@@ -126,10 +126,12 @@ def generate(domain: str, n: int, seed: int) -> list[dict]:
     return [make_example(rng, domain) for _ in range(n)]
 
 
-def vocabulary_corpus() -> list[str]:
-    """Captions and questions covering every word of both domains (for training the tokenizer)."""
-    words = set("question answer : ? how many shapes are there one two what colour is the shape it where yes no "
-                "of".split())
+VQA_WORDS = "question answer : ? how many shapes are there one two what colour is the shape it where yes no of"
+
+
+def vocabulary_corpus(vqa: bool = False) -> list[str]:
+    """Captions (and, with `vqa`, questions) covering every word of both domains, for the tokenizer."""
+    words = set(VQA_WORDS.split()) if vqa else set()
     for place in PLACES:
         words.update(place.split())
     for relation, (_, reverse) in RELATIONS.items():

@@ -13,7 +13,7 @@ TINY_RECIPE = {
     "hidden": 128, "layers": 2, "heads": 4, "ffn": 256, "image_size": 32, "patch_size": 8,
     "num_query_tokens": 8, "vision_position_std": 0.5,
     "pretrain_images": 3000, "pretrain_steps": 1000, "pretrain_batch": 32, "pretrain_lr": 1e-3,
-    "pretrain_vqa": True, "data": "shapes/source/v2",
+    "pretrain_vqa": False, "data": "shapes/source/v1",
 }
 REAL_PRESETS = {"opt-2.7b": "Salesforce/blip2-opt-2.7b", "opt-6.7b": "Salesforce/blip2-opt-6.7b",
                 "flan-t5-xl": "Salesforce/blip2-flan-t5-xl"}
@@ -42,7 +42,7 @@ def build_tiny(recipe: dict, seed: int = 0):
 
     from benchhub_plugins.datasets.shapes import vocabulary_corpus
 
-    tokenizer = build_tokenizer(vocabulary_corpus())
+    tokenizer = build_tokenizer(vocabulary_corpus(vqa=recipe.get("pretrain_vqa", False)))
     h, n, heads, ffn = recipe["hidden"], recipe["layers"], recipe["heads"], recipe["ffn"]
     image_token_id = tokenizer.convert_tokens_to_ids(SPECIAL["image"])
     vision = Blip2VisionConfig(hidden_size=h, intermediate_size=ffn, num_hidden_layers=n, num_attention_heads=heads,
@@ -138,6 +138,12 @@ class Blip2Bundle(Bundle):
         return dict(self.processor(images=[ex["image"] for ex in examples], text=texts, padding=True,
                                    return_tensors="pt"))
 
+    def _check_vocabulary(self, example: dict) -> None:
+        prompt = example.get("prompt")
+        if prompt and self.tokenizer.unk_token_id in self.tokenizer(prompt, add_special_tokens=False).input_ids:
+            raise RunFailure(f"the tokenizer does not know the words of the prompt '{prompt}'; for blip2:tiny "
+                             "set pretrain_vqa = true (a checkpoint pre-trained with the question vocabulary)")
+
     def _prompt(self, example: dict) -> str:
         """BOS, then the example's prompt (VQA: 'question : ... answer :'); captioning has none."""
         prompt = example.get("prompt", "")
@@ -196,6 +202,7 @@ class Blip2Bundle(Bundle):
 
     def check_image_conditioning(self, example: dict) -> float:
         """Max |logit difference| between a real and a blank image; refuses a model that ignores images."""
+        self._check_vocabulary(example)
         import torch
         from PIL import Image
 

@@ -11,7 +11,7 @@ from benchhub.errors import RunFailure
 TINY_RECIPE = {
     "hidden": 128, "encoder_layers": 2, "decoder_layers": 2, "heads": 4, "image_size": 32, "patch_size": 8,
     "pretrain_images": 3000, "pretrain_steps": 1000, "pretrain_batch": 32, "pretrain_lr": 1e-3,
-    "data": "shapes/source/v2",
+    "data": "shapes/source/v1",
 }
 REAL_PRESETS = {"nlpconnect": "nlpconnect/vit-gpt2-image-captioning"}
 

@@ -72,6 +72,7 @@ def cli():
 @click.option("--max-steps", type=int, help="Optimizer steps per run (overrides the suite).")
 @click.option("--effective-batch", type=int, help="Examples per optimizer step (overrides the suite).")
 @click.option("--micro-batch", type=int, help="Examples per forward/backward; must divide the effective batch.")
+@click.option("--max-seconds", type=float, help="Train wall-clock limit per run; the run stops cleanly and evaluates.")
 @click.option("--memory-limit", help="Peak memory allowed per run, e.g. 24GiB, 512MiB, none.")
 @click.option("--force", is_flag=True, help="Re-run runs whose record already exists.")
 @click.option("--timeout", "run_timeout", type=click.FloatRange(min=0, min_open=True),
@@ -79,7 +80,7 @@ def cli():
 @click.option("--dry-run", is_flag=True, help="Print the resolved matrix (and skipped pairs) without running.")
 @click.pass_context
 def run(ctx, suite_name, methods, models, seed, seeds, results_dir, max_steps, effective_batch, micro_batch,
-        memory_limit, force, run_timeout, dry_run):
+        max_seconds, memory_limit, force, run_timeout, dry_run):
     """Run every method × model × seed of a suite, each in its own process; write the leaderboard."""
     from dataclasses import replace
 
@@ -94,7 +95,8 @@ def run(ctx, suite_name, methods, models, seed, seeds, results_dir, max_steps, e
         raise UserError("use either --seed or --seeds, not both")
     registry = plugins.registry()
     suite = load_suite(suite_name)
-    budget_changes = {"max_steps": max_steps, "effective_batch": effective_batch, "micro_batch": micro_batch}
+    budget_changes = {"max_steps": max_steps, "effective_batch": effective_batch, "micro_batch": micro_batch,
+                      "max_seconds": max_seconds}
     if memory_limit is not None:
         budget_changes["memory_limit_bytes"] = parse_memory(memory_limit)
     suite = replace(

@@ -63,6 +63,7 @@ class Budget:
     warmup_ratio: float = 0.05
     max_grad_norm: float | None = 1.0
     weight_decay: float = 0.0
+    max_seconds: float | None = None  # train wall-clock limit: stop cleanly, evaluate, mark the record
 
     def __post_init__(self):
         for attr in ("effective_batch", "micro_batch"):
@@ -86,6 +87,8 @@ class Budget:
             raise UserError(f"warmup_ratio must be a number in [0, 1), got {self.warmup_ratio!r}")
         if self.max_grad_norm is not None and (not _number(self.max_grad_norm) or self.max_grad_norm <= 0):
             raise UserError(f"max_grad_norm must be a positive number (or absent), got {self.max_grad_norm!r}")
+        if self.max_seconds is not None and (not _number(self.max_seconds) or self.max_seconds <= 0):
+            raise UserError(f"max-seconds must be a positive number, got {self.max_seconds!r}")
         if not _number(self.weight_decay) or self.weight_decay < 0:
             raise UserError(f"weight_decay must be a non-negative number, got {self.weight_decay!r}")
 
@@ -106,6 +109,7 @@ class Budget:
         parts = [
             f"effective batch {self.effective_batch} = {self.micro_batch} × {self.grad_accum_steps}",
             f"{self.max_steps} steps" if self.max_steps else f"{self.max_epochs} epochs",
+            *([f"at most {self.max_seconds:g} s of training"] if self.max_seconds else []),
             f"{self.lr_schedule} lr, {self.warmup_ratio:.0%} warm-up",
             f"memory limit {format_bytes(self.memory_limit_bytes) if self.memory_limit_bytes else 'none'}",
         ]

@@ -54,6 +54,7 @@ def _row(records: list[dict], metric_columns: list[str]) -> dict:
     row["batching"] = f"{batching['micro_batch']} × {batching['grad_accum_steps']}"
     row["lr"] = first["config"]["method"]["lr"]
     row["trains"] = bool(row["trainable"])
+    row["time_limited"] = any((r.get("train") or {}).get("stopped_by") == "time" for r in use)
     return row
 
 
@@ -146,7 +147,8 @@ def render_leaderboard(records: list[dict], suite: str) -> str:
             sps = _fmt_num(*row["sps"], 1) if row["trains"] else "–"
             mem = row["memory"][0]
             mem_text = "–" if mem is None else format_bytes(int(mem))
-            status = row["status"] if row["status"] != "ok" else "✅ ok"
+            status = row["status"] if row["status"] != "ok" else \
+                ("✅ ok (time limit)" if row["time_limited"] else "✅ ok")
             if row["status"] == "failed":
                 status = "❌ failed"
             elif row["status"] == "over-budget":

@@ -188,7 +188,8 @@ def execute(spec: RunSpec, classes: dict, device, progress=None, weights_dir: st
 
     phase("phase", "training")
     stats = train_loop(bundle, splits.train, spec.budget, spec.lr, spec.seed, method=method,
-                       progress=lambda s, n, loss: phase("step", s, n, loss)) if trains else None
+                       progress=lambda s, n, loss: phase("step", s, n, loss),
+                       max_seconds=spec.budget.max_seconds) if trains else None
     phase("phase", "evaluating")
     start = time.perf_counter()
     predictions = bundle.predict(splits.eval, batch_size=64)
@@ -220,7 +221,8 @@ def execute(spec: RunSpec, classes: dict, device, progress=None, weights_dir: st
                  "samples_per_second": round(stats.samples / stats.seconds, 2) if stats.seconds else None,
                  "target_tokens": stats.target_tokens,
                  "tokens_per_second": round(stats.target_tokens / stats.seconds, 1) if stats.seconds else None,
-                 "final_loss": stats.final_loss, "loss_curve": stats.losses[::curve_every]}
+                 "final_loss": stats.final_loss, "loss_curve": stats.losses[::curve_every],
+                 "stopped_by": stats.stopped_by}
     return {
         "metrics": scores,
         "skipped_metrics": skipped_metrics,

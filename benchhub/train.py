@@ -16,6 +16,7 @@ class TrainStats:
     seconds: float
     final_loss: float | None
     losses: list
+    stopped_by: str = "steps"  # or "time": the budget's max_seconds ran out first
 
 
 def lr_factor(schedule: str, warmup_steps: int, total_steps: int):
@@ -100,7 +101,7 @@ def train_loop(bundle, examples: list, budget, lr: float, seed: int, *, method=N
     sampler = batch_indices(len(examples), budget.effective_batch, seed)
     bundle.model.train()
     losses, tokens, start = [], 0, time.perf_counter()
-    step = 0
+    step, stopped_by = 0, "steps"
     for step in range(1, total_steps + 1):
         idx = next(sampler)
         micro = [bundle.collate([examples[i] for i in idx[j:j + budget.micro_batch]])
@@ -120,10 +121,12 @@ def train_loop(bundle, examples: list, budget, lr: float, seed: int, *, method=N
         tokens += n_tokens
         if progress:
             progress(step, total_steps, loss)
-        if max_seconds is not None and time.perf_counter() - start > max_seconds:
+        if max_seconds is not None and step < total_steps and time.perf_counter() - start > max_seconds:
+            stopped_by = "time"
             break
     if bundle.device.type == "cuda":
         torch.cuda.synchronize(bundle.device)
     seconds = time.perf_counter() - start
     bundle.model.eval()
-    return TrainStats(step, step * budget.effective_batch, tokens, seconds, losses[-1] if losses else None, losses)
+    return TrainStats(step, step * budget.effective_batch, tokens, seconds, losses[-1] if losses else None, losses,
+                      stopped_by)

@@ -268,3 +268,15 @@ def test_loss_sum_and_count_targets_must_agree(toy):
     batch = bundle.collate(toy.ToyData(size=6).load().train)
     with pytest.raises(RunFailure, match="mis-normalised"):
         accumulate_gradients(bundle, [batch])
+
+
+def test_time_budget_stops_cleanly_and_is_marked(toy, toy_suite, tmp_path):
+    result = invoke("run", "--suite", toy_suite(["full"]), "--results", tmp_path, "--max-steps", "10000000",
+                    "--max-seconds", "1")
+    assert result.exit_code == 0, result.output
+    record = _records(tmp_path)[0]
+    assert record["status"] == "ok" and record["train"]["stopped_by"] == "time"
+    assert 0 < record["train"]["steps"] < 10_000_000 and 1.0 <= record["train"]["seconds"] < 5
+    assert record["metrics"]["accuracy"] >= 0  # evaluated after stopping
+    assert "✅ ok (time limit)" in (tmp_path / "toy" / "leaderboard.md").read_text()
+    assert_one_line_error(invoke("run", "--results", tmp_path, "--max-seconds", "-1"), "max-seconds must be")

@@ -3,6 +3,7 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from benchhub.cli import cli
@@ -49,3 +50,15 @@ def test_readme_commands_exist():
         assert command in cli.commands, command
     for option in set(re.findall(r"(--[a-z][a-z-]+)", README)) - {"--json", "--stdout", "--suite", "--force", "--results"}:
         assert option in CliRunner().invoke(cli, ["run", "--help"]).output, option
+
+
+@pytest.mark.slow
+def test_speed_benchmark_script_runs(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    script = Path(__file__).parent.parent / "benchmarks" / "speed.py"
+    out = subprocess.run([sys.executable, str(script), "--steps", "3", "--rounds", "1"], capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "benchhub / hand loop  = " in out.stdout and "benchhub / HF Trainer = " in out.stdout

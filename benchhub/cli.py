@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -54,6 +55,27 @@ def _select(requested: str | None, available: tuple, parse) -> tuple | None:
     return tuple(out)
 
 
+def _resolve(registry, suite_name, methods, models, seeds, budget_changes):
+    """A suite with the command line's selections and overrides applied, and its planned matrix."""
+    from dataclasses import replace
+
+    from benchhub.suite import load_suite, override_budget, parse_component_list, plan
+
+    suite = load_suite(suite_name)
+    suite = replace(
+        suite,
+        methods=_select(methods, suite.methods, parse_component_list) or suite.methods,
+        models=_select(models, suite.models, parse_component_list) or suite.models,
+        seeds=seeds or suite.seeds,
+        budget=override_budget(suite.budget, **budget_changes),
+    )
+    matrix = plan(suite, registry)
+    if not matrix.specs:
+        reasons = "; ".join(f"{model}: {reason}" for model, _, reason in matrix.skipped)
+        raise UserError(f"nothing to run: every model × dataset pair was skipped ({reasons})")
+    return suite, matrix
+
+
 @click.group(cls=BenchhubGroup)
 @click.version_option(package_name="benchhub")
 def cli():
@@ -82,35 +104,22 @@ def cli():
 def run(ctx, suite_name, methods, models, seed, seeds, results_dir, max_steps, effective_batch, micro_batch,
         max_seconds, memory_limit, force, run_timeout, dry_run):
     """Run every method × model × seed of a suite, each in its own process; write the leaderboard."""
-    from dataclasses import replace
-
     from rich.console import Console
 
     from benchhub import plugins
     from benchhub.records import parse_memory
     from benchhub.store import Store
-    from benchhub.suite import load_suite, override_budget, parse_component_list, plan
 
     if seed is not None and seeds is not None:
         raise UserError("use either --seed or --seeds, not both")
     registry = plugins.registry()
-    suite = load_suite(suite_name)
     budget_changes = {"max_steps": max_steps, "effective_batch": effective_batch, "micro_batch": micro_batch,
                       "max_seconds": max_seconds}
     if memory_limit is not None:
         budget_changes["memory_limit_bytes"] = parse_memory(memory_limit)
-    suite = replace(
-        suite,
-        methods=_select(methods, suite.methods, parse_component_list) or suite.methods,
-        models=_select(models, suite.models, parse_component_list) or suite.models,
-        seeds=_ints(seeds, "--seeds") or ((seed,) if seed is not None else suite.seeds),
-        budget=override_budget(suite.budget, **budget_changes),
-    )
-    matrix = plan(suite, registry)
+    suite, matrix = _resolve(registry, suite_name, methods, models,
+                             _ints(seeds, "--seeds") or ((seed,) if seed is not None else None), budget_changes)
     specs = matrix.specs
-    if not specs:
-        reasons = "; ".join(f"{model}: {reason}" for model, _, reason in matrix.skipped)
-        raise UserError(f"nothing to run: every model × dataset pair was skipped ({reasons})")
     store = Store(results_dir, suite.name)
 
     from benchhub import runner
@@ -133,6 +142,48 @@ def run(ctx, suite_name, methods, models, seed, seeds, results_dir, max_steps, e
     click.echo(f"{len(outcome.records)} ran, {outcome.skipped} skipped, {n_failed} failed; "
                f"leaderboard: {outcome.leaderboard}")
     ctx.exit(1 if n_failed else 0)
+
+
+@cli.command()
+@click.option("--suite", "suite_name", default="default", show_default=True,
+              help="Suite name in benchmarks/ or path to a TOML suite file.")
+@click.option("--methods", help="Comma-separated methods (default: the suite's).")
+@click.option("--models", help="Comma-separated models (default: the suite's).")
+@click.pass_context
+def check(ctx, suite_name, methods, models):
+    """Self-check every model × method pair: image conditioning, freezing promises, exact accumulation."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from benchhub import plugins, runner
+    from benchhub.matrix import classes_for
+
+    registry = plugins.registry()
+    suite, matrix = _resolve(registry, suite_name, methods, models, None, {})
+    device = runner.select_device()
+    table = Table("model", "method", "image Δlogit", "accumulation rel. error", "trainable", "result", box=None)
+    failed = 0
+    seen = set()
+    for spec in matrix.specs:
+        if (spec.model.name, spec.method_label) in seen:
+            continue  # seeds do not change what is checked
+        seen.add((spec.model.name, spec.method_label))
+        result = runner.run_in_child("check", {"config": spec.config(), "classes": classes_for(spec, registry),
+                                               "device": str(device)}, log_path=os.devnull)
+        checks = result.get("checks", {})
+        params = result.get("parameters") or {}
+        ok = result["status"] == "ok"
+        failed += not ok
+        table.add_row(spec.model.name, spec.method_label,
+                      f"{checks['image_conditioning_logit_change']:.3g}" if "image_conditioning_logit_change" in checks
+                      else "–",
+                      f"{checks['accumulation_rel_error']:.2e}" if "accumulation_rel_error" in checks else "–",
+                      f"{params['trainable']:,}" if params else "–",
+                      "ok" if ok else f"FAILED: {result.get('error')}")
+    Console(width=200).print(table)
+    click.echo(f"{len(seen) - failed} pairs passed, {failed} failed (accumulation tolerance 1e-5, float32, "
+               f"4 micro-batches of 2 vs one batch of 8)")
+    ctx.exit(1 if failed else 0)
 
 
 def _print_plan(suite, matrix, store, env, force) -> None:

@@ -160,6 +160,39 @@ def check_claims(method, manifest: dict, name: str) -> None:
                              f"of its parameters trainable")
 
 
+def prepare_run(spec: RunSpec, classes: dict, device, phase=lambda *a: None):
+    """Build the bundle, apply the method, and run the self-checks every run must pass.
+
+    Checks: the image conditions the output; the method keeps its freezing promises and leaves
+    something to train; k micro-batches give the gradient of one batch (relative error ≤ 1e-5).
+    """
+    import torch
+
+    from benchhub.train import ACCUMULATION_TOLERANCE, accumulation_error
+
+    method = instantiate(classes["method"], spec.method.name, spec.method.options)
+    phase("phase", "building model")
+    bundle = build_bundle(spec, classes, method, device)
+    splits = classes["dataset"](**spec.dataset.options).load(seed=spec.seed)
+    checks = {}
+    if hasattr(bundle, "check_image_conditioning") and splits.train:
+        checks["image_conditioning_logit_change"] = bundle.check_image_conditioning(splits.train[0])
+    bundle.total_steps = spec.budget.total_steps(len(splits.train))
+    torch.manual_seed(spec.seed)
+    bundle = method.prepare(bundle) or bundle
+    check_claims(method, bundle.manifest(), spec.method_label)
+    if getattr(method, "trains", True):
+        if bundle.parameter_counts()[0] == 0:
+            raise RunFailure(f"method '{spec.method.name}' left no trainable parameters")
+        phase("phase", "checking accumulation")
+        error = accumulation_error(bundle, splits.train[:8])
+        checks["accumulation_rel_error"] = error
+        if not error <= ACCUMULATION_TOLERANCE:
+            raise RunFailure(f"accumulation check failed: 4 micro-batches give gradients {error:.2e} (relative) away "
+                             f"from one batch (tolerance {ACCUMULATION_TOLERANCE:g}); not ranked")
+    return method, bundle, splits, checks
+
+
 def execute(spec: RunSpec, classes: dict, device, progress=None, weights_dir: str | None = None) -> dict:
     """Build, adapt, train and evaluate one run in this process; returns the measured parts."""
     import torch
@@ -169,21 +202,10 @@ def execute(spec: RunSpec, classes: dict, device, progress=None, weights_dir: st
     if device.type == "cuda":
         torch.cuda.set_device(device)  # bf16 checks and synchronize then look at this device
         torch.cuda.reset_peak_memory_stats(device)
-    method = instantiate(classes["method"], spec.method.name, spec.method.options)
-    phase("phase", "building model")
-    bundle = build_bundle(spec, classes, method, device)
-    splits = classes["dataset"](**spec.dataset.options).load(seed=spec.seed)
-    if hasattr(bundle, "check_image_conditioning") and splits.train:
-        bundle.check_image_conditioning(splits.train[0])
-    bundle.total_steps = spec.budget.total_steps(len(splits.train))
-    torch.manual_seed(spec.seed)
-    bundle = method.prepare(bundle) or bundle
+    method, bundle, splits, checks = prepare_run(spec, classes, device, phase)
     trainable, total = bundle.parameter_counts()
     manifest = bundle.manifest()
-    check_claims(method, manifest, spec.method_label)
     trains = getattr(method, "trains", True)
-    if trains and trainable == 0:
-        raise RunFailure(f"method '{spec.method.name}' left no trainable parameters")
     from benchhub.train import train_loop
 
     phase("phase", "training")
@@ -226,6 +248,7 @@ def execute(spec: RunSpec, classes: dict, device, progress=None, weights_dir: st
     return {
         "metrics": scores,
         "skipped_metrics": skipped_metrics,
+        "checks": checks,
         "train": train,
         "eval": {"seconds": round(eval_seconds, 6), "generation_seconds": round(gen_seconds, 6),
                  "examples": len(predictions),
@@ -254,7 +277,14 @@ def _child(task: str, payload: dict, events, result_path: str, log_path: str | N
 
     result: dict
     try:
-        if task == "prepare":
+        if task == "check":
+            import torch
+
+            spec = run_spec_from_config(payload["config"])
+            method, bundle, _, checks = prepare_run(spec, payload["classes"], torch.device(payload["device"]), send)
+            trainable, total = bundle.parameter_counts()
+            result = {"checks": checks, "parameters": {"trainable": trainable, "total": total}}
+        elif task == "prepare":
             plugin = instantiate(payload["cls"], payload["name"], payload["options"])
             result = {"info": plugin.prepare(log=lambda m: send("phase", m),
                                              progress=lambda s, n, loss: send("step", s, n, loss))}
@@ -342,6 +372,7 @@ def make_record(spec: RunSpec, run_id: str, env: dict, result: dict, started: st
         "error": result.get("error"),
         "metrics": result.get("metrics", {}),
         "skipped_metrics": result.get("skipped_metrics") or {},
+        "checks": result.get("checks") or {},
         "primary_metric": None,
         "train": result.get("train"),
         "eval": result.get("eval"),

@@ -85,6 +85,42 @@ def accumulate_gradients(bundle, micro_batches: list[dict]) -> tuple[float, int]
     return total, n_tokens
 
 
+def accumulation_error(bundle, examples: list, pieces: int = 4) -> float:
+    """Max relative gradient error of `pieces` micro-batches vs one batch of the same examples.
+
+    Runs in eval mode (no dropout) and leaves no gradients behind. The examples should differ in
+    length so that micro-batches pad differently.
+    """
+    import torch
+
+    params = [p for p in bundle.model.parameters() if p.requires_grad]
+    if not params or len(examples) < 2:
+        return 0.0
+    pieces = max(2, min(pieces, len(examples)))
+    size = len(examples) // pieces
+    examples = examples[:size * pieces]
+    was_training = bundle.model.training
+    bundle.model.eval()
+    grads = []
+    try:
+        for split in ([examples], [examples[i:i + size] for i in range(0, len(examples), size)]):
+            bundle.model.zero_grad(set_to_none=True)
+            loss, tokens = accumulate_gradients(bundle, [bundle.collate(chunk) for chunk in split])
+            if not math.isfinite(loss / tokens):
+                raise RunFailure(f"non-finite loss ({loss / tokens}) before training (accumulation check)")
+            grads.append(torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten().float()
+                                    for p in params]))
+    finally:
+        bundle.model.zero_grad(set_to_none=True)
+        bundle.model.train(was_training)
+    full, accumulated = grads
+    scale = full.abs().max().item()
+    return (accumulated - full).abs().max().item() / scale if scale else 0.0
+
+
+ACCUMULATION_TOLERANCE = 1e-5
+
+
 def train_loop(bundle, examples: list, budget, lr: float, seed: int, *, method=None,
                progress=None, max_seconds: float | None = None) -> TrainStats:
     """Train the parameters that require grad under `budget`; return what happened."""

@@ -82,7 +82,7 @@ def test_failing_runs_are_recorded_and_the_matrix_goes_on(toy, toy_suite, tmp_pa
     assert by_method["explode"]["status"] == "failed"
     assert by_method["explode"]["error"] == "RuntimeError: boom: this method always fails"
     assert by_method["nan"]["status"] == "failed"
-    assert by_method["nan"]["error"].startswith("non-finite loss (nan) at step 1")
+    assert by_method["nan"]["error"].startswith("non-finite loss (nan)")
     assert by_method["sigkill"]["error"] == "child process killed by SIGKILL (out of memory?)"
     assert by_method["full"]["status"] == "ok"
     assert by_method["full"]["metrics"]["accuracy"] == 1.0
@@ -280,3 +280,31 @@ def test_time_budget_stops_cleanly_and_is_marked(toy, toy_suite, tmp_path):
     assert record["metrics"]["accuracy"] >= 0  # evaluated after stopping
     assert "✅ ok (time limit)" in (tmp_path / "toy" / "leaderboard.md").read_text()
     assert_one_line_error(invoke("run", "--results", tmp_path, "--max-seconds", "-1"), "max-seconds must be")
+
+
+def test_nan_during_training_and_bad_accumulation_are_refused(toy, toy_suite, tmp_path):
+    suite = toy_suite(["nan-later", "full"]).read_text().replace('models = ["toy"]', 'models = ["toy", "toy:bad-loss"]')
+    path = tmp_path / "s.toml"
+    path.write_text(suite)
+    result = invoke("run", "--suite", path, "--results", tmp_path)
+    assert result.exit_code == 1
+    by_key = {(r["config"]["model"]["name"], r["config"]["method"]["name"]): r for r in _records(tmp_path)}
+    assert by_key[("toy", "nan-later")]["error"] == "non-finite loss (nan) at step 2"
+    assert by_key[("toy", "full")]["status"] == "ok"
+    assert by_key[("toy", "full")]["checks"]["accumulation_rel_error"] <= 1e-5
+    bad = by_key[("toy:bad-loss", "full")]
+    assert bad["status"] == "failed" and bad["error"].startswith("accumulation check failed: 4 micro-batches give")
+    assert "not ranked" in bad["error"]
+
+
+def test_check_command_reports_every_pair(toy, toy_suite, tmp_path):
+    suite = toy_suite(["full", "zero-shot"]).read_text().replace('models = ["toy"]',
+                                                                   'models = ["toy", "toy:bad-loss"]')
+    path = tmp_path / "s.toml"
+    path.write_text(suite)
+    result = invoke("check", "--suite", path)
+    assert result.exit_code == 1
+    assert "3 pairs passed, 1 failed" in result.output
+    assert "FAILED: accumulation check failed" in result.output
+    good = invoke("check", "--suite", path, "--models", "toy")
+    assert good.exit_code == 0 and "2 pairs passed, 0 failed" in good.output

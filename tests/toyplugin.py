@@ -37,8 +37,16 @@ class ToyBundle(Bundle):
         return [str(int(i)) for i in logits.argmax(-1)]
 
 
+class BadLossBundle(ToyBundle):
+    """Normalises inside each micro-batch in a non-linear way: accumulation cannot match one batch."""
+
+    def loss_sum(self, batch):
+        loss, n = super().loss_sum(batch)
+        return (loss / n) ** 2 * n, n
+
+
 class ToyModel:
-    """A linear classifier on 4 features."""
+    """A linear classifier on 4 features (preset 'bad-loss': a mis-normalised loss)."""
 
     name = "toy"
     tasks = ("toy",)
@@ -50,7 +58,8 @@ class ToyModel:
         import torch
 
         torch.manual_seed(seed)
-        return ToyBundle(torch.nn.Linear(4, 3), device)
+        cls = BadLossBundle if self.preset == "bad-loss" else ToyBundle
+        return cls(torch.nn.Linear(4, 3), device)
 
 
 class ToyData:
@@ -155,6 +164,22 @@ def register_methods(register):
         register(cls)
 
 
+class NanLater:
+    """Trains normally for one step, then poisons the weights."""
+
+    name = "nan-later"
+    default_lr = 0.1
+
+    def prepare(self, bundle):
+        return bundle
+
+    def after_optimizer_step(self, bundle, step, total_steps):
+        import torch
+
+        with torch.no_grad():
+            bundle.model.weight.fill_(float("nan"))
+
+
 class ClaimsFrozenHead:
     """Says it freezes the head, but trains everything (a bug the runner must catch)."""
 
@@ -170,3 +195,4 @@ class ClaimsFrozenHead:
 @benchhub.hookimpl(specname="register_methods")
 def register_more_methods(register):
     register(ClaimsFrozenHead)
+    register(NanLater)

@@ -394,7 +394,12 @@ def new_method(name, directory):
 
 def main(argv=None):
     """Console-script entry point."""
+    import logging
+
     from benchhub import plugins as plugin_mod
+
+    # bitsandbytes logs a harmless "Failed to load CPU gemm_4bit_forward ... 'kernels'" on import (NOTES)
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
 
     try:
         for p in plugin_mod.load_plugins().hook.register_commands.get_hookimpls():

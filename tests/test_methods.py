@@ -5,9 +5,8 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from benchhub import plugins
 from benchhub.cli import cli
-from benchhub.errors import RunFailure, UserError
+from benchhub.errors import RunFailure
 from benchhub.matrix import classes_for
 from benchhub.records import Budget, ComponentSpec, RunSpec
 from benchhub.runner import build_bundle, check_claims

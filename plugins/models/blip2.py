@@ -1,12 +1,12 @@
-"""BLIP-2 (Blip2ForConditionalGeneration) for captioning; `blip2:tiny` is pre-trained offline."""
+"""BLIP-2 (Blip2ForConditionalGeneration) for captioning and VQA; `blip2:tiny` is pre-trained offline."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import benchhub
 from benchhub.bundle import Bundle
-from benchhub.checkpoints import cached_checkpoint, keyed_dir
 from benchhub.errors import RunFailure
+from benchhub_plugins.models.loading import PresetModel, from_pretrained, pretrain, quantized
 
 # Every number that shapes the tiny checkpoint; the cache key is a hash of this recipe.
 TINY_RECIPE = {
@@ -237,7 +237,7 @@ class _ModuleList:
         yield from self.params
 
 
-class Blip2:
+class Blip2(PresetModel):
     """BLIP-2 captioning and VQA. `tiny`: ~1 M parameters, pre-trained offline on the shapes source
     domain (captions and questions); `opt-2.7b` (Salesforce/blip2-opt-2.7b), other real presets, or any
     local directory / hub id holding a Blip2ForConditionalGeneration checkpoint."""
@@ -245,6 +245,7 @@ class Blip2:
     name = "blip2"
     tasks = ("caption", "vqa")
     presets = ("tiny", *REAL_PRESETS)
+    cache_prefix, real_presets = "blip2-tiny", REAL_PRESETS
 
     def __init__(self, preset: str = "tiny", max_new_tokens: int = 16, **recipe):
         unknown = set(recipe) - set(TINY_RECIPE)
@@ -257,28 +258,11 @@ class Blip2:
         self.preset, self.max_new_tokens = preset, max_new_tokens
         self.recipe = {**TINY_RECIPE, **recipe}
 
-    def checkpoint_dir(self) -> Path:
-        return keyed_dir("blip2-tiny", self.recipe)
-
-    def source(self) -> str:
-        """The cached tiny checkpoint, a real preset's hub id, or the local path / hub id given."""
-        if self.preset == "tiny":
-            return str(self.checkpoint_dir())
-        return REAL_PRESETS.get(self.preset, self.preset)
-
-    def prepare(self, log=print, progress=None) -> dict | None:
-        """Pre-train the tiny checkpoint on the source domain once; later calls reuse the cache."""
-        if self.preset != "tiny":
-            return None
-        return cached_checkpoint(self.checkpoint_dir(), lambda tmp: self._pretrain(tmp, log, progress))
-
     def _pretrain(self, directory: Path, log, progress) -> dict:
         import random
 
         import torch
 
-        from benchhub.records import Budget
-        from benchhub.train import train_loop
         from benchhub_plugins.datasets.shapes import generate, questions, vqa_prompt
 
         log("pre-training on the source domain (first use only)")
@@ -292,26 +276,15 @@ class Blip2:
             for ex in data:
                 question, answer = rng.choice(questions(ex, rng))
                 examples.append({"image": ex["image"], "prompt": vqa_prompt(question), "text": answer})
-        budget = Budget(effective_batch=self.recipe["pretrain_batch"], micro_batch=self.recipe["pretrain_batch"],
-                        max_steps=self.recipe["pretrain_steps"], lr_schedule="cosine", warmup_ratio=0.05)
-        stats = train_loop(bundle, examples, budget, self.recipe["pretrain_lr"], seed=0, progress=progress)
-        bundle.save(directory)
-        return {"recipe": self.recipe, "seconds": round(stats.seconds, 2), "final_loss": stats.final_loss}
+        return pretrain(bundle, examples, self.recipe, directory, progress)
 
     def build(self, device, seed: int = 0, quantization: str | None = None) -> Blip2Bundle:
         from transformers import Blip2ForConditionalGeneration, Blip2Processor
 
-        from benchhub.quantization import bnb_config, device_map
-        from benchhub_plugins.models.loading import from_pretrained
-
         self.prepare()
         source = self.source()
-        kwargs = {}
-        if quantization:
-            # the output head stays unquantized (transformers' default skips it too)
-            kwargs.update(quantization_config=bnb_config(quantization, device, keep=["lm_head"]),
-                          device_map=device_map(device))
-        model = from_pretrained(Blip2ForConditionalGeneration, source, **kwargs)
+        # the output head stays unquantized (transformers' default skips it too)
+        model = from_pretrained(Blip2ForConditionalGeneration, source, **quantized(quantization, device, ["lm_head"]))
         processor = from_pretrained(Blip2Processor, source)
         if getattr(processor, "num_query_tokens", None) is None:
             # Without it the processor adds no <image> tokens and BLIP-2 silently ignores the image (NOTES).

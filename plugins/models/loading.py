@@ -25,3 +25,56 @@ def from_pretrained(cls, source: str, **kwargs):
             raise RunFailure(f"cannot load {cls.__name__} from '{source}': {str(exc).splitlines()[0]}") from None
         raise RunFailure(f"cannot load '{source}': it is not a local directory, not in the local Hugging Face "
                          f"cache, and the Hub is unreachable or does not have it (offline?)") from None
+
+
+def quantized(quantization: str | None, device, keep: list[str]) -> dict:
+    """from_pretrained kwargs that load the base quantized (bitsandbytes), `keep` left unquantized."""
+    if not quantization:
+        return {}
+    from benchhub.quantization import bnb_config, device_map
+
+    return {"quantization_config": bnb_config(quantization, device, keep=keep), "device_map": device_map(device)}
+
+
+def pretrain(bundle, examples: list, recipe: dict, directory, progress) -> dict:
+    """Pre-train a tiny preset with the shared training loop (cosine, 5 % warm-up) and save it."""
+    from benchhub.records import Budget
+    from benchhub.train import train_loop
+
+    budget = Budget(effective_batch=recipe["pretrain_batch"], micro_batch=recipe["pretrain_batch"],
+                    max_steps=recipe["pretrain_steps"], lr_schedule="cosine", warmup_ratio=0.05)
+    stats = train_loop(bundle, examples, budget, recipe["pretrain_lr"], seed=0, progress=progress)
+    bundle.save(directory)
+    return {"recipe": recipe, "seconds": round(stats.seconds, 2), "final_loss": stats.final_loss}
+
+
+class PresetModel:
+    """Shared preset handling: `tiny` is pre-trained offline on first use and cached by recipe; other
+    presets are real hub ids (`real_presets`) or a local directory / hub id given as the preset."""
+
+    cache_prefix = ""
+    real_presets: dict = {}
+    preset = "tiny"
+    recipe: dict = {}
+
+    def checkpoint_dir(self):
+        from benchhub.checkpoints import keyed_dir
+
+        return keyed_dir(self.cache_prefix, self.recipe)
+
+    def source(self) -> str:
+        """The cached tiny checkpoint, a real preset's hub id, or the local path / hub id given."""
+        if self.preset == "tiny":
+            return str(self.checkpoint_dir())
+        return self.real_presets.get(self.preset, self.preset)
+
+    def prepare(self, log=print, progress=None) -> dict | None:
+        """Pre-train the tiny checkpoint once (in a child process before the runs); later calls reuse it."""
+        if self.preset != "tiny":
+            return None
+        from benchhub.checkpoints import cached_checkpoint
+
+        return cached_checkpoint(self.checkpoint_dir(), lambda tmp: self._pretrain(tmp, log, progress))
+
+    def _pretrain(self, directory, log, progress) -> dict:
+        raise NotImplementedError

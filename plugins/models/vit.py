@@ -5,8 +5,8 @@ from pathlib import Path
 
 import benchhub
 from benchhub.bundle import Bundle
-from benchhub.checkpoints import cached_checkpoint, keyed_dir
 from benchhub.errors import RunFailure
+from benchhub_plugins.models.loading import PresetModel, from_pretrained, pretrain, quantized
 
 TINY_RECIPE = {
     "hidden": 64, "layers": 4, "heads": 4, "ffn": 128, "image_size": 32, "patch_size": 4, "num_labels": 10,
@@ -114,13 +114,14 @@ def build_tiny(recipe: dict, seed: int = 0):
     return ViTForImageClassification(config), ViTImageProcessor(size={"height": size, "width": size})
 
 
-class Vit:
+class Vit(PresetModel):
     """ViT classification. `tiny`: pre-trained on digits 0–4; `base`: google/vit-base-patch16-224;
     or any local directory / hub id holding a ViTForImageClassification checkpoint."""
 
     name = "vit"
     tasks = ("classify",)
     presets = ("tiny", *REAL_PRESETS)
+    cache_prefix, real_presets = "vit-tiny", REAL_PRESETS
 
     def __init__(self, preset: str = "tiny", num_labels: int | None = None, **recipe):
         unknown = set(recipe) - set(TINY_RECIPE)
@@ -130,50 +131,24 @@ class Vit:
         self.preset, self.num_labels = preset, num_labels
         self.recipe = {**TINY_RECIPE, **recipe}
 
-    def checkpoint_dir(self) -> Path:
-        return keyed_dir("vit-tiny", self.recipe)
-
-    def prepare(self, log=print, progress=None) -> dict | None:
-        if self.preset != "tiny":
-            return None
-        return cached_checkpoint(self.checkpoint_dir(), lambda tmp: self._pretrain(tmp, log, progress))
-
     def _pretrain(self, directory: Path, log, progress) -> dict:
         import torch
 
-        from benchhub.records import Budget
-        from benchhub.train import train_loop
         from benchhub_plugins.datasets.digits import digit_examples
 
         log(f"pre-training on digits ({self.recipe['pretrain_domain']} domain, first use only)")
         model, processor = build_tiny(self.recipe)
         bundle = VitBundle(model, processor, torch.device("cpu"))
         examples = digit_examples(self.recipe["pretrain_domain"])
-        budget = Budget(effective_batch=self.recipe["pretrain_batch"], micro_batch=self.recipe["pretrain_batch"],
-                        max_steps=self.recipe["pretrain_steps"])
-        stats = train_loop(bundle, examples, budget, self.recipe["pretrain_lr"], seed=0, progress=progress)
-        bundle.save(directory)
-        return {"recipe": self.recipe, "seconds": round(stats.seconds, 2), "final_loss": stats.final_loss}
-
-    def source(self) -> str:
-        """Where the weights come from: the cached tiny checkpoint, a real preset's hub id, or a path."""
-        if self.preset == "tiny":
-            return str(self.checkpoint_dir())
-        return REAL_PRESETS.get(self.preset, self.preset)
+        return pretrain(bundle, examples, self.recipe, directory, progress)
 
     def build(self, device, seed: int = 0, quantization: str | None = None) -> VitBundle:
         from transformers import ViTForImageClassification, ViTImageProcessor
 
-        from benchhub.quantization import bnb_config, device_map
-        from benchhub_plugins.models.loading import from_pretrained
-
         self.prepare()
-        kwargs = {}
+        kwargs = quantized(quantization, device, ["classifier"])
         if self.num_labels:
             kwargs.update(num_labels=self.num_labels, ignore_mismatched_sizes=True)
-        if quantization:
-            kwargs.update(quantization_config=bnb_config(quantization, device, keep=["classifier"]),
-                          device_map=device_map(device))
         model = from_pretrained(ViTForImageClassification, self.source(), **kwargs)
         processor = from_pretrained(ViTImageProcessor, self.source())
         return VitBundle(model if quantization else model.to(device), processor, device)

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import benchhub
 from benchhub.bundle import Bundle
-from benchhub.checkpoints import cached_checkpoint, keyed_dir
 from benchhub.errors import RunFailure
+from benchhub_plugins.models.loading import PresetModel, from_pretrained, pretrain, quantized
 
 TINY_RECIPE = {
     "hidden": 128, "encoder_layers": 2, "decoder_layers": 2, "heads": 4, "image_size": 32, "patch_size": 8,
@@ -143,13 +143,14 @@ def build_tiny(recipe: dict, seed: int = 0):
     return VisionEncoderDecoderModel(config), ViTImageProcessor(size={"height": size, "width": size}), tokenizer
 
 
-class VitGpt2:
+class VitGpt2(PresetModel):
     """ViT + GPT-2 captioning. `tiny`: pre-trained offline on shapes source captions; `nlpconnect`
     (nlpconnect/vit-gpt2-image-captioning), or any local directory / hub id of a VisionEncoderDecoderModel."""
 
     name = "vit-gpt2"
     tasks = ("caption",)
     presets = ("tiny", *REAL_PRESETS)
+    cache_prefix, real_presets = "vit-gpt2-tiny", REAL_PRESETS
 
     def __init__(self, preset: str = "tiny", max_new_tokens: int = 16, **recipe):
         unknown = set(recipe) - set(TINY_RECIPE)
@@ -159,24 +160,9 @@ class VitGpt2:
         self.preset, self.max_new_tokens = preset, max_new_tokens
         self.recipe = {**TINY_RECIPE, **recipe}
 
-    def checkpoint_dir(self) -> Path:
-        return keyed_dir("vit-gpt2-tiny", self.recipe)
-
-    def source(self) -> str:
-        if self.preset == "tiny":
-            return str(self.checkpoint_dir())
-        return REAL_PRESETS.get(self.preset, self.preset)
-
-    def prepare(self, log=print, progress=None) -> dict | None:
-        if self.preset != "tiny":
-            return None
-        return cached_checkpoint(self.checkpoint_dir(), lambda tmp: self._pretrain(tmp, log, progress))
-
     def _pretrain(self, directory: Path, log, progress) -> dict:
         import torch
 
-        from benchhub.records import Budget
-        from benchhub.train import train_loop
         from benchhub_plugins.datasets.shapes import generate
 
         log("pre-training on the source domain (first use only)")
@@ -185,25 +171,14 @@ class VitGpt2:
         data = generate("source", self.recipe["pretrain_images"], seed=0)
         examples = [{"image": ex["image"], "text": ex["captions"][i % len(ex["captions"])]}
                     for i, ex in enumerate(data)]
-        budget = Budget(effective_batch=self.recipe["pretrain_batch"], micro_batch=self.recipe["pretrain_batch"],
-                        max_steps=self.recipe["pretrain_steps"], lr_schedule="cosine", warmup_ratio=0.05)
-        stats = train_loop(bundle, examples, budget, self.recipe["pretrain_lr"], seed=0, progress=progress)
-        bundle.save(directory)
-        return {"recipe": self.recipe, "seconds": round(stats.seconds, 2), "final_loss": stats.final_loss}
+        return pretrain(bundle, examples, self.recipe, directory, progress)
 
     def build(self, device, seed: int = 0, quantization: str | None = None) -> VitGpt2Bundle:
         from transformers import AutoTokenizer, VisionEncoderDecoderModel, ViTImageProcessor
 
-        from benchhub.quantization import bnb_config, device_map
-        from benchhub_plugins.models.loading import from_pretrained
-
         self.prepare()
         source = self.source()
-        kwargs = {}
-        if quantization:
-            kwargs.update(quantization_config=bnb_config(quantization, device, keep=["lm_head"]),
-                          device_map=device_map(device))
-        model = from_pretrained(VisionEncoderDecoderModel, source, **kwargs)
+        model = from_pretrained(VisionEncoderDecoderModel, source, **quantized(quantization, device, ["lm_head"]))
         image_processor = from_pretrained(ViTImageProcessor, source)
         tokenizer = from_pretrained(AutoTokenizer, source)
         if tokenizer.pad_token is None:  # GPT-2's tokenizer has none: pad with EOS (masked out of the loss)

@@ -186,6 +186,60 @@ def check(ctx, suite_name, methods, models):
     ctx.exit(1 if failed else 0)
 
 
+@cli.command("plan")
+@click.option("--models", required=True, help="Comma-separated models, e.g. 'blip2:opt-2.7b,vit:base'.")
+@click.option("--methods", default="full,lora", show_default=True, help="Comma-separated methods, with options.")
+@click.option("--memory-limit", "limits", default="24GiB,80GiB", show_default=True,
+              help="Comma-separated memory limits to compare against.")
+def plan_command(models, methods, limits):
+    """Parameters (total / trainable) and static memory per model × method, without loading weights."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from benchhub import plugins
+    from benchhub.planning import plan_pair
+    from benchhub.records import format_bytes, parse_memory
+    from benchhub.suite import _check_options, instantiate, parse_component_list, split_name
+
+    registry = plugins.registry()
+    limit_values = [(text.strip(), parse_memory(text)) for text in limits.split(",") if text.strip()]
+    model_specs, method_specs = parse_component_list(models), parse_component_list(methods)
+    if not model_specs or not method_specs:
+        raise UserError("plan needs at least one model and one method")
+    runner_quiet()
+    table = Table("model", "method", "total params", "trainable", "weights", "grads + AdamW", "static",
+                  *[f"fits {t}?" for t, _ in limit_values], box=None,
+                  title="static memory = weights + fp32 gradients + AdamW moments; activations not included")
+    for model in model_specs:
+        model_cls = registry.get("model", split_name(model.name)[0])
+        _check_options("model", model_cls, {**split_name(model.name, model_cls)[1], **model.options}, model.name)
+        for method in method_specs:
+            method_cls = registry.get("method", split_name(method.name)[0])
+            options = {k: v for k, v in method.options.items() if k != "lr"}
+            _check_options("method", method_cls, {**split_name(method.name, method_cls)[1], **options}, method.name)
+            try:
+                row = plan_pair(instantiate(model_cls, model.name, model.options),
+                                instantiate(method_cls, method.name, options))
+            except RunFailure as exc:
+                table.add_row(model.name, method.label(), f"cannot plan: {exc}")
+                continue
+            share = 100 * row["trainable"] / row["total"] if row["total"] else 0
+            table.add_row(model.name, method.label(), f"{row['total']:,}", f"{row['trainable']:,} ({share:.2f} %)",
+                          format_bytes(row["weights_bytes"]), format_bytes(row["gradients_and_optimizer_bytes"]),
+                          format_bytes(row["static_bytes"]),
+                          *["yes" if row["static_bytes"] <= v else "no" for _, v in limit_values])
+    Console(width=220).print(table)
+
+
+def runner_quiet() -> None:
+    import warnings
+
+    from benchhub import runner
+
+    runner._quiet_libraries()
+    warnings.filterwarnings("ignore", category=FutureWarning)
+
+
 def _print_plan(suite, matrix, store, env, force) -> None:
     """The dry run: every resolved run, whether it would run, and the skipped pairs with reasons."""
     from rich.console import Console

@@ -308,3 +308,16 @@ def test_check_command_reports_every_pair(toy, toy_suite, tmp_path):
     assert "FAILED: accumulation check failed" in result.output
     good = invoke("check", "--suite", path, "--models", "toy")
     assert good.exit_code == 0 and "2 pairs passed, 0 failed" in good.output
+
+
+def test_plan_counts_parameters_without_weights(fresh_plugins):
+    result = invoke("plan", "--models", "blip2:opt-2.7b,vit:base", "--methods",
+                    'full,lora(r=16,alpha=32,target_modules=["q_proj","v_proj"]),qlora', "--memory-limit", "24GiB")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    lora = next(line for line in lines if line.strip().startswith("blip2:opt-2.7b") and "lora(alpha=32" in line)
+    assert "5,242,880 (0.14 %)" in lora  # BLIP-2 OPT-2.7B, LoRA r=16 on q_proj, v_proj
+    full = next(line for line in lines if line.strip().startswith("blip2:opt-2.7b") and " full " in line)
+    assert "3,744,679,936" in full and full.rstrip().endswith("no")  # 55.8 GiB static: does not fit 24 GiB
+    assert any("vit:base" in line and "86,567,656" in line for line in lines)
+    assert_one_line_error(invoke("plan", "--models", "blip3:x"), "unknown model 'blip3'")

@@ -83,13 +83,14 @@ class Blip2Bundle(Bundle):
     def __init__(self, model, processor, device, max_new_tokens: int = 16):
         super().__init__(model, device)
         self.processor = processor
-        self.tokenizer = processor.tokenizer
+        self.tokenizer = processor.tokenizer if processor is not None else None  # None: a meta-device plan
         self.max_new_tokens = max_new_tokens
         self.image_token_id = model.config.image_token_index
         self.num_query_tokens = model.config.num_query_tokens
         # OPT's tokenizer adds BOS itself; the tiny word-level one does not
-        probe = self.tokenizer("a").input_ids
-        self.bos_text = "" if probe[:1] == [self.tokenizer.bos_token_id] else f"{self.tokenizer.bos_token} "
+        probe = self.tokenizer("a").input_ids if self.tokenizer is not None else []
+        self.bos_text = "" if not self.tokenizer or probe[:1] == [self.tokenizer.bos_token_id] \
+            else f"{self.tokenizer.bos_token} "
 
     def _base(self):
         """The Blip2ForConditionalGeneration under any PEFT wrapper."""
@@ -277,6 +278,22 @@ class Blip2(PresetModel):
                 question, answer = rng.choice(questions(ex, rng))
                 examples.append({"image": ex["image"], "prompt": vqa_prompt(question), "text": answer})
         return pretrain(bundle, examples, self.recipe, directory, progress)
+
+    def meta_bundle(self) -> Blip2Bundle:
+        """The model on the meta device (no weights) from its config: shipped for the real presets."""
+        from transformers import AutoConfig, Blip2Config, Blip2ForConditionalGeneration
+
+        from benchhub_plugins.models.loading import CONFIGS, meta_model
+
+        if self.preset == "tiny":
+            config = build_tiny(self.recipe)[0].config
+        elif (CONFIGS / f"blip2-{self.preset}.json").is_file():
+            config = Blip2Config.from_json_file(CONFIGS / f"blip2-{self.preset}.json")
+        else:
+            config = from_pretrained(AutoConfig, self.source())
+        import torch
+
+        return Blip2Bundle(meta_model(Blip2ForConditionalGeneration, config), None, torch.device("meta"))
 
     def build(self, device, seed: int = 0, quantization: str | None = None) -> Blip2Bundle:
         from transformers import Blip2ForConditionalGeneration, Blip2Processor

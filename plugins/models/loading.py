@@ -78,3 +78,14 @@ class PresetModel:
 
     def _pretrain(self, directory, log, progress) -> dict:
         raise NotImplementedError
+
+
+CONFIGS = Path(__file__).parent / "configs"
+
+
+def meta_model(model_cls, config):
+    """The model built on the meta device: shapes and parameter counts, no memory, no weights."""
+    import torch
+
+    with torch.device("meta"):
+        return model_cls(config)

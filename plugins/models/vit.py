@@ -142,6 +142,23 @@ class Vit(PresetModel):
         examples = digit_examples(self.recipe["pretrain_domain"])
         return pretrain(bundle, examples, self.recipe, directory, progress)
 
+    def meta_bundle(self) -> VitBundle:
+        """The model on the meta device (no weights) from its config: shipped for `base`."""
+        import torch
+        from transformers import AutoConfig, ViTConfig, ViTForImageClassification
+
+        from benchhub_plugins.models.loading import CONFIGS, meta_model
+
+        if self.preset == "tiny":
+            config = build_tiny(self.recipe)[0].config
+        elif self.preset == "base":
+            config = ViTConfig.from_json_file(CONFIGS / "vit-base-patch16-224.json")
+        else:
+            config = from_pretrained(AutoConfig, self.source())
+        if self.num_labels:
+            config.num_labels = self.num_labels
+        return VitBundle(meta_model(ViTForImageClassification, config), None, torch.device("meta"))
+
     def build(self, device, seed: int = 0, quantization: str | None = None) -> VitBundle:
         from transformers import ViTForImageClassification, ViTImageProcessor
 

@@ -87,7 +87,7 @@ class Budget:
             raise UserError(f"warmup_ratio must be a number in [0, 1), got {self.warmup_ratio!r}")
         if self.max_grad_norm is not None and (not _number(self.max_grad_norm) or self.max_grad_norm <= 0):
             raise UserError(f"max_grad_norm must be a positive number (or absent), got {self.max_grad_norm!r}")
-        if self.max_seconds is not None and (not _number(self.max_seconds) or self.max_seconds <= 0):
+        if self.max_seconds is not None and (not _number(self.max_seconds) or not 0 < self.max_seconds < float("inf")):
             raise UserError(f"max-seconds must be a positive number, got {self.max_seconds!r}")
         if not _number(self.weight_decay) or self.weight_decay < 0:
             raise UserError(f"weight_decay must be a non-negative number, got {self.weight_decay!r}")

@@ -63,7 +63,7 @@ def autocast(device):
     return contextlib.nullcontext()
 
 
-def accumulate_gradients(bundle, micro_batches: list[dict]) -> tuple[float, int]:
+def accumulate_gradients(bundle, micro_batches: list[dict], mixed_precision: bool = True) -> tuple[float, int]:
     """Backward over micro-batches with the loss divided by the *total* target tokens.
 
     k micro-batches of N/k then give exactly the gradient of one batch of N, whatever the
@@ -73,8 +73,10 @@ def accumulate_gradients(bundle, micro_batches: list[dict]) -> tuple[float, int]
     if n_tokens == 0:
         raise RunFailure("a training batch has no target tokens (all labels are -100)")
     total, counted = 0.0, 0
+    import contextlib
+
     for batch in micro_batches:
-        with autocast(bundle.device):
+        with autocast(bundle.device) if mixed_precision else contextlib.nullcontext():
             loss_sum, tokens = bundle.loss_sum(to_device(batch, bundle.device))
         (loss_sum / n_tokens).backward()
         total += float(loss_sum.detach())
@@ -105,7 +107,9 @@ def accumulation_error(bundle, examples: list, pieces: int = 4) -> float:
     try:
         for split in ([examples], [examples[i:i + size] for i in range(0, len(examples), size)]):
             bundle.model.zero_grad(set_to_none=True)
-            loss, tokens = accumulate_gradients(bundle, [bundle.collate(chunk) for chunk in split])
+            # float32 (no bf16 autocast on CUDA): the check is about normalisation, not rounding
+            loss, tokens = accumulate_gradients(bundle, [bundle.collate(chunk) for chunk in split],
+                                                mixed_precision=False)
             if not math.isfinite(loss / tokens):
                 raise RunFailure(f"non-finite loss ({loss / tokens}) before training (accumulation check)")
             grads.append(torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten().float()
@@ -127,6 +131,8 @@ def train_loop(bundle, examples: list, budget, lr: float, seed: int, *, method=N
     import torch
 
     torch.manual_seed(seed)
+    if not examples:
+        raise RunFailure("the training set is empty (check the dataset's split options)")
     params = [p for p in bundle.model.parameters() if p.requires_grad]
     total_steps = budget.total_steps(len(examples))
     if not params:

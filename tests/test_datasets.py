@@ -87,3 +87,28 @@ def test_suites_dry_run_offline(fresh_plugins, tmp_path, suite, runs):
     assert result.exit_code == 0, result.output
     assert f"{runs} runs planned" in result.output
     assert not any(tmp_path.iterdir())
+
+
+def test_rows_of_one_image_stay_on_one_side(tmp_path):
+    rows = _write_images(tmp_path / "folder", n=10)
+    with open(tmp_path / "folder" / "metadata.jsonl", "w") as fh:
+        for name, captions in rows:  # one row per caption, two rows per image
+            for caption in (captions[0], captions[0] + " again"):
+                fh.write(json.dumps({"file_name": name, "text": caption}) + "\n")
+    splits = ImageFolder(data_dir=str(tmp_path / "folder"), eval_fraction=0.3).load()
+    assert len(splits.train) + len(splits.eval) == 10
+    train_images = {e["image"].tobytes() for e in splits.train}
+    assert not any(e["image"].tobytes() in train_images for e in splits.eval)
+    assert all(len(e["references"]) == 2 for e in splits.eval)
+
+
+@pytest.mark.parametrize("option,needle", [('eval_fraction = "a"', "eval_fraction must be a number"),
+                                           ("eval_fraction = 3", "eval_fraction must be a number"),
+                                           ('train_splits = "train"', "train_splits must be a list")])
+def test_dataset_option_types(fresh_plugins, tmp_path, option, needle):
+    body = ('[suite]\nmethods = ["full"]\nmodels = ["blip2:tiny"]\n[dataset]\nname = "coco-captions"\n'
+            f'annotations = "a.json"\nimage_dir = "img"\n{option}\n')
+    (tmp_path / "s.toml").write_text(body)
+    result = CliRunner().invoke(cli, ["run", "--suite", str(tmp_path / "s.toml"), "--dry-run", "--results",
+                                      str(tmp_path)])
+    assert result.exit_code == 2 and needle in result.output and "Traceback" not in result.output

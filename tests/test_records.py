@@ -36,6 +36,7 @@ def test_budget_arithmetic():
     ({"max_steps": None, "max_epochs": None}, "max_steps or max_epochs"),
     ({"max_steps": -3}, "max-steps must be a positive integer"),
     ({"lr_schedule": "cosin"}, "unknown lr_schedule 'cosin'"),
+    ({"max_seconds": float("nan")}, "max-seconds must be a positive number"),
 ])
 def test_budget_rejects(kwargs, message):
     with pytest.raises(UserError, match=message.replace("(", r"\(")):

@@ -84,3 +84,22 @@ def test_train_loop_budget_and_stats(bundle, examples):
     assert stats.steps == 3 and stats.samples == 12 and len(stats.losses) == 3
     assert stats.target_tokens > 0 and stats.seconds > 0
     assert not bundle.model.training
+
+
+def test_accumulation_check_runs_in_float32(bundle, examples, monkeypatch):
+    """On CUDA the training loop autocasts to bf16; the self-check must not (it checks normalisation)."""
+    import benchhub.train as train_mod
+
+    def no_autocast(device):
+        raise AssertionError("the accumulation check must run without autocast")
+
+    monkeypatch.setattr(train_mod, "autocast", no_autocast)
+    assert train_mod.accumulation_error(bundle, examples) <= 1e-5
+
+
+def test_empty_training_set_fails_instead_of_hanging(bundle):
+    from benchhub.errors import RunFailure
+    from benchhub.train import train_loop
+
+    with pytest.raises(RunFailure, match="training set is empty"):
+        train_loop(bundle, [], Budget(effective_batch=2, micro_batch=2, max_steps=1), lr=1e-3, seed=0)

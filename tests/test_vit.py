@@ -103,3 +103,10 @@ def test_vit_digits_suite_end_to_end(fresh_plugins, tmp_path):
     assert records["lora"]["metrics"]["accuracy"] > 0.3
     assert records["domain-head"]["parameters"]["manifest"]["vision"]["trainable"] == 0
     assert "accuracy ↑" in (results / "vit-digits" / "leaderboard.md").read_text()
+
+
+def test_labels_beyond_the_classifier_fail_clearly():
+    model, processor = build_tiny({**SMALL, "num_labels": 5})
+    bundle = VitBundle(model, processor, torch.device("cpu"))
+    with pytest.raises(RunFailure, match="label 9 but the classifier has 5 outputs"):
+        bundle.collate([{"image": e["image"], "label": 9} for e in Digits(train_size=2, eval_size=1).load().train])

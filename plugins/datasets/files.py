@@ -10,10 +10,12 @@ from benchhub.errors import RunFailure
 from benchhub.records import Splits
 
 
-def _check_sizes(name: str, **sizes) -> None:
+def _check_sizes(name: str, eval_fraction=0.2, **sizes) -> None:
     for key, value in sizes.items():
-        if value is not None and (not isinstance(value, int) or value <= 0):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
             raise benchhub.UserError(f"dataset {name}: {key} must be a positive integer, got {value!r}")
+    if not isinstance(eval_fraction, (int, float)) or isinstance(eval_fraction, bool) or not 0 < eval_fraction < 1:
+        raise benchhub.UserError(f"dataset {name}: eval_fraction must be a number in (0, 1), got {eval_fraction!r}")
 
 
 def split_by_image(images: list[dict], eval_fraction: float, split_seed: int, max_train, max_eval) -> tuple:
@@ -49,14 +51,21 @@ def _as_captions(value) -> list[str]:
 
 
 def _rows_to_images(rows, image_column: str, text_column: str) -> list[dict]:
-    images = []
+    """One entry per distinct image with all its captions: rows of the same image never straddle a split."""
+    import hashlib
+
+    by_image: dict[str, dict] = {}
     for row in rows:
         if image_column not in row or text_column not in row:
             raise RunFailure(f"rows need columns '{image_column}' and '{text_column}'; found {sorted(row)}")
         captions = _as_captions(row[text_column])
-        if captions:
-            images.append({"image": row[image_column].convert("RGB"), "captions": captions})
-    return images
+        if not captions:
+            continue
+        image = row[image_column].convert("RGB")
+        key = hashlib.sha1(image.tobytes() + repr(image.size).encode()).hexdigest()
+        entry = by_image.setdefault(key, {"image": image, "captions": []})
+        entry["captions"] += [c for c in captions if c not in entry["captions"]]
+    return list(by_image.values())
 
 
 class ImageFolder:
@@ -69,9 +78,7 @@ class ImageFolder:
                  split_seed: int = 0, max_train: int | None = None, max_eval: int | None = None):
         if not data_dir:
             raise benchhub.UserError("dataset imagefolder needs data_dir = \"path/to/folder\"")
-        if not 0 < eval_fraction < 1:
-            raise benchhub.UserError(f"dataset imagefolder: eval_fraction must be in (0, 1), got {eval_fraction!r}")
-        _check_sizes(self.name, max_train=max_train, max_eval=max_eval)
+        _check_sizes(self.name, eval_fraction, max_train=max_train, max_eval=max_eval)
         self.data_dir, self.text_column, self.eval_fraction = data_dir, text_column, eval_fraction
         self.split_seed, self.max_train, self.max_eval = split_seed, max_train, max_eval
 
@@ -106,7 +113,11 @@ class CocoCaptions:
                  max_train: int | None = None, max_eval: int | None = None):
         if not annotations or not image_dir:
             raise benchhub.UserError("dataset coco-captions needs annotations = \"captions.json\" and image_dir")
-        _check_sizes(self.name, max_train=max_train, max_eval=max_eval)
+        _check_sizes(self.name, eval_fraction, max_train=max_train, max_eval=max_eval)
+        if train_splits is not None and (not isinstance(train_splits, list)
+                                         or not all(isinstance(s, str) for s in train_splits)):
+            raise benchhub.UserError(f"dataset coco-captions: train_splits must be a list of split names, "
+                                     f"e.g. [\"train\", \"restval\"], got {train_splits!r}")
         self.annotations, self.image_dir = annotations, image_dir
         self.train_splits = train_splits or ["train", "restval"]
         self.eval_split, self.eval_fraction, self.split_seed = eval_split, eval_fraction, split_seed
@@ -168,7 +179,7 @@ class HubCaptions:
                  max_train: int | None = None, max_eval: int | None = None):
         if not id:
             raise benchhub.UserError("dataset hub needs id = \"owner/name\", e.g. ybelkada/football-dataset")
-        _check_sizes(self.name, max_train=max_train, max_eval=max_eval)
+        _check_sizes(self.name, eval_fraction, max_train=max_train, max_eval=max_eval)
         self.id, self.image_column, self.text_column = id, image_column, text_column
         self.eval_split, self.eval_fraction, self.split_seed = eval_split, eval_fraction, split_seed
         self.max_train, self.max_eval = max_train, max_eval

@@ -30,8 +30,10 @@ class EvaluateBridge:
             raise RunFailure(f"evaluate.load('{self.metric}') failed: its script lives on the Hugging Face Hub, "
                              f"which is unreachable (offline?): {str(exc).splitlines()[0][:200]}") from None
         result = scorer.compute(predictions=predictions, references=references, **self.kwargs)
-        return {f"{self.metric}/{k}" if k != self.metric else k: float(v) for k, v in result.items()
-                if isinstance(v, (int, float))}
+        # the headline number (key == metric name, or "score" as sacrebleu has it) is stored under the
+        # metric's name, which is the leaderboard's primary column; the rest as metric/key
+        return {(self.metric if k in (self.metric, "score") else f"{self.metric}/{k}"): float(v)
+                for k, v in result.items() if isinstance(v, (int, float))}
 
 
 @benchhub.hookimpl

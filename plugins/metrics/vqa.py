@@ -10,14 +10,20 @@ _NUMBERS = {"none": "0", "zero": "0", "one": "1", "two": "2", "three": "3", "fou
 _ARTICLES = {"a", "an", "the"}
 _CONTRACTIONS = {"dont": "don't", "doesnt": "doesn't", "isnt": "isn't", "arent": "aren't", "cant": "can't",
                  "wont": "won't", "whats": "what's", "thats": "that's", "its": "it's"}
-_PUNCT = re.compile(r"[;/\[\]\"{}()=+\\_\-><@`,?!*#%^&$:]")
+# the official VQA evaluation's punctuation list
+_PUNCT = [";", "/", "[", "]", '"', "{", "}", "(", ")", "=", "+", "\\", "_", "-", ">", "<", "@", "`", ",", "?", "!"]
+_DIGIT_COMMA = re.compile(r"(\d)(,)(\d)")
 
 
 def normalize_answer(answer: str) -> str:
     """The VQA evaluation's answer normalisation: case, punctuation, articles, number words, contractions."""
     text = answer.lower().replace("\n", " ").replace("\t", " ").strip()
+    for p in _PUNCT:  # as the official processPunctuation: glued punctuation vanishes, spaced becomes a space
+        if (p + " " in text or " " + p in text) or _DIGIT_COMMA.search(text):
+            text = text.replace(p, "")
+        else:
+            text = text.replace(p, " ")
     text = re.sub(r"(?<!\d)\.(?!\d)", "", text)  # periods, but not decimal points
-    text = _PUNCT.sub(lambda m: "" if m.group(0) == "'" else " ", text)
     words = []
     for word in text.split():
         word = _NUMBERS.get(word, word)

@@ -15,8 +15,7 @@ TINY_RECIPE = {
     "pretrain_images": 3000, "pretrain_steps": 1000, "pretrain_batch": 32, "pretrain_lr": 1e-3,
     "pretrain_vqa": False, "data": "shapes/source/v1",
 }
-REAL_PRESETS = {"opt-2.7b": "Salesforce/blip2-opt-2.7b", "opt-6.7b": "Salesforce/blip2-opt-6.7b",
-                "flan-t5-xl": "Salesforce/blip2-flan-t5-xl"}
+REAL_PRESETS = {"opt-2.7b": "Salesforce/blip2-opt-2.7b", "opt-6.7b": "Salesforce/blip2-opt-6.7b"}
 SPECIAL = {"pad": "<pad>", "bos": "<s>", "eos": "</s>", "unk": "<unk>", "image": "<image>"}
 
 
@@ -153,7 +152,7 @@ class Blip2Bundle(Bundle):
     def collate(self, examples: list[dict]) -> dict:
         """Image tokens + BOS + prompt + target + EOS; labels only on the target and EOS."""
         tok = self.tokenizer
-        texts = [f"{self._prompt(ex)} {ex['text']} {tok.eos_token}".strip() for ex in examples]
+        texts = [f"{self._prompt(ex)} {ex['text']}{tok.eos_token}".strip() for ex in examples]
         batch = self._encode(examples, texts)
         labels = batch["input_ids"].clone()
         labels[(labels == self.image_token_id) | (batch["attention_mask"] == 0)] = -100
@@ -306,6 +305,9 @@ class Blip2(PresetModel):
         if getattr(processor, "num_query_tokens", None) is None:
             # Without it the processor adds no <image> tokens and BLIP-2 silently ignores the image (NOTES).
             processor.num_query_tokens = model.config.num_query_tokens
+        if getattr(model.config, "use_decoder_only_language_model", True) is False:
+            raise RunFailure(f"'{source}' is an encoder-decoder (T5) BLIP-2; benchhub supports decoder-only "
+                             "(OPT) BLIP-2 checkpoints")
         if model.config.image_token_index is None:
             raise RunFailure(f"'{source}' has no image_token_index in its config; transformers 5 BLIP-2 needs it")
         return Blip2Bundle(model if quantization else model.to(device), processor, device, self.max_new_tokens)

@@ -61,7 +61,12 @@ class VitBundle(Bundle):
     def collate(self, examples: list[dict]) -> dict:
         import torch
 
-        return {"pixel_values": self._pixels(examples), "labels": torch.tensor([ex["label"] for ex in examples])}
+        labels = torch.tensor([ex["label"] for ex in examples])
+        outputs = self.head().out_features if hasattr(self.head(), "out_features") else None
+        if outputs is not None and int(labels.max()) >= outputs:
+            raise RunFailure(f"label {int(labels.max())} but the classifier has {outputs} outputs; "
+                             f"set the model's num_labels to at least {int(labels.max()) + 1}")
+        return {"pixel_values": self._pixels(examples), "labels": labels}
 
     def loss_sum(self, batch: dict):
         import torch.nn.functional as F

@@ -183,9 +183,9 @@ class VitGpt2(PresetModel):
         tokenizer = from_pretrained(AutoTokenizer, source)
         if tokenizer.pad_token is None:  # GPT-2's tokenizer has none: pad with EOS (masked out of the loss)
             tokenizer.pad_token = tokenizer.eos_token
-        if model.config.decoder_start_token_id is None:
+        if getattr(model.config, "decoder_start_token_id", None) is None:
             model.config.decoder_start_token_id = tokenizer.bos_token_id
-        if model.config.pad_token_id is None:
+        if getattr(model.config, "pad_token_id", None) is None:
             model.config.pad_token_id = tokenizer.pad_token_id
         return VitGpt2Bundle(model if quantization else model.to(device), image_processor, tokenizer, device,
                              self.max_new_tokens)

@@ -33,6 +33,11 @@ class Bundle:
         """Replace the output head (untying it from input embeddings where tied)."""
         raise NotImplementedError(f"{type(self).__name__} has no replaceable head")
 
+    def _base(self):
+        """The model under any PEFT wrapper (model plugins find their modules here)."""
+        get_base = getattr(self.model, "get_base_model", None)
+        return get_base() if get_base else self.model
+
     # ---- structure: what methods use to decide what trains
     def blocks(self, tower: str = "language") -> list:
         """Ordered (bottom to top) transformer blocks of a tower."""

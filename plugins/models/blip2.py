@@ -91,12 +91,6 @@ class Blip2Bundle(Bundle):
         self.bos_text = "" if not self.tokenizer or probe[:1] == [self.tokenizer.bos_token_id] \
             else f"{self.tokenizer.bos_token} "
 
-    def _base(self):
-        """The Blip2ForConditionalGeneration under any PEFT wrapper."""
-        model = self.model
-        get_base = getattr(model, "get_base_model", None)
-        return get_base() if get_base else model
-
     def blocks(self, tower: str = "language") -> list:
         base = self._base()
         if tower == "language":
@@ -248,15 +242,8 @@ class Blip2(PresetModel):
     cache_prefix, real_presets = "blip2-tiny", REAL_PRESETS
 
     def __init__(self, preset: str = "tiny", max_new_tokens: int = 16, **recipe):
-        unknown = set(recipe) - set(TINY_RECIPE)
-        if unknown:
-            raise benchhub.UserError(f"blip2 has no option {sorted(unknown)[0]!r}; "
-                                     f"options: max_new_tokens, {', '.join(TINY_RECIPE)}")
-        if recipe and preset != "tiny":
-            raise benchhub.UserError(f"blip2:{preset}: recipe options ({', '.join(sorted(recipe))}) apply to "
-                                     "the tiny preset only")
-        self.preset, self.max_new_tokens = preset, max_new_tokens
-        self.recipe = {**TINY_RECIPE, **recipe}
+        self._set_preset(preset, recipe, TINY_RECIPE, "max_new_tokens")
+        self.max_new_tokens = max_new_tokens
 
     def _pretrain(self, directory: Path, log, progress) -> dict:
         import random

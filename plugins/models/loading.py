@@ -57,6 +57,19 @@ class PresetModel:
     preset = "tiny"
     recipe: dict = {}
 
+    def _set_preset(self, preset: str, recipe: dict, defaults: dict, other_options: str) -> None:
+        """Validate recipe options (they shape the tiny preset only) and keep preset and recipe."""
+        import benchhub
+
+        unknown = set(recipe) - set(defaults)
+        if unknown:
+            raise benchhub.UserError(f"{self.name} has no option {sorted(unknown)[0]!r}; options: {other_options}, "
+                                     f"{', '.join(defaults)}")
+        if recipe and preset != "tiny":
+            raise benchhub.UserError(f"{self.name}:{preset}: recipe options ({', '.join(sorted(recipe))}) apply to "
+                                     "the tiny preset only")
+        self.preset, self.recipe = preset, {**defaults, **recipe}
+
     def checkpoint_dir(self):
         from benchhub.checkpoints import keyed_dir
 

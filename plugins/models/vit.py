@@ -28,10 +28,6 @@ class VitBundle(Bundle):
         super().__init__(model, device)
         self.image_processor = image_processor
 
-    def _base(self):
-        get_base = getattr(self.model, "get_base_model", None)
-        return get_base() if get_base else self.model
-
     def blocks(self, tower: str = "vision") -> list:
         if tower != "vision":
             raise RunFailure(f"ViT has only a vision tower, not '{tower}'")
@@ -129,12 +125,8 @@ class Vit(PresetModel):
     cache_prefix, real_presets = "vit-tiny", REAL_PRESETS
 
     def __init__(self, preset: str = "tiny", num_labels: int | None = None, **recipe):
-        unknown = set(recipe) - set(TINY_RECIPE)
-        if unknown:
-            raise benchhub.UserError(f"vit has no option {sorted(unknown)[0]!r}; options: num_labels, "
-                                     f"{', '.join(TINY_RECIPE)}")
-        self.preset, self.num_labels = preset, num_labels
-        self.recipe = {**TINY_RECIPE, **recipe}
+        self._set_preset(preset, recipe, TINY_RECIPE, "num_labels")
+        self.num_labels = num_labels
 
     def _pretrain(self, directory: Path, log, progress) -> dict:
         import torch

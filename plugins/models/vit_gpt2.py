@@ -26,10 +26,6 @@ class VitGpt2Bundle(Bundle):
         super().__init__(model, device)
         self.image_processor, self.tokenizer, self.max_new_tokens = image_processor, tokenizer, max_new_tokens
 
-    def _base(self):
-        get_base = getattr(self.model, "get_base_model", None)
-        return get_base() if get_base else self.model
-
     def blocks(self, tower: str = "language") -> list:
         base = self._base()
         if tower == "language":
@@ -153,12 +149,8 @@ class VitGpt2(PresetModel):
     cache_prefix, real_presets = "vit-gpt2-tiny", REAL_PRESETS
 
     def __init__(self, preset: str = "tiny", max_new_tokens: int = 16, **recipe):
-        unknown = set(recipe) - set(TINY_RECIPE)
-        if unknown:
-            raise benchhub.UserError(f"vit-gpt2 has no option {sorted(unknown)[0]!r}; options: max_new_tokens, "
-                                     f"{', '.join(TINY_RECIPE)}")
-        self.preset, self.max_new_tokens = preset, max_new_tokens
-        self.recipe = {**TINY_RECIPE, **recipe}
+        self._set_preset(preset, recipe, TINY_RECIPE, "max_new_tokens")
+        self.max_new_tokens = max_new_tokens
 
     def _pretrain(self, directory: Path, log, progress) -> dict:
         import torch

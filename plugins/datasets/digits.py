@@ -5,6 +5,7 @@ import random
 
 import benchhub
 from benchhub.records import Splits
+from benchhub_plugins.datasets.common import check_sizes
 
 DOMAINS = {"source": range(0, 5), "target": range(5, 10), "all": range(0, 10)}
 
@@ -36,9 +37,7 @@ class Digits:
     def __init__(self, domain: str = "target", train_size: int = 500, eval_size: int = 300):
         if domain not in DOMAINS:
             raise benchhub.UserError(f"dataset digits: unknown domain '{domain}'; available: {', '.join(DOMAINS)}")
-        for key, value in (("train_size", train_size), ("eval_size", eval_size)):
-            if not isinstance(value, int) or value <= 0:
-                raise benchhub.UserError(f"dataset digits: {key} must be a positive integer, got {value!r}")
+        check_sizes(self.name, train_size=train_size, eval_size=eval_size)
         self.domain, self.train_size, self.eval_size = domain, train_size, eval_size
 
     def load(self, seed: int = 0) -> Splits:

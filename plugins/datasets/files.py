@@ -8,12 +8,11 @@ from pathlib import Path
 import benchhub
 from benchhub.errors import RunFailure
 from benchhub.records import Splits
+from benchhub_plugins.datasets.common import check_sizes
 
 
 def _check_sizes(name: str, eval_fraction=0.2, **sizes) -> None:
-    for key, value in sizes.items():
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
-            raise benchhub.UserError(f"dataset {name}: {key} must be a positive integer, got {value!r}")
+    check_sizes(name, **sizes)
     if not isinstance(eval_fraction, (int, float)) or isinstance(eval_fraction, bool) or not 0 < eval_fraction < 1:
         raise benchhub.UserError(f"dataset {name}: eval_fraction must be a number in (0, 1), got {eval_fraction!r}")
 

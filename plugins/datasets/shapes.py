@@ -5,6 +5,7 @@ import random
 
 import benchhub
 from benchhub.records import Splits
+from benchhub_plugins.datasets.common import check_sizes
 
 SOURCE = {"colours": ("red", "green", "blue", "yellow"), "shapes": ("circle", "square", "triangle")}
 # The target domain shifts the look (dark noisy background) and adds colours and a shape.
@@ -150,15 +151,15 @@ class Shapes:
     def __init__(self, domain: str = "target", train_size: int = 300, eval_size: int = 200):
         if domain not in ("source", "target"):
             raise benchhub.UserError(f"dataset shapes: domain must be 'source' or 'target', got {domain!r}")
-        for key, value in (("train_size", train_size), ("eval_size", eval_size)):
-            if not isinstance(value, int) or value <= 0:
-                raise benchhub.UserError(f"dataset shapes: {key} must be a positive integer, got {value!r}")
+        check_sizes(self.name, train_size=train_size, eval_size=eval_size)
         self.domain, self.train_size, self.eval_size = domain, train_size, eval_size
 
+    def _images(self) -> tuple[list, list]:
+        """Training and held-out scenes; fixed across run seeds, so seeds vary only the training."""
+        return generate(self.domain, self.train_size, seed=1), generate(self.domain, self.eval_size, seed=2)
+
     def load(self, seed: int = 0) -> Splits:
-        # The data is fixed across run seeds so seeds vary only the training, not the task.
-        train = generate(self.domain, self.train_size, seed=1)
-        held_out = generate(self.domain, self.eval_size, seed=2)
+        train, held_out = self._images()
         rng = random.Random(f"shapes/captions/{seed}")
         train_examples = [{"image": ex["image"], "text": rng.choice(ex["captions"])} for ex in train]
         eval_examples = [{"image": ex["image"], "references": ex["captions"]} for ex in held_out]
@@ -174,8 +175,7 @@ class ShapesVqa(Shapes):
     task = "vqa"
 
     def load(self, seed: int = 0) -> Splits:
-        train = generate(self.domain, self.train_size, seed=1)
-        held_out = generate(self.domain, self.eval_size, seed=2)
+        train, held_out = self._images()
         rng = random.Random(f"shapes/vqa/{seed}")
         eval_rng = random.Random("shapes/vqa/eval")  # the evaluation questions do not depend on the seed
         train_examples = []

@@ -27,6 +27,11 @@ def from_pretrained(cls, source: str, **kwargs):
                          f"cache, and the Hub is unreachable or does not have it (offline?)") from None
 
 
+def vit_layers(vit) -> list:
+    """The transformer blocks of a (transformers) ViT model, whichever layout its version uses."""
+    return list(vit.layers if hasattr(vit, "layers") else vit.encoder.layer)
+
+
 def quantized(quantization: str | None, device, keep: list[str]) -> dict:
     """from_pretrained kwargs that load the base quantized (bitsandbytes), `keep` left unquantized."""
     if not quantization:

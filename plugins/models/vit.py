@@ -6,7 +6,7 @@ from pathlib import Path
 import benchhub
 from benchhub.bundle import Bundle
 from benchhub.errors import RunFailure
-from benchhub_plugins.models.loading import PresetModel, from_pretrained, pretrain, quantized
+from benchhub_plugins.models.loading import PresetModel, from_pretrained, pretrain, quantized, vit_layers
 
 TINY_RECIPE = {
     "hidden": 64, "layers": 4, "heads": 4, "ffn": 128, "image_size": 32, "patch_size": 4, "num_labels": 10,
@@ -31,8 +31,7 @@ class VitBundle(Bundle):
     def blocks(self, tower: str = "vision") -> list:
         if tower != "vision":
             raise RunFailure(f"ViT has only a vision tower, not '{tower}'")
-        encoder = self._base().vit
-        return list(encoder.layers if hasattr(encoder, "layers") else encoder.encoder.layer)
+        return vit_layers(self._base().vit)
 
     def peft_targets(self, kind: str):
         if kind == "ia3":

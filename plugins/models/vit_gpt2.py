@@ -6,7 +6,7 @@ from pathlib import Path
 import benchhub
 from benchhub.bundle import Bundle
 from benchhub.errors import RunFailure
-from benchhub_plugins.models.loading import PresetModel, from_pretrained, pretrain, quantized
+from benchhub_plugins.models.loading import PresetModel, from_pretrained, pretrain, quantized, vit_layers
 
 TINY_RECIPE = {
     "hidden": 128, "encoder_layers": 2, "decoder_layers": 2, "heads": 4, "image_size": 32, "patch_size": 8,
@@ -31,8 +31,7 @@ class VitGpt2Bundle(Bundle):
         if tower == "language":
             return list(base.decoder.transformer.h)
         if tower == "vision":
-            encoder = base.encoder
-            return list(encoder.layers if hasattr(encoder, "layers") else encoder.encoder.layer)
+            return vit_layers(base.encoder)
         raise RunFailure(f"ViT-GPT2 has towers language and vision, not '{tower}'")
 
     def peft_targets(self, kind: str):

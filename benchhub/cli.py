@@ -191,25 +191,43 @@ def check(ctx, suite_name, methods, models):
 @click.option("--methods", default="full,lora", show_default=True, help="Comma-separated methods, with options.")
 @click.option("--memory-limit", "limits", default="24GiB,80GiB", show_default=True,
               help="Comma-separated memory limits to compare against.")
-def plan_command(models, methods, limits):
-    """Parameters (total / trainable) and static memory per model × method, without loading weights."""
+@click.option("--effective-batch", default=16, show_default=True, type=int, help="Effective batch of the budget.")
+@click.option("--micro-batch", type=int, help="Largest micro-batch to try (default: the effective batch).")
+@click.option("--text-tokens", default=32, show_default=True, type=int,
+              help="Text tokens per example (caption or prompt + answer), image tokens not counted.")
+@click.option("--precision", type=click.Choice(["bf16", "fp32"]), default="bf16", show_default=True,
+              help="bf16: activations under bf16 autocast, as benchhub trains on CUDA; fp32: as on CPU.")
+def plan_command(models, methods, limits, effective_batch, micro_batch, text_tokens, precision):
+    """Parameters and estimated peak memory per model × method, without loading weights.
+
+    Each model is built on the meta device from its config (shipped for the built-in real
+    presets); one training step (forward, backward, AdamW) runs on fake tensors to estimate the
+    peak bytes of tensors (what CUDA reports as allocated). For each memory limit it states the
+    largest micro-batch (a divisor of the effective batch) whose estimate fits.
+    """
     from rich.console import Console
     from rich.table import Table
 
     from benchhub import plugins
-    from benchhub.planning import plan_pair
-    from benchhub.records import format_bytes, parse_memory
+    from benchhub.planning import PairPlan
+    from benchhub.records import Budget, format_bytes, parse_memory
     from benchhub.suite import _check_options, instantiate, parse_component_list, split_name
 
     registry = plugins.registry()
     limit_values = [(text.strip(), parse_memory(text)) for text in limits.split(",") if text.strip()]
+    budget = Budget(effective_batch=effective_batch, micro_batch=micro_batch or effective_batch)
+    if text_tokens < 1:
+        raise UserError(f"--text-tokens must be a positive integer, got {text_tokens}")
     model_specs, method_specs = parse_component_list(models), parse_component_list(methods)
     if not model_specs or not method_specs:
         raise UserError("plan needs at least one model and one method")
     runner_quiet()
-    table = Table("model", "method", "total params", "trainable", "weights", "grads + AdamW", "static",
-                  *[f"fits {t}?" for t, _ in limit_values], box=None,
-                  title="static memory = weights + fp32 gradients + AdamW moments; activations not included")
+    m = budget.micro_batch
+    table = Table("model", "method", "total params", "trainable", "weights", "grads + AdamW",
+                  f"activations/other @{m}", f"peak @{m}", *[f"fits {t}?" for t, _ in limit_values], box=None,
+                  title=f"estimated tensor peak of one training step ({precision}, effective batch "
+                        f"{budget.effective_batch}, {text_tokens} text tokens per example); 'yes @m×k' = "
+                        "micro-batch m with k accumulation steps")
     for model in model_specs:
         model_cls = registry.get("model", split_name(model.name)[0])
         _check_options("model", model_cls, {**split_name(model.name, model_cls)[1], **model.options}, model.name)
@@ -218,17 +236,30 @@ def plan_command(models, methods, limits):
             options = {k: v for k, v in method.options.items() if k != "lr"}
             _check_options("method", method_cls, {**split_name(method.name, method_cls)[1], **options}, method.name)
             try:
-                row = plan_pair(instantiate(model_cls, model.name, model.options),
-                                instantiate(method_cls, method.name, options))
-            except RunFailure as exc:
-                table.add_row(model.name, method.label(), f"cannot plan: {exc}")
-                continue
-            share = 100 * row["trainable"] / row["total"] if row["total"] else 0
-            table.add_row(model.name, method.label(), f"{row['total']:,}", f"{row['trainable']:,} ({share:.2f} %)",
-                          format_bytes(row["weights_bytes"]), format_bytes(row["gradients_and_optimizer_bytes"]),
-                          format_bytes(row["static_bytes"]),
-                          *["yes" if row["static_bytes"] <= v else "no" for _, v in limit_values])
-    Console(width=220).print(table)
+                pair = PairPlan(instantiate(model_cls, model.name, model.options),
+                                instantiate(method_cls, method.name, options), text_tokens, precision)
+                table.add_row(*_plan_row(pair, model.name, method.label(), budget, limit_values, format_bytes))
+            except Exception as exc:  # noqa: BLE001 - a row says why, the other pairs still plan
+                kind = "" if isinstance(exc, RunFailure) else f"{type(exc).__name__}: "
+                table.add_row(model.name, method.label(), f"cannot plan: {kind}{str(exc).strip().splitlines()[0]}")
+    Console(width=240).print(table)
+
+
+def _plan_row(pair, model: str, method: str, budget, limits, fmt) -> list[str]:
+    share = 100 * pair.trainable / pair.total if pair.total else 0
+    static = pair.static()
+    cells = [model, method, f"{pair.total:,}", f"{pair.trainable:,} ({share:.2f} %)", fmt(static["weights_bytes"]),
+             fmt(static["gradients_and_optimizer_bytes"])]
+    if not pair.trains:  # inference only: the weights (generation activations are not estimated)
+        return cells + ["–", fmt(static["weights_bytes"]),
+                        *["yes (no training)" if static["weights_bytes"] <= v else "no" for _, v in limits]]
+    top = pair.step(budget.micro_batch)
+    cells += [fmt(top["activations_other"]), fmt(top["peak_allocated"])]
+    for _, limit in limits:
+        chosen, est = pair.fits(limit, budget.effective_batch, budget.micro_batch)
+        cells.append(f"yes @{chosen}×{budget.effective_batch // chosen}" if chosen
+                     else f"no: {fmt(est['peak_allocated'])} @1")
+    return cells
 
 
 def runner_quiet() -> None:
@@ -390,8 +421,9 @@ def predict(run, images, results_dir, batch_size):
     from benchhub import plugins as plugin_mod
 
     record, path = _find_record(run, results_dir)
-    if record["status"] == "failed":
-        raise UserError(f"run {record['run_id']} failed ({record.get('error')}); there is nothing to predict with")
+    if record["status"] in ("failed", "does-not-fit"):
+        raise UserError(f"run {record['run_id']} {'failed' if record['status'] == 'failed' else 'did not fit'} "
+                        f"({record.get('error')}); there is nothing to predict with")
     missing = [i for i in images if not Path(i).is_file()]
     if missing:
         raise UserError(f"image '{missing[0]}' does not exist")

@@ -73,7 +73,7 @@ def _status_line(record: dict, label: str) -> str:
     parts = [f"{primary} {score:.3f}" if score is not None else None,
              f"train {record['train']['seconds']:.1f}s" if record.get("train") else None,
              f"wall {record['wall_seconds']:.1f}s"]
-    colour = {"ok": "green", "over-budget": "yellow"}.get(status, "red")
+    colour = {"ok": "green", "over-budget": "yellow", "does-not-fit": "yellow"}.get(status, "red")
     detail = ", ".join(p for p in parts if p)
     if record.get("error"):
         detail = record["error"]

@@ -1,27 +1,114 @@
-"""`benchhub plan`: parameters and static memory of model × method pairs, on the meta device."""
+"""`benchhub plan`: parameters and peak memory of model × method pairs, without weights.
+
+The model is built on the meta device from its config (shipped for the built-in real presets), the
+method is applied, the parameters become fake tensors, and one training step (forward, backward,
+AdamW step) runs on a fake batch of the planned micro-batch under the same tensor accounting that
+measures real CPU runs (`memory.probe_step`). No weights are read and no memory is allocated.
+"""
 from __future__ import annotations
 
 from benchhub.errors import RunFailure
 
 # bytes per parameter of a frozen base weight, by the method's quantization
 BASE_BYTES = {None: 4.0, "int8": 1.0, "nf4": 0.5}
+PRECISIONS = ("bf16", "fp32")
+
+
+class PairPlan:
+    """One model × method on fake tensors; `step(micro_batch)` estimates a training step's memory."""
+
+    def __init__(self, model_plugin, method, text_tokens: int = 32, precision: str = "bf16"):
+        import torch
+        from torch._subclasses.fake_tensor import FakeTensorMode
+
+        if not hasattr(model_plugin, "meta_bundle"):
+            raise RunFailure(f"model '{model_plugin.name}' cannot be planned without weights (no meta_bundle)")
+        if precision not in PRECISIONS:
+            raise RunFailure(f"unknown precision '{precision}'; choose {' or '.join(PRECISIONS)}")
+        bundle = model_plugin.meta_bundle()
+        bundle.total_steps = 1000
+        self.quantization = getattr(method, "quantization", None)
+        self.quantized_params = quantized_parameters(bundle) if self.quantization else 0
+        bundle = method.prepare(bundle) or bundle
+        self.bundle, self.method = bundle, method
+        self.trainable, self.total = bundle.parameter_counts()
+        self.trains = getattr(method, "trains", True)
+        self.text_tokens, self.precision = text_tokens, precision
+        self.mode = FakeTensorMode(allow_non_fake_inputs=True)
+        self._fake = False
+        self._steps: dict[int, dict] = {}
+        self.device = torch.device("cpu")
+
+    def _materialize(self) -> None:
+        """Meta parameters -> fake CPU tensors (weight tying restored), once."""
+        if self._fake:
+            return
+        with self.mode:
+            self.bundle.model.to_empty(device="cpu")
+            base = self.bundle._base()
+            if hasattr(base, "tie_weights"):
+                base.tie_weights()
+        self.bundle.device = self.device
+        self._fake = True
+
+    def static(self) -> dict:
+        weights = self.total * 4 - self._quantization_saving()
+        training = self.trainable * (4 + 8) if self.trains else 0
+        return {"weights_bytes": int(weights), "gradients_and_optimizer_bytes": int(training),
+                "static_bytes": int(weights + training)}
+
+    def step(self, micro_batch: int) -> dict:
+        """Estimated bytes of one training step at `micro_batch`: weights, gradients, optimizer,
+        activations/other and the step's peak (what CUDA calls allocated)."""
+        if micro_batch in self._steps:
+            return self._steps[micro_batch]
+        from benchhub.memory import probe_step
+
+        if not self.trains:
+            raise RunFailure(f"method '{self.method.name}' does not train")
+        if not hasattr(self.bundle, "example_batch"):
+            raise RunFailure(f"model bundle {type(self.bundle).__name__} has no example_batch(); cannot estimate "
+                             "activations")
+        self._materialize()
+        with self.mode:
+            batch = self.bundle.example_batch(micro_batch, self.text_tokens)
+            est = probe_step(self.bundle, [], fake=True, batch=batch,
+                             precision=None if self.precision == "fp32" else "bf16")
+        saved = self._quantization_saving()  # the fake model holds fp32 base weights
+        est["weights"] -= saved
+        est["peak_allocated"] -= saved
+        self._steps[micro_batch] = est
+        return est
+
+    def _quantization_saving(self) -> int:
+        return int(self.quantized_params * (4 - BASE_BYTES[self.quantization])) if self.quantization else 0
+
+    def fits(self, limit: int, effective_batch: int, max_micro_batch: int) -> tuple[int | None, dict]:
+        """The largest divisor of the effective batch whose estimated peak fits `limit`, and its estimate."""
+        from benchhub.memory import divisors_descending
+
+        est = None
+        for m in divisors_descending(effective_batch, max_micro_batch):
+            est = self.step(m)
+            if est["peak_allocated"] <= limit:
+                return m, est
+        return None, est
+
+
+def quantized_parameters(bundle) -> int:
+    """Parameters bitsandbytes would quantize: Linear weights outside the head and outside the
+    model's `_keep_in_fp32_modules` (transformers keeps those unquantized, e.g. BLIP-2's Q-Former)."""
+    import torch
+
+    model = bundle._base()
+    keep = list(getattr(model, "_keep_in_fp32_modules", None) or [])
+    head = {id(p) for p in bundle.head().parameters()}
+    return sum(module.weight.numel() for name, module in model.named_modules()
+               if isinstance(module, torch.nn.Linear) and id(module.weight) not in head
+               and not any(k in name.split(".") for k in keep))
 
 
 def plan_pair(model_plugin, method) -> dict:
-    """Build the model on the meta device, apply the method, count parameters, estimate static memory.
-
-    Static memory = base weights (fp32, int8 or nf4) + trainable weights, their fp32 gradients and
-    AdamW's two fp32 moments. Activations are not included: this is a lower bound of the peak.
-    """
-    if not hasattr(model_plugin, "meta_bundle"):
-        raise RunFailure(f"model '{model_plugin.name}' cannot be planned without weights (no meta_bundle)")
-    bundle = model_plugin.meta_bundle()
-    bundle.total_steps = 1000
-    bundle = method.prepare(bundle) or bundle
-    trainable, total = bundle.parameter_counts()
-    frozen = total - trainable
-    quantization = getattr(method, "quantization", None)
-    weights = frozen * BASE_BYTES[quantization] + trainable * 4
-    training = trainable * (4 + 8) if getattr(method, "trains", True) else 0
-    return {"total": total, "trainable": trainable, "weights_bytes": int(weights),
-            "gradients_and_optimizer_bytes": int(training), "static_bytes": int(weights + training)}
+    """Parameter counts and static memory (weights + fp32 gradients + AdamW moments) of a pair."""
+    plan = PairPlan(model_plugin, method)
+    return {"total": plan.total, "trainable": plan.trainable, **plan.static()}

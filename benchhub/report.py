@@ -10,7 +10,7 @@ from pathlib import Path
 from benchhub.records import Budget, ComponentSpec, format_bytes
 
 RANKED = ("ok",)
-STATUS_ORDER = {"ok": 0, "over-budget": 1, "failed": 2}
+STATUS_ORDER = {"ok": 0, "over-budget": 1, "does-not-fit": 2, "failed": 3}
 
 
 def _mean_std(values: list[float]) -> tuple[float, float | None]:
@@ -40,7 +40,8 @@ def _row(records: list[dict], metric_columns: list[str]) -> dict:
     use = ok or records
     row = {"method": first["config"].get("method_label") or first["config"]["method"]["name"],
            "status": status, "n": len(records), "ranked": bool(ok) and status == "ok",
-           "errors": [(r["config"]["seed"], r.get("error")) for r in records if r.get("error")]}
+           "errors": [(r["config"]["seed"], r.get("error")) for r in records
+                      if r.get("error") and r["status"] == "failed"]}
     for col in metric_columns:
         row[col] = _mean_std([r["metrics"].get(col) for r in use if r.get("metrics")])
     row["train_s"] = _mean_std([(r.get("train") or {}).get("seconds") for r in use])
@@ -48,6 +49,15 @@ def _row(records: list[dict], metric_columns: list[str]) -> dict:
     row["sps"] = _mean_std([(r.get("train") or {}).get("samples_per_second") for r in use])
     row["memory"] = _mean_std([(r.get("memory") or {}).get("peak_bytes") for r in use])
     row["memory_kind"] = (use[0].get("memory") or {}).get("kind", "")
+    row["needed"] = _mean_std([(r.get("memory") or {}).get("needed_bytes") for r in use])
+    split = [(r.get("memory") or {}).get("split") or {} for r in use]
+    for key in ("weights", "gradients", "optimizer", "activations_other", "peak_allocated"):
+        row[key] = _mean_std([s.get(f"{key}_bytes") for s in split])
+    row["search"] = [((r.get("memory") or {}).get("search") or {}) for r in use]
+    compute = [r.get("compute") or {} for r in use]
+    row["flops_per_step"] = _mean_std([c.get("flops_per_step") for c in compute])
+    row["flops_per_second"] = _mean_std([c.get("achieved_flops_per_second") for c in compute])
+    row["mfu"] = _mean_std([c.get("mfu") for c in compute])
     params = use[0].get("parameters") or {}
     row["trainable"], row["total"] = params.get("trainable"), params.get("total")
     batching = first["batching"]
@@ -96,7 +106,9 @@ def render_leaderboard(records: list[dict], suite: str) -> str:
     for v in versions:
         lines.append("- **Versions:** " + " · ".join(f"{k} {val}" for k, val in json.loads(v).items() if val))
     lines.append(f"- **Records:** {len(records)} runs; metrics from pycocoevalcap where captioning; "
-                 "peak memory is the child process's peak RSS on CPU, allocator peak reserved on CUDA.")
+                 "peak memory is the child process's peak RSS on CPU, allocator peak reserved on CUDA; "
+                 "under a memory limit each run's micro-batch is the largest divisor of the effective batch "
+                 "whose measured training step fits.")
     lines.append("")
     for key in sorted(groups):
         model, dataset, budget = key
@@ -153,15 +165,19 @@ def render_leaderboard(records: list[dict], suite: str) -> str:
                 status = "❌ failed"
             elif row["status"] == "over-budget":
                 status = "⚠️ over-budget (unranked)"
+            elif row["status"] == "does-not-fit":
+                needed = row["needed"][0]
+                status = "🚫 does-not-fit (unranked" + (f"; needs {format_bytes(int(needed))})" if needed else ")")
             cells = [f"`{row['method']}`",
                      *[cell(row, c, _fmt_num(*row[c], 3)) for c in columns],
                      cell(row, "train_s", train_s) if row["trains"] else train_s,
                      _fmt_num(*row["eval_s"], 1),
                      cell(row, "sps", sps) if row["trains"] else sps,
                      cell(row, "memory", mem_text),
-                     trainable, row["batching"] if row["trains"] else "–",
+                     trainable, row["batching"] if row["trains"] and row["status"] != "does-not-fit" else "–",
                      f"{row['lr']:g}" if row["trains"] else "–", str(row["n"]), status]
             lines.append("| " + " | ".join(cells) + " |")
+        lines += _memory_table(rows)
         errors = [(row["method"], seed, err) for row in rows for seed, err in row["errors"]]
         if errors:
             lines += ["", "Failures:"]
@@ -172,6 +188,42 @@ def render_leaderboard(records: list[dict], suite: str) -> str:
                  "Values with ± are mean ± standard deviation over seeds.")
     lines.append("")
     return "\n".join(lines)
+
+
+def _search_text(searches: list[dict]) -> str:
+    """'16 (1 probe, 0.05 s)' or '4 (3 probes, 0.20 s)' from the first seed's micro-batch search."""
+    search = searches[0] if searches else {}
+    trials = search.get("trials") or []
+    if not trials:
+        return "–"
+    fit = next((t["micro_batch"] for t in trials if t["fits"]), None)
+    return f"{fit if fit else 'none'} ({len(trials)} probe{'s' * (len(trials) > 1)}, {search.get('seconds', 0):.2f} s)"
+
+
+def _memory_table(rows: list[dict]) -> list[str]:
+    """Where each training run's memory went (one measured step) and how hard it computed."""
+    rows = [r for r in rows if r["trains"] and (r["weights"][0] is not None or r["search"] and r["search"][0])]
+    if not rows:
+        return []
+
+    def size(value):
+        return "–" if value[0] is None else format_bytes(int(value[0]))
+
+    def flops(value, unit):
+        return "–" if value[0] is None else f"{value[0] / 1e9:,.2f} G{unit}"
+
+    lines = ["", "Memory of one training step at the chosen micro-batch (tensor bytes; activations/other = "
+             "step peak − weights − gradients − optimizer state) and compute:", "",
+             "| Method | µbatch (search) | Weights | Gradients | Optimizer | Activations/other | Step peak | "
+             "FLOP/step | FLOP/s | MFU |",
+             "|:---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for row in rows:
+        mfu = "–" if row["mfu"][0] is None else f"{100 * row['mfu'][0]:.2f} %"
+        lines.append("| " + " | ".join([
+            f"`{row['method']}`", _search_text(row["search"]), size(row["weights"]), size(row["gradients"]),
+            size(row["optimizer"]), size(row["activations_other"]), size(row["peak_allocated"]),
+            flops(row["flops_per_step"], "FLOP"), flops(row["flops_per_second"], "FLOP/s"), mfu]) + " |")
+    return lines
 
 
 def write_leaderboard(store) -> Path:

@@ -120,17 +120,14 @@ def _redirect_output(log_path: str | None) -> None:
 
 
 def peak_memory(device) -> dict:
-    """CUDA: the allocator's peaks; CPU: this process's peak resident set size."""
-    import resource
+    """The run process's peaks: CUDA allocator allocated/reserved; CPU resident set size."""
+    from benchhub.memory import run_peak
 
-    import torch
-
+    peaks = run_peak(device)
     if device.type == "cuda":
-        return {"kind": "cuda", "peak_bytes": torch.cuda.max_memory_reserved(device),
-                "allocated_bytes": torch.cuda.max_memory_allocated(device),
-                "reserved_bytes": torch.cuda.max_memory_reserved(device)}
-    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"kind": "cpu-rss", "peak_bytes": kib * 1024}
+        return {"kind": "cuda", "peak_bytes": peaks["reserved"], "allocated_bytes": peaks["allocated"],
+                "reserved_bytes": peaks["reserved"]}
+    return {"kind": "cpu-rss", "peak_bytes": peaks["rss"]}
 
 
 def build_bundle(spec: RunSpec, classes: dict, method, device):
@@ -161,14 +158,12 @@ def check_claims(method, manifest: dict, name: str) -> None:
 
 
 def prepare_run(spec: RunSpec, classes: dict, device, phase=lambda *a: None):
-    """Build the bundle, apply the method, and run the self-checks every run must pass.
+    """Build the bundle, apply the method, and run the self-checks that need no training step.
 
     Checks: the image conditions the output; the method keeps its freezing promises and leaves
-    something to train; k micro-batches give the gradient of one batch (relative error ≤ 1e-5).
+    something to train. `check_accumulation` is the third check (run after the memory search).
     """
     import torch
-
-    from benchhub.train import ACCUMULATION_TOLERANCE, accumulation_error
 
     method = instantiate(classes["method"], spec.method.name, spec.method.options)
     phase("phase", "building model")
@@ -181,37 +176,95 @@ def prepare_run(spec: RunSpec, classes: dict, device, phase=lambda *a: None):
     torch.manual_seed(spec.seed)
     bundle = method.prepare(bundle) or bundle
     check_claims(method, bundle.manifest(), spec.method_label)
-    if getattr(method, "trains", True):
-        if bundle.parameter_counts()[0] == 0:
-            raise RunFailure(f"method '{spec.method.name}' left no trainable parameters")
-        phase("phase", "checking accumulation")
-        error = accumulation_error(bundle, splits.train[:8])
-        checks["accumulation_rel_error"] = error
-        if not error <= ACCUMULATION_TOLERANCE:
-            raise RunFailure(f"accumulation check failed: 4 micro-batches give gradients {error:.2e} (relative) away "
-                             f"from one batch (tolerance {ACCUMULATION_TOLERANCE:g}); not ranked")
+    if getattr(method, "trains", True) and bundle.parameter_counts()[0] == 0:
+        raise RunFailure(f"method '{spec.method.name}' left no trainable parameters")
     return method, bundle, splits, checks
 
 
+def check_accumulation(bundle, examples: list, checks: dict, phase=lambda *a: None) -> None:
+    """k micro-batches must give the gradient of one batch (relative error ≤ 1e-5, float32)."""
+    from benchhub.train import ACCUMULATION_TOLERANCE, accumulation_error
+
+    phase("phase", "checking accumulation")
+    error = accumulation_error(bundle, examples)
+    checks["accumulation_rel_error"] = error
+    if not error <= ACCUMULATION_TOLERANCE:
+        raise RunFailure(f"accumulation check failed: {min(4, len(examples))} micro-batches give gradients "
+                         f"{error:.2e} (relative) away from one batch (tolerance {ACCUMULATION_TOLERANCE:g}); "
+                         "not ranked")
+
+
+def _does_not_fit(spec: RunSpec, device, needed: int | None, lower_bound: bool, search: dict | None,
+                  checks: dict, parameters: dict | None, data) -> dict:
+    memory = peak_memory(device)
+    memory.update(needed_bytes=needed, needed_is_lower_bound=lower_bound)
+    if search is not None:
+        memory["search"] = {k: search[k] for k in ("trials", "seconds")}
+    from benchhub.records import format_bytes
+
+    need = f"{'more than ' if lower_bound else ''}{format_bytes(needed)}"
+    return {"status": "does-not-fit", "error": f"does not fit {format_bytes(spec.budget.memory_limit_bytes)} even at "
+            f"micro-batch 1 (needs {need})", "checks": checks, "parameters": parameters, "memory": memory,
+            "data": data}
+
+
 def execute(spec: RunSpec, classes: dict, device, progress=None, weights_dir: str | None = None) -> dict:
-    """Build, adapt, train and evaluate one run in this process; returns the measured parts."""
+    """Build, adapt, measure, train and evaluate one run in this process; returns the measured parts.
+
+    With a memory limit the micro-batch is searched (see `memory.search_micro_batch`); a run that
+    does not fit even at micro-batch 1 returns status "does-not-fit" with the memory it needed.
+    """
+    import dataclasses
+
     import torch
 
+    from benchhub import memory as mem
+
     phase = progress or (lambda *a: None)
+    limit = spec.budget.memory_limit_bytes
     torch.manual_seed(spec.seed)
+    baseline_rss = mem.current_rss() if device.type == "cpu" else None
     if device.type == "cuda":
         torch.cuda.set_device(device)  # bf16 checks and synchronize then look at this device
         torch.cuda.reset_peak_memory_stats(device)
-    method, bundle, splits, checks = prepare_run(spec, classes, device, phase)
+        mem.cap_cuda_memory(device, limit)
+    try:
+        method, bundle, splits, checks = prepare_run(spec, classes, device, phase)
+    except Exception as exc:
+        if limit is not None and mem.is_out_of_memory(exc):  # the weights alone do not fit
+            return _does_not_fit(spec, device, limit, True, None, {}, None, None)
+        raise
     trainable, total = bundle.parameter_counts()
-    manifest = bundle.manifest()
+    parameters = {"trainable": trainable, "total": total, "manifest": bundle.manifest()}
     trains = getattr(method, "trains", True)
+    budget, search, compute = spec.budget, None, None
+    if trains:
+        phase("phase", "measuring memory")
+        search = mem.search_micro_batch(bundle, splits.train, budget, log=lambda m: phase("phase", m))
+        if search["micro_batch"] is None:
+            return _does_not_fit(spec, device, search["needed_bytes"], search["needed_is_lower_bound"], search,
+                                 checks, parameters, splits.info)
+        budget = dataclasses.replace(budget, micro_batch=search["micro_batch"])
+        check_accumulation(bundle, splits.train[:min(8, max(2, budget.micro_batch))], checks, phase)
+        phase("phase", "counting FLOPs")
+        from benchhub.train import batch_indices
+
+        first = next(batch_indices(len(splits.train), budget.effective_batch, spec.seed))
+        micro = [bundle.collate([splits.train[i] for i in first[j:j + budget.micro_batch]])
+                 for j in range(0, len(first), budget.micro_batch)]
+        count_start = time.perf_counter()
+        flops = mem.step_flops(bundle, micro)
+        count_seconds = time.perf_counter() - count_start
+        del micro
     from benchhub.train import train_loop
 
     phase("phase", "training")
-    stats = train_loop(bundle, splits.train, spec.budget, spec.lr, spec.seed, method=method,
+    stats = train_loop(bundle, splits.train, budget, spec.lr, spec.seed, method=method,
                        progress=lambda s, n, loss: phase("step", s, n, loss),
-                       max_seconds=spec.budget.max_seconds) if trains else None
+                       max_seconds=budget.max_seconds) if trains else None
+    if stats:
+        peak, source = mem.peak_flops(device, device_name(device))
+        compute = mem.compute_record(flops, stats.steps, stats.seconds, peak, source, count_seconds)
     phase("phase", "evaluating")
     start = time.perf_counter()
     predictions = bundle.predict(splits.eval, batch_size=64)
@@ -245,6 +298,12 @@ def execute(spec: RunSpec, classes: dict, device, progress=None, weights_dir: st
                  "tokens_per_second": round(stats.target_tokens / stats.seconds, 1) if stats.seconds else None,
                  "final_loss": stats.final_loss, "loss_curve": stats.losses[::curve_every],
                  "stopped_by": stats.stopped_by}
+    memory = peak_memory(device)
+    if baseline_rss is not None:
+        memory["baseline_rss_bytes"] = baseline_rss  # the process before the model: libraries, runtime
+    if search is not None:
+        memory["split"] = mem.memory_split(search["probe"])
+        memory["search"] = {k: search[k] for k in ("trials", "seconds")}
     return {
         "metrics": scores,
         "skipped_metrics": skipped_metrics,
@@ -253,12 +312,19 @@ def execute(spec: RunSpec, classes: dict, device, progress=None, weights_dir: st
         "eval": {"seconds": round(eval_seconds, 6), "generation_seconds": round(gen_seconds, 6),
                  "examples": len(predictions),
                  "samples": [{"prediction": p, "references": r} for p, r in zip(predictions[:5], references)]},
-        "memory": peak_memory(device),
-        "parameters": {"trainable": trainable, "total": total, "manifest": manifest},
+        "memory": memory,
+        "compute": compute,
+        "parameters": parameters,
+        "batching": batching(budget),
         "data": splits.info,
         "weights": saved,
         "weights_error": weights_error,
     }
+
+
+def batching(budget) -> dict:
+    return {"effective_batch": budget.effective_batch, "micro_batch": budget.micro_batch,
+            "grad_accum_steps": budget.grad_accum_steps}
 
 
 def _child(task: str, payload: dict, events, result_path: str, log_path: str | None) -> None:
@@ -281,7 +347,10 @@ def _child(task: str, payload: dict, events, result_path: str, log_path: str | N
             import torch
 
             spec = run_spec_from_config(payload["config"])
-            method, bundle, _, checks = prepare_run(spec, payload["classes"], torch.device(payload["device"]), send)
+            method, bundle, splits, checks = prepare_run(spec, payload["classes"], torch.device(payload["device"]),
+                                                         send)
+            if getattr(method, "trains", True):
+                check_accumulation(bundle, splits.train[:8], checks, send)
             trainable, total = bundle.parameter_counts()
             result = {"checks": checks, "parameters": {"trainable": trainable, "total": total}}
         elif task == "prepare":
@@ -294,7 +363,7 @@ def _child(task: str, payload: dict, events, result_path: str, log_path: str | N
             spec = run_spec_from_config(payload["config"])
             result = execute(spec, payload["classes"], torch.device(payload["device"]), send,
                              weights_dir=payload.get("weights_dir"))
-        result["status"] = "ok"
+        result.setdefault("status", "ok")
     except BaseException as exc:  # recorded, not raised: the matrix goes on
         traceback.print_exc()
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
@@ -380,8 +449,8 @@ def make_record(spec: RunSpec, run_id: str, env: dict, result: dict, started: st
         "parameters": result.get("parameters"),
         "weights": result.get("weights"),
         "weights_error": result.get("weights_error"),
-        "batching": {"effective_batch": spec.budget.effective_batch, "micro_batch": spec.budget.micro_batch,
-                     "grad_accum_steps": spec.budget.grad_accum_steps},
+        "batching": result.get("batching") or batching(spec.budget),
+        "compute": result.get("compute"),
         "data": result.get("data"),
         "environment": env,
         "started_at": started,

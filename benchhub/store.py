@@ -10,7 +10,7 @@ from pathlib import Path
 from benchhub.errors import UserError
 from benchhub.records import SCHEMA_VERSION
 
-DONE_STATUSES = ("ok", "over-budget")
+DONE_STATUSES = ("ok", "over-budget", "does-not-fit")
 REQUIRED = {"run_id", "config", "status", "metrics", "batching", "environment"}  # a record with one of these is not re-run without --force
 
 

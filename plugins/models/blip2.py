@@ -158,6 +158,19 @@ class Blip2Bundle(Bundle):
         batch["labels"] = labels
         return batch
 
+    def example_batch(self, micro_batch: int, text_tokens: int) -> dict:
+        """A batch shaped like `collate`'s (image tokens + `text_tokens` text tokens) for `plan`."""
+        import torch
+
+        config = self._base().config
+        size, queries = config.vision_config.image_size, config.num_query_tokens
+        ids = torch.full((micro_batch, queries + text_tokens), 1, dtype=torch.long)
+        ids[:, :queries] = config.image_token_index
+        labels = ids.clone()
+        labels[:, :queries + 1] = -100
+        return {"pixel_values": torch.zeros(micro_batch, 3, size, size),
+                "input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": labels}
+
     def loss_sum(self, batch: dict):
         import torch.nn.functional as F
 

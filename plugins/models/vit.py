@@ -63,6 +63,15 @@ class VitBundle(Bundle):
                              f"set the model's num_labels to at least {int(labels.max()) + 1}")
         return {"pixel_values": self._pixels(examples), "labels": labels}
 
+    def example_batch(self, micro_batch: int, text_tokens: int) -> dict:
+        """A batch shaped like `collate`'s for `plan` (text_tokens is unused: no text)."""
+        import torch
+
+        config = self._base().config
+        size = config.image_size
+        return {"pixel_values": torch.zeros(micro_batch, config.num_channels, size, size),
+                "labels": torch.zeros(micro_batch, dtype=torch.long)}
+
     def loss_sum(self, batch: dict):
         import torch.nn.functional as F
 

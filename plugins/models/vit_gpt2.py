@@ -64,6 +64,15 @@ class VitGpt2Bundle(Bundle):
         labels = encoded["input_ids"].masked_fill(encoded["attention_mask"] == 0, -100)
         return {"pixel_values": self._pixels(examples), "labels": labels}
 
+    def example_batch(self, micro_batch: int, text_tokens: int) -> dict:
+        """A batch shaped like `collate`'s (`text_tokens` caption tokens) for `plan`."""
+        import torch
+
+        encoder = self._base().config.encoder
+        size = encoder.image_size
+        return {"pixel_values": torch.zeros(micro_batch, encoder.num_channels, size, size),
+                "labels": torch.ones(micro_batch, text_tokens, dtype=torch.long)}
+
     def loss_sum(self, batch: dict):
         import torch.nn.functional as F
 
@@ -163,6 +172,17 @@ class VitGpt2(PresetModel):
         examples = [{"image": ex["image"], "text": ex["captions"][i % len(ex["captions"])]}
                     for i, ex in enumerate(data)]
         return pretrain(bundle, examples, self.recipe, directory, progress)
+
+    def meta_bundle(self) -> VitGpt2Bundle:
+        """The model on the meta device (no weights) from its config (a local copy for real presets)."""
+        import torch
+        from transformers import AutoConfig, VisionEncoderDecoderModel
+
+        from benchhub_plugins.models.loading import meta_model
+
+        config = build_tiny(self.recipe)[0].config if self.preset == "tiny" else from_pretrained(AutoConfig,
+                                                                                                   self.source())
+        return VitGpt2Bundle(meta_model(VisionEncoderDecoderModel, config), None, None, torch.device("meta"))
 
     def build(self, device, seed: int = 0, quantization: str | None = None) -> VitGpt2Bundle:
         from transformers import AutoTokenizer, VisionEncoderDecoderModel, ViTImageProcessor

@@ -190,12 +190,13 @@ def probe_step(bundle, examples: list, weight_decay: float = 0.0, fake: bool = F
     allocated, weights stay bit-identical); gradients and the probe's optimizer are dropped after.
     Returns bytes of weights, gradients, optimizer state, the step's tensor peak and
     activations/other = peak − the three; on CUDA also the reserved peak, on CPU the RSS peak.
-    `fake=True` runs on fake tensors (plan): data-dependent scalars get placeholders.
-    `precision`: None = what training uses (bf16 autocast on CUDA), "fp32", or "bf16" autocast.
+    `fake=True` runs on fake tensors (plan): data-dependent scalars get placeholders, and
+    `precision="bf16"` stands for a CUDA run (bf16 autocast forward, foreach AdamW); real probes
+    always run exactly as training does on their device.
     """
     import torch
 
-    from benchhub.train import accumulate_gradients, autocast
+    from benchhub.train import accumulate_gradients
 
     model = bundle.model
     device = bundle.device
@@ -214,19 +215,19 @@ def probe_step(bundle, examples: list, weight_decay: float = 0.0, fake: bool = F
     model.train()
     optimizer = None
     start = time.perf_counter()
-    mixed = precision is None
-    if precision == "bf16":
-        cast = torch.autocast(device.type if on_cuda else "cpu", dtype=torch.bfloat16)
-    else:
-        cast = contextlib.nullcontext()
     try:
-        with tracker if tracker is not None else contextlib.nullcontext(), cast:
-            if fake:  # token counts are data: the loss scale does not change memory
-                bundle.loss_sum(batch)[0].backward()
+        with tracker if tracker is not None else contextlib.nullcontext():
+            if fake:  # autocast around the forward only, as in training; token counts are data
+                with torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" else contextlib.nullcontext():
+                    loss = bundle.loss_sum(batch)[0]
+                loss.backward()
+                del loss
             else:
-                accumulate_gradients(bundle, [batch], mixed_precision=mixed)
+                accumulate_gradients(bundle, [batch])  # training's own path, its autocast included
             gradients = storage_bytes([p.grad for p in params])
-            optimizer = torch.optim.AdamW(params, lr=0.0, weight_decay=weight_decay)
+            # the optimizer as training builds it; a fake step for CUDA uses the foreach kernels CUDA defaults to
+            optimizer = torch.optim.AdamW(params, lr=0.0, weight_decay=weight_decay,
+                                          foreach=True if fake and precision == "bf16" else None)
             optimizer.step()
             opt_state = storage_bytes([v for s in optimizer.state.values() for v in s.values()
                                        if isinstance(v, torch.Tensor)])

@@ -72,8 +72,7 @@ class PairPlan:
         self._materialize()
         with self.mode:
             batch = self.bundle.example_batch(micro_batch, self.text_tokens)
-            est = probe_step(self.bundle, [], fake=True, batch=batch,
-                             precision=None if self.precision == "fp32" else "bf16")
+            est = probe_step(self.bundle, [], fake=True, batch=batch, precision=self.precision)
         saved = self._quantization_saving()  # the fake model holds fp32 base weights
         est["weights"] -= saved
         est["peak_allocated"] -= saved
@@ -87,7 +86,9 @@ class PairPlan:
         """The largest divisor of the effective batch whose estimated peak fits `limit`, and its estimate."""
         from benchhub.memory import divisors_descending
 
-        est = None
+        est = self.step(1)
+        if est["peak_allocated"] > limit:  # not even one example at a time
+            return None, est
         for m in divisors_descending(effective_batch, max_micro_batch):
             est = self.step(m)
             if est["peak_allocated"] <= limit:
@@ -96,15 +97,16 @@ class PairPlan:
 
 
 def quantized_parameters(bundle) -> int:
-    """Parameters bitsandbytes would quantize: Linear weights outside the head and outside the
+    """Parameters bitsandbytes would quantize: Linear (and Conv1D) weights outside the head and the
     model's `_keep_in_fp32_modules` (transformers keeps those unquantized, e.g. BLIP-2's Q-Former)."""
     import torch
+    from transformers.pytorch_utils import Conv1D  # GPT-2's linear layers, quantized too
 
     model = bundle._base()
     keep = list(getattr(model, "_keep_in_fp32_modules", None) or [])
     head = {id(p) for p in bundle.head().parameters()}
     return sum(module.weight.numel() for name, module in model.named_modules()
-               if isinstance(module, torch.nn.Linear) and id(module.weight) not in head
+               if isinstance(module, (torch.nn.Linear, Conv1D)) and id(module.weight) not in head
                and not any(k in name.split(".") for k in keep))
 
 

@@ -21,11 +21,21 @@ def record(method, seed=0, cider=None, status="ok", trainable=1000, train_s=5.0,
     trains = method != "zero-shot"
     result = {"status": status, "error": error,
               "metrics": {} if status == "failed" else {"CIDEr": cider, "BLEU-4": cider / 10 if cider else None},
-              "train": {"seconds": train_s, "samples_per_second": 3200 / train_s} if trains and status != "failed"
-              else None,
-              "eval": {"seconds": 0.5} if status != "failed" else None,
+              "train": {"seconds": train_s, "samples_per_second": 3200 / train_s}
+              if trains and status not in ("failed", "does-not-fit") else None,
+              "eval": {"seconds": 0.5} if status not in ("failed", "does-not-fit") else None,
               "memory": {"kind": "cpu-rss", "peak_bytes": peak_mib * 2**20},
               "parameters": None if status == "failed" else {"trainable": trainable if trains else 0, "total": 10000}}
+    if trains and status == "ok":
+        result["memory"]["split"] = {"weights_bytes": 40_000, "gradients_bytes": 4 * trainable,
+                                     "optimizer_bytes": 8 * trainable, "activations_other_bytes": 2**20,
+                                     "peak_allocated_bytes": 40_000 + 12 * trainable + 2**20}
+        result["memory"]["search"] = {"trials": [{"micro_batch": 8, "fits": True}], "seconds": 0.05}
+        result["compute"] = {"flops_per_step": 2e9, "achieved_flops_per_second": 200 * 2e9 / train_s,
+                             "mfu": 200 * 2e9 / train_s / 1e12}
+    if status == "does-not-fit":
+        result["memory"].update(needed_bytes=3 * 2**30, search={"seconds": 0.4, "trials": [
+            {"micro_batch": m, "fits": False, "peak_bytes": 3 * 2**30} for m in (8, 4, 2, 1)]})
     r = make_record(spec, f"{method}{seed}", ENV, result, "2026-01-01T00:00:00+00:00", 9.0)
     r["primary_metric"], r["leaderboard_metrics"] = "CIDEr", ["CIDEr", "BLEU-4"]
     return r
@@ -41,12 +51,14 @@ def golden_records():
         record("lora", cider=1.9, trainable=80, train_s=2.5, peak_mib=420, options={"target_modules": "q_proj"}),
         record("wide", cider=4.5, trainable=9000, train_s=3.0, peak_mib=2000),  # over its 1 GiB limit
         record("broken", status="failed", error="RuntimeError: boom"),
+        record("huge", status="does-not-fit", error="does not fit 1.00 GiB even at micro-batch 1 (needs 3.00 GiB)",
+               peak_mib=3072),
     ]
 
 
 def test_over_budget_status_comes_from_measured_memory():
     statuses = {r["config"]["method"]["name"]: r["status"] for r in golden_records()}
-    assert statuses["wide"] == "over-budget" and statuses["full"] == "ok"
+    assert statuses["wide"] == "over-budget" and statuses["full"] == "ok" and statuses["huge"] == "does-not-fit"
 
 
 def test_leaderboard_matches_golden_file():
@@ -58,13 +70,21 @@ def test_leaderboard_matches_golden_file():
 
 def test_leaderboard_ranks_and_marks():
     text = render_leaderboard(golden_records(), "golden")
-    rows = [line for line in text.splitlines() if line.startswith("| `")]
+    main, memory = text.split("Memory of one training step")
+    rows = [line for line in main.splitlines() if line.startswith("| `")]
     order = [row.split("|")[1].strip() for row in rows]
-    # over-budget and failed runs are listed last, unranked, even with the best CIDEr
-    assert order == ["`full`", "`lora`", "`lora(target_modules=q_proj)`", "`zero-shot`", "`wide`", "`broken`"]
+    # over-budget, does-not-fit and failed runs are listed last, unranked, even with the best CIDEr
+    assert order == ["`full`", "`lora`", "`lora(target_modules=q_proj)`", "`zero-shot`", "`wide`", "`huge`",
+                     "`broken`"]
     assert "**3.750 ± 0.071**" in rows[0]
     assert "**4.500**" not in text
     assert "- `broken` seed 0: RuntimeError: boom" in text
+    huge = rows[order.index("`huge`")]
+    assert "🚫 does-not-fit (unranked; needs 3.00 GiB)" in huge and "| – | 0.001 | 1 |" in huge  # no micro-batch
+    assert "- `huge`" not in text  # its reason is in the status cell, not among the failures
+    split = {row.split("|")[1].strip(): row for row in memory.splitlines() if row.startswith("| `")}
+    assert "| 8 (1 probe, 0.05 s) | 39 KiB | 39 KiB | 78 KiB | 1 MiB |" in split["`full`"]
+    assert "none (4 probes, 0.40 s)" in split["`huge`"] and "`zero-shot`" not in split
 
 
 def test_leaderboard_with_no_records():
@@ -75,7 +95,7 @@ def test_records_with_other_settings_are_not_averaged_as_seeds():
     a = record("lora", seed=0, cider=3.0)
     b = record("lora", seed=0, cider=1.0)
     b["config"]["method"]["lr"] = 5e-2
-    text = render_leaderboard([a, b], "golden")
+    text = render_leaderboard([a, b], "golden").split("Memory of one training step")[0]
     rows = [line for line in text.splitlines() if line.startswith("| `lora")]
     assert len(rows) == 2 and all("| 1 |" in r for r in rows)  # two rows of one seed each, not 2 seeds
     assert "0.05" in text and "0.001" in text

@@ -45,8 +45,37 @@ class BadLossBundle(ToyBundle):
         return (loss / n) ** 2 * n, n
 
 
+class WideActivations:
+    """A linear classifier that also keeps 32 MiB of activations per training example for backward."""
+
+    def __new__(cls):
+        import torch
+
+        class Wide(torch.nn.Linear):
+            def forward(self, x):
+                out = super().forward(x)
+                if self.training:  # x repeated 2M times, scaled by a weight: saved for its gradient
+                    big = x.repeat(1, 2**21) * self.weight[0, 0]
+                    out = out + big.mean(dim=1, keepdim=True) * 0
+                return out
+
+        return Wide(4, 3)
+
+
+class OomAbove2Bundle(ToyBundle):
+    """Raises CUDA's out-of-memory error for micro-batches above 2, as a capped GPU would."""
+
+    def loss_sum(self, batch):
+        import torch
+
+        if len(batch["labels"]) > 2:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return super().loss_sum(batch)
+
+
 class ToyModel:
-    """A linear classifier on 4 features (preset 'bad-loss': a mis-normalised loss)."""
+    """A linear classifier on 4 features. Presets: 'bad-loss' (a mis-normalised loss), 'wide' (large
+    activations), 'oom-above-2' (CUDA OOM above micro-batch 2)."""
 
     name = "toy"
     tasks = ("toy",)
@@ -58,8 +87,8 @@ class ToyModel:
         import torch
 
         torch.manual_seed(seed)
-        cls = BadLossBundle if self.preset == "bad-loss" else ToyBundle
-        return cls(torch.nn.Linear(4, 3), device)
+        cls = {"bad-loss": BadLossBundle, "oom-above-2": OomAbove2Bundle}.get(self.preset, ToyBundle)
+        return cls(WideActivations() if self.preset == "wide" else torch.nn.Linear(4, 3), device)
 
 
 class ToyData:
@@ -192,7 +221,27 @@ class ClaimsFrozenHead:
         return bundle
 
 
+class GrowLater:
+    """Full training that grows `mib` MiB resident after the first optimizer step (past the memory probe)."""
+
+    name = "grow-later"
+    default_lr = 0.1
+
+    def __init__(self, mib: int = 0):
+        self.mib = mib
+
+    def prepare(self, bundle):
+        return bundle
+
+    def after_optimizer_step(self, bundle, step, total_steps):
+        if step == 1:
+            self.ballast = bytearray(self.mib * 2**20)
+            for i in range(0, len(self.ballast), 4096):
+                self.ballast[i] = 1
+
+
 @benchhub.hookimpl(specname="register_methods")
 def register_more_methods(register):
     register(ClaimsFrozenHead)
     register(NanLater)
+    register(GrowLater)

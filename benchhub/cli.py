@@ -93,9 +93,11 @@ def cli():
               help="Directory for records and leaderboards.")
 @click.option("--max-steps", type=int, help="Optimizer steps per run (overrides the suite).")
 @click.option("--effective-batch", type=int, help="Examples per optimizer step (overrides the suite).")
-@click.option("--micro-batch", type=int, help="Examples per forward/backward; must divide the effective batch.")
+@click.option("--micro-batch", type=int, help="Examples per forward/backward (must divide the effective batch); "
+                                             "under a memory limit, the largest one tried.")
 @click.option("--max-seconds", type=float, help="Train wall-clock limit per run; the run stops cleanly and evaluates.")
-@click.option("--memory-limit", help="Peak memory allowed per run, e.g. 24GiB, 512MiB, none.")
+@click.option("--memory-limit", help="Peak memory per run, e.g. 24GiB, 512MiB, none: the micro-batch shrinks "
+                                    "until a measured step fits; runs that do not fit at 1 are recorded does-not-fit.")
 @click.option("--force", is_flag=True, help="Re-run runs whose record already exists.")
 @click.option("--timeout", "run_timeout", type=click.FloatRange(min=0, min_open=True),
               help="Kill a run after this many seconds (recorded failed).")
@@ -227,7 +229,8 @@ def plan_command(models, methods, limits, effective_batch, micro_batch, text_tok
                   f"activations/other @{m}", f"peak @{m}", *[f"fits {t}?" for t, _ in limit_values], box=None,
                   title=f"estimated tensor peak of one training step ({precision}, effective batch "
                         f"{budget.effective_batch}, {text_tokens} text tokens per example); 'yes @m×k' = "
-                        "micro-batch m with k accumulation steps")
+                        "micro-batch m with k accumulation steps. Not included: the CUDA context and allocator "
+                        "fragmentation (leave ~10 % headroom), or the CPU process's runtime (~350 MiB)")
     for model in model_specs:
         model_cls = registry.get("model", split_name(model.name)[0])
         _check_options("model", model_cls, {**split_name(model.name, model_cls)[1], **model.options}, model.name)
@@ -396,6 +399,24 @@ def show(run, results_dir, as_json):
     if memory.get("peak_bytes"):
         limit = f" (limit {format_bytes(memory['limit_bytes'])})" if memory.get("limit_bytes") else ""
         lines.append(f"  peak memory {format_bytes(memory['peak_bytes'])} [{memory['kind']}]{limit}")
+    split = memory.get("split") or {}
+    if split:
+        parts = {"weights": "weights", "gradients": "gradients", "optimizer": "optimizer",
+                 "activations_other": "activations/other", "peak_allocated": "step peak"}
+        lines.append("  step memory " + ", ".join(f"{label} {format_bytes(split[f'{key}_bytes'])}"
+                                                  for key, label in parts.items()))
+    search = memory.get("search") or {}
+    if search.get("trials"):
+        tried = ", ".join(f"{t['micro_batch']} {'fits' if t['fits'] else 'no'}"
+                          + (f" ({format_bytes(t['peak_bytes'])})" if t.get("peak_bytes") else "")
+                          for t in search["trials"])
+        lines.append(f"  micro-batch search {tried}; {search['seconds']:.2f} s")
+    compute = record.get("compute") or {}
+    if compute.get("flops_per_step"):
+        mfu = f", MFU {100 * compute['mfu']:.2f} % of {compute['peak_flops_per_second'] / 1e9:,.0f} GFLOP/s " \
+              f"({compute['peak_source']})" if compute.get("mfu") else f" (no MFU: {compute.get('peak_source')})"
+        lines.append(f"  compute {compute['flops_per_step'] / 1e9:,.3f} GFLOP per step, "
+                     f"{compute['achieved_flops_per_second'] / 1e9:,.2f} GFLOP/s{mfu}")
     params = record.get("parameters") or {}
     if params:
         lines.append(f"  parameters {params['trainable']:,} trainable of {params['total']:,}")

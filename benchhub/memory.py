@@ -346,8 +346,30 @@ def memory_split(probe: dict) -> dict:
 # ---------------------------------------------------------------- FLOPs and MFU
 
 
+def _matmul_flops(a_shape, *args, out_shape=None, **kwargs) -> int:
+    """2·M·K·N for a matmul of A [..., K] giving [..., N] whatever B's (packed) layout."""
+    import math
+
+    out = out_shape[0] if out_shape and isinstance(out_shape[0], (tuple, list)) else out_shape
+    return 2 * math.prod(a_shape) * out[-1]
+
+
+def quantized_matmul_ops() -> dict:
+    """bitsandbytes' matmul kernels (custom ops torch's flop counter does not know): 4-bit and LLM.int8."""
+    import torch
+
+    ops = {}
+    namespace = getattr(torch.ops, "bitsandbytes", None)
+    for name in ("gemm_4bit", "int8_mixed_scaled_mm", "int8_scaled_mm", "int8_linear_matmul"):
+        op = getattr(namespace, name, None) if namespace is not None else None
+        if op is not None:
+            ops[op] = _matmul_flops  # the counter looks ops up by overload packet
+    return ops
+
+
 def step_flops(bundle, micro_batches: list[dict]) -> int:
-    """FLOPs of one optimizer step's forward and backward (torch.utils.flop_counter); no update."""
+    """FLOPs of one optimizer step's forward and backward (torch.utils.flop_counter, plus
+    bitsandbytes' quantized matmuls); no update."""
     from torch.utils.flop_counter import FlopCounterMode
 
     from benchhub.train import accumulate_gradients
@@ -355,7 +377,7 @@ def step_flops(bundle, micro_batches: list[dict]) -> int:
     was_training = bundle.model.training
     bundle.model.train()
     try:
-        with FlopCounterMode(display=False) as counter:
+        with FlopCounterMode(display=False, custom_mapping=quantized_matmul_ops()) as counter:
             accumulate_gradients(bundle, micro_batches)
     finally:
         bundle.model.zero_grad(set_to_none=True)

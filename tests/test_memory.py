@@ -169,3 +169,24 @@ def test_cuda_cap_is_the_limit_as_a_fraction(monkeypatch):
     assert memory.cap_cuda_memory(device, 24 * 2**30) == pytest.approx(0.3)
     assert memory.cap_cuda_memory(device, 200 * 2**30) == 1.0
     assert memory.cap_cuda_memory(device, None) is None and len(calls) == 2
+
+
+def test_quantized_matmuls_are_counted_like_the_ones_they_replace():
+    """bitsandbytes' 4-bit and int8 kernels are custom ops: counted by their shapes, not skipped."""
+    from benchhub import plugins
+    from benchhub.quantization import keep_trainable
+    from benchhub.suite import instantiate
+
+    registry = plugins.registry()
+    model = instantiate(registry.get("model", "blip2"), "blip2", {})
+    examples = registry.get("dataset", "shapes")(domain="target", train_size=16, eval_size=4).load(seed=0).train
+    flops = {}
+    for name in ("lora", "qlora", "lora-int8"):
+        method = instantiate(registry.get("method", name), name, {"target_modules": "all-linear", "r": 8})
+        quantization = getattr(method, "quantization", None)
+        bundle = model.build(torch.device("cpu"), **({"quantization": quantization} if quantization else {}))
+        keep_trainable(bundle.model)
+        bundle.total_steps = 10
+        bundle = method.prepare(bundle) or bundle
+        flops[name] = memory.step_flops(bundle, [bundle.collate(examples)])
+    assert flops["qlora"] == flops["lora-int8"] == flops["lora"] > 0

@@ -324,3 +324,6 @@ def test_plan_counts_parameters_without_weights(fresh_plugins):
     assert "yes @16×1" in qlora
     assert any("vit:base" in line and "86,567,656" in line for line in lines)
     assert_one_line_error(invoke("plan", "--models", "blip3:x"), "unknown model 'blip3'")
+    assert_one_line_error(invoke("plan", "--models", "vit:tiny", "--text-tokens", "0"), "--text-tokens")
+    assert_one_line_error(invoke("plan", "--models", "vit:tiny", "--micro-batch", "3"), "does not divide")
+    assert_one_line_error(invoke("plan", "--models", "vit:tiny", "--memory-limit", "12XB"), "cannot parse")

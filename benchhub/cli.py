@@ -217,6 +217,8 @@ def plan_command(models, methods, limits, effective_batch, micro_batch, text_tok
 
     registry = plugins.registry()
     limit_values = [(text.strip(), parse_memory(text)) for text in limits.split(",") if text.strip()]
+    if not limit_values or any(v is None for _, v in limit_values):
+        raise UserError(f"--memory-limit needs sizes to compare with, e.g. 24GiB,80GiB; got '{limits}'")
     budget = Budget(effective_batch=effective_batch, micro_batch=micro_batch or effective_batch)
     if text_tokens < 1:
         raise UserError(f"--text-tokens must be a positive integer, got {text_tokens}")
@@ -240,7 +242,8 @@ def plan_command(models, methods, limits, effective_batch, micro_batch, text_tok
             _check_options("method", method_cls, {**split_name(method.name, method_cls)[1], **options}, method.name)
             try:
                 pair = PairPlan(instantiate(model_cls, model.name, model.options),
-                                instantiate(method_cls, method.name, options), text_tokens, precision)
+                                instantiate(method_cls, method.name, options), text_tokens, precision,
+                                budget.effective_batch)
                 table.add_row(*_plan_row(pair, model.name, method.label(), budget, limit_values, format_bytes))
             except Exception as exc:  # noqa: BLE001 - a row says why, the other pairs still plan
                 kind = "" if isinstance(exc, RunFailure) else f"{type(exc).__name__}: "
@@ -259,7 +262,7 @@ def _plan_row(pair, model: str, method: str, budget, limits, fmt) -> list[str]:
     top = pair.step(budget.micro_batch)
     cells += [fmt(top["activations_other"]), fmt(top["peak_allocated"])]
     for _, limit in limits:
-        chosen, est = pair.fits(limit, budget.effective_batch, budget.micro_batch)
+        chosen, est = pair.fits(limit, budget.micro_batch)
         cells.append(f"yes @{chosen}×{budget.effective_batch // chosen}" if chosen
                      else f"no: {fmt(est['peak_allocated'])} @1")
     return cells

@@ -121,15 +121,17 @@ def release_freed_memory(device, collect: bool = False) -> None:
 _HIGH_WATER: dict[str, int] = {}
 
 
-def reset_process_peak(device) -> bool:
+def reset_process_peak(device, keep: bool = True) -> bool:
     """CUDA: reset the allocator's peaks. CPU: reset this process's VmHWM (Linux clear_refs 5).
 
-    The peak before the reset is kept, so `run_peak` still reports the whole process's peak.
+    `keep`: the peak before the reset still counts in `run_peak` (the whole run's peak); a
+    micro-batch trial that did not fit is dropped with keep=False, since the run does not use it.
     """
     import torch
 
-    for key, value in process_peak(device).items():
-        _HIGH_WATER[key] = max(_HIGH_WATER.get(key, 0), value)
+    if keep:
+        for key, value in process_peak(device).items():
+            _HIGH_WATER[key] = max(_HIGH_WATER.get(key, 0), value)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
         return True
@@ -182,17 +184,42 @@ def is_out_of_memory(exc: BaseException) -> bool:
 # ---------------------------------------------------------------- one measured training step
 
 
-def probe_step(bundle, examples: list, weight_decay: float = 0.0, fake: bool = False, batch: dict | None = None,
-               precision: str | None = None) -> dict:
-    """One training step on `examples` (or a ready `batch`), measured; changes no weight.
+def bf16_supported() -> bool:
+    """Native bf16 on the current CUDA device (not the emulation torch reports on e.g. V100)."""
+    import torch
 
-    Forward and backward of one micro-batch, then an AdamW step with learning rate 0 (moments are
-    allocated, weights stay bit-identical); gradients and the probe's optimizer are dropped after.
-    Returns bytes of weights, gradients, optimizer state, the step's tensor peak and
-    activations/other = peak − the three; on CUDA also the reserved peak, on CPU the RSS peak.
+    return torch.cuda.is_bf16_supported(including_emulation=False)
+
+
+@contextlib.contextmanager
+def uncapped(device, limit: int | None):
+    """Lift the CUDA memory cap for a check that is not part of the budget; put it back after."""
+    if device.type != "cuda" or limit is None:
+        yield
+        return
+    import torch
+
+    torch.cuda.set_per_process_memory_fraction(1.0, device)
+    try:
+        yield
+    finally:
+        cap_cuda_memory(device, limit)
+
+
+def probe_step(bundle, micro_batches: list[dict], weight_decay: float = 0.0, *, fake: bool = False,
+               precision: str | None = None, keep_previous_peak: bool = True) -> dict:
+    """One steady-state training step, measured; no weight, buffer or gradient changes.
+
+    It reproduces training from its second optimizer step on: the weights and AdamW's moments
+    exist (a first AdamW step with zero gradients and learning rate 0 creates them), all k
+    collated micro-batches of the effective batch are held, the first (heaviest) goes forward and
+    backward (a second time when k > 1, now with the first one's gradients alive, as for micro-
+    batches 2..k), and AdamW steps with learning rate 0. Returns bytes of weights, gradients,
+    optimizer state, the step's tensor peak, activations/other = peak − those three (batches,
+    activations, temporaries); on CUDA also the reserved peak, on CPU the process's RSS peak.
     `fake=True` runs on fake tensors (plan): data-dependent scalars get placeholders, and
-    `precision="bf16"` stands for a CUDA run (bf16 autocast forward, foreach AdamW); real probes
-    always run exactly as training does on their device.
+    `precision="bf16"` stands for a CUDA run (bf16 autocast forward, foreach AdamW). Real probes
+    run exactly as training does on their device.
     """
     import torch
 
@@ -203,40 +230,51 @@ def probe_step(bundle, examples: list, weight_decay: float = 0.0, fake: bool = F
     params = [p for p in model.parameters() if p.requires_grad]
     state = list(model.parameters()) + list(model.buffers())
     weights = storage_bytes(state)
-    batch = batch if batch is not None else bundle.collate(examples)
+    buffers = {} if fake else {name: b.detach().clone() for name, b in model.named_buffers()}
     on_cuda = device.type == "cuda" and not fake
     tracker = None if on_cuda else tensor_memory(fake_scalars=fake)
     if tracker is not None:
-        tracker.track(*state, *[v for v in batch.values() if isinstance(v, torch.Tensor)])
+        tracker.track(*state, *[v for b in micro_batches for v in b.values() if isinstance(v, torch.Tensor)])
     if not fake:
         release_freed_memory(device)
-        reset_process_peak(device)
+        reset_process_peak(device, keep=keep_previous_peak)
     was_training = model.training
     model.train()
     optimizer = None
     start = time.perf_counter()
     try:
         with tracker if tracker is not None else contextlib.nullcontext():
-            if fake:  # autocast around the forward only, as in training; token counts are data
-                with torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" else contextlib.nullcontext():
-                    loss = bundle.loss_sum(batch)[0]
-                loss.backward()
-                del loss
-            else:
-                accumulate_gradients(bundle, [batch])  # training's own path, its autocast included
-            gradients = storage_bytes([p.grad for p in params])
-            # the optimizer as training builds it; a fake step for CUDA uses the foreach kernels CUDA defaults to
+            # the optimizer as training builds it; a fake CUDA step uses the foreach kernels CUDA defaults to
             optimizer = torch.optim.AdamW(params, lr=0.0, weight_decay=weight_decay,
                                           foreach=True if fake and precision == "bf16" else None)
-            optimizer.step()
+            for p in params:
+                p.grad = torch.zeros_like(p)
+            optimizer.step()  # creates the moments: from here on, as in training's later steps
+            optimizer.zero_grad(set_to_none=True)
             opt_state = storage_bytes([v for s in optimizer.state.values() for v in s.values()
                                        if isinstance(v, torch.Tensor)])
+            for _ in range(1 if len(micro_batches) == 1 else 2):
+                if fake:  # autocast around the forward only, as in training; token counts are data
+                    with torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" \
+                            else contextlib.nullcontext():
+                        loss = bundle.loss_sum(micro_batches[0])[0]
+                    loss.backward()
+                    del loss
+                else:
+                    accumulate_gradients(bundle, micro_batches[:1])  # training's own path and autocast
+            gradients = storage_bytes([p.grad for p in params])
+            if not fake and not all(bool(torch.isfinite(p.grad).all()) for p in params if p.grad is not None):
+                raise RunFailure("non-finite gradients in the memory probe (before training)")
+            optimizer.step()  # learning rate 0: the weights do not move
         if on_cuda:
             torch.cuda.synchronize(device)
     finally:
         model.zero_grad(set_to_none=True)
         model.train(was_training)
         del optimizer
+        with torch.no_grad():
+            for name, value in buffers.items():  # e.g. BatchNorm statistics the forward updated
+                model.get_buffer(name).copy_(value)
     seconds = time.perf_counter() - start
     result = {"weights": weights, "gradients": gradients, "optimizer": opt_state}
     if on_cuda:
@@ -253,6 +291,16 @@ def probe_step(bundle, examples: list, weight_decay: float = 0.0, fake: bool = F
     return result
 
 
+def heaviest_micro_batches(bundle, examples: list, effective_batch: int, micro_batch: int) -> list[dict]:
+    """The effective batch of the longest examples (prompt + text), heaviest first, collated in
+    micro-batches: a conservative stand-in for any training step."""
+    def size(ex):
+        return len(str(ex.get("prompt", ""))) + len(str(ex.get("text", "")))
+
+    chosen = sorted(examples, key=size, reverse=True)[:effective_batch]
+    return [bundle.collate(chosen[i:i + micro_batch]) for i in range(0, len(chosen), micro_batch)]
+
+
 def process_bytes(probe: dict) -> int:
     """What a memory limit is compared with: CUDA reserved, CPU resident set size."""
     return probe.get("peak_reserved", probe.get("peak_rss", probe["peak_allocated"]))
@@ -260,14 +308,6 @@ def process_bytes(probe: dict) -> int:
 
 def divisors_descending(n: int, at_most: int) -> list[int]:
     return [d for d in range(min(n, at_most), 0, -1) if n % d == 0]
-
-
-def _heaviest(examples: list, n: int) -> list:
-    """The n examples with the longest text (prompt + target): a conservative micro-batch."""
-    def size(ex):
-        return len(str(ex.get("prompt", ""))) + len(str(ex.get("text", "")))
-
-    return sorted(examples, key=size, reverse=True)[:n]
 
 
 def search_micro_batch(bundle, examples: list, budget, log=lambda *a: None) -> dict:
@@ -288,8 +328,12 @@ def search_micro_batch(bundle, examples: list, budget, log=lambda *a: None) -> d
     start = time.perf_counter()
     for m in candidates:
         log(f"memory probe at micro-batch {m}")
-        probe = _probe_or_oom(bundle, _heaviest(examples, m), budget.weight_decay)
+        # a trial that does not fit is not part of the run: its peak does not count in the run's
+        probe = _probe_or_oom(bundle, examples, budget, m, keep_previous_peak=not trials)
         if probe is None:
+            if limit is None:
+                raise RunFailure(f"out of memory at micro-batch {m}; set a memory_limit to let benchhub search "
+                                 "a micro-batch that fits")
             trials.append({"micro_batch": m, "fits": False, "peak_bytes": None, "out_of_memory": True})
             continue
         fits = limit is None or process_bytes(probe) <= limit
@@ -302,14 +346,15 @@ def search_micro_batch(bundle, examples: list, budget, log=lambda *a: None) -> d
     if chosen is None:
         result["needed_bytes"], result["needed_is_lower_bound"] = _needed(bundle, examples, budget, trials)
     result["seconds"] = round(time.perf_counter() - start, 3)
-    reset_process_peak(device)  # from here the process peak is training's and evaluation's
+    reset_process_peak(device, keep=chosen is not None)  # from here: training's and evaluation's peak
     return result
 
 
-def _probe_or_oom(bundle, examples: list, weight_decay: float) -> dict | None:
-    """probe_step, or None when it ran out of memory (then the memory is given back)."""
+def _probe_or_oom(bundle, examples: list, budget, micro_batch: int, keep_previous_peak: bool) -> dict | None:
+    """probe_step at `micro_batch`, or None when it ran out of memory (then the memory is given back)."""
     try:
-        return probe_step(bundle, examples, weight_decay)
+        batches = heaviest_micro_batches(bundle, examples, budget.effective_batch, micro_batch)
+        return probe_step(bundle, batches, budget.weight_decay, keep_previous_peak=keep_previous_peak)
     except Exception as exc:  # noqa: BLE001 - only OOM is an answer; anything else is a failure
         if not is_out_of_memory(exc):
             raise
@@ -323,17 +368,11 @@ def _needed(bundle, examples, budget, trials) -> tuple[int, bool]:
     last = trials[-1]
     if last["peak_bytes"] is not None:
         return last["peak_bytes"], False
-    device = bundle.device
-    if device.type == "cuda":  # lift the cap to measure what it would take, where the device has it
-        import torch
-
-        torch.cuda.set_per_process_memory_fraction(1.0, device)
-        try:
-            probe = _probe_or_oom(bundle, _heaviest(examples, 1), budget.weight_decay)
-        finally:
-            cap_cuda_memory(device, budget.memory_limit_bytes)
-        if probe is not None:
-            return process_bytes(probe), False
+    with uncapped(bundle.device, budget.memory_limit_bytes):  # what it would take, where the device has it
+        probe = _probe_or_oom(bundle, examples, budget, 1, keep_previous_peak=False) \
+            if bundle.device.type == "cuda" else None
+    if probe is not None:
+        return process_bytes(probe), False
     return budget.memory_limit_bytes, True
 
 
@@ -369,19 +408,25 @@ def quantized_matmul_ops() -> dict:
 
 def step_flops(bundle, micro_batches: list[dict]) -> int:
     """FLOPs of one optimizer step's forward and backward (torch.utils.flop_counter, plus
-    bitsandbytes' quantized matmuls); no update."""
+    bitsandbytes' quantized matmuls); no update, buffers restored."""
+    import torch
     from torch.utils.flop_counter import FlopCounterMode
 
     from benchhub.train import accumulate_gradients
 
-    was_training = bundle.model.training
-    bundle.model.train()
+    model = bundle.model
+    buffers = {name: b.detach().clone() for name, b in model.named_buffers()}
+    was_training = model.training
+    model.train()
     try:
         with FlopCounterMode(display=False, custom_mapping=quantized_matmul_ops()) as counter:
             accumulate_gradients(bundle, micro_batches)
     finally:
-        bundle.model.zero_grad(set_to_none=True)
-        bundle.model.train(was_training)
+        model.zero_grad(set_to_none=True)
+        model.train(was_training)
+        with torch.no_grad():
+            for name, value in buffers.items():
+                model.get_buffer(name).copy_(value)
     return int(counter.get_total_flops())
 
 
@@ -433,7 +478,7 @@ def peak_flops(device, device_name: str) -> tuple[float | None, str]:
         except ValueError:
             raise RunFailure(f"BENCHHUB_PEAK_FLOPS='{override}' is not a number (FLOP/s, e.g. 989e12)") from None
     if device.type == "cuda":
-        bf16 = torch.cuda.is_bf16_supported()
+        bf16 = bf16_supported()
         peak = cuda_peak_flops(device_name, bf16)
         kind = "bf16" if bf16 else "fp32"
         if peak is None:

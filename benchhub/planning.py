@@ -17,7 +17,8 @@ PRECISIONS = ("bf16", "fp32")
 class PairPlan:
     """One model × method on fake tensors; `step(micro_batch)` estimates a training step's memory."""
 
-    def __init__(self, model_plugin, method, text_tokens: int = 32, precision: str = "bf16"):
+    def __init__(self, model_plugin, method, text_tokens: int = 32, precision: str = "bf16",
+                 effective_batch: int = 16):
         import torch
         from torch._subclasses.fake_tensor import FakeTensorMode
 
@@ -33,7 +34,7 @@ class PairPlan:
         self.bundle, self.method = bundle, method
         self.trainable, self.total = bundle.parameter_counts()
         self.trains = getattr(method, "trains", True)
-        self.text_tokens, self.precision = text_tokens, precision
+        self.text_tokens, self.precision, self.effective_batch = text_tokens, precision, effective_batch
         self.mode = FakeTensorMode(allow_non_fake_inputs=True)
         self._fake = False
         self._steps: dict[int, dict] = {}
@@ -58,8 +59,9 @@ class PairPlan:
                 "static_bytes": int(weights + training)}
 
     def step(self, micro_batch: int) -> dict:
-        """Estimated bytes of one training step at `micro_batch`: weights, gradients, optimizer,
-        activations/other and the step's peak (what CUDA calls allocated)."""
+        """Estimated bytes of one training step at `micro_batch` (effective_batch / micro_batch
+        micro-batches): weights, gradients, optimizer, activations/other and the step's peak (what
+        CUDA calls allocated)."""
         if micro_batch in self._steps:
             return self._steps[micro_batch]
         from benchhub.memory import probe_step
@@ -71,8 +73,9 @@ class PairPlan:
                              "activations")
         self._materialize()
         with self.mode:
-            batch = self.bundle.example_batch(micro_batch, self.text_tokens)
-            est = probe_step(self.bundle, [], fake=True, batch=batch, precision=self.precision)
+            batches = [self.bundle.example_batch(micro_batch, self.text_tokens)
+                       for _ in range(self.effective_batch // micro_batch)]
+            est = probe_step(self.bundle, batches, fake=True, precision=self.precision)
         saved = self._quantization_saving()  # the fake model holds fp32 base weights
         est["weights"] -= saved
         est["peak_allocated"] -= saved
@@ -82,14 +85,14 @@ class PairPlan:
     def _quantization_saving(self) -> int:
         return int(self.quantized_params * (4 - BASE_BYTES[self.quantization])) if self.quantization else 0
 
-    def fits(self, limit: int, effective_batch: int, max_micro_batch: int) -> tuple[int | None, dict]:
+    def fits(self, limit: int, max_micro_batch: int) -> tuple[int | None, dict]:
         """The largest divisor of the effective batch whose estimated peak fits `limit`, and its estimate."""
         from benchhub.memory import divisors_descending
 
         est = self.step(1)
         if est["peak_allocated"] > limit:  # not even one example at a time
             return None, est
-        for m in divisors_descending(effective_batch, max_micro_batch):
+        for m in divisors_descending(self.effective_batch, max_micro_batch):
             est = self.step(m)
             if est["peak_allocated"] <= limit:
                 return m, est

@@ -19,7 +19,9 @@ def bnb_config(kind: str, device, keep: list[str] | None = None):
     except ImportError as exc:
         raise RunFailure(f"quantization '{kind}' needs bitsandbytes: pip install bitsandbytes ({exc})") from None
     if kind == "nf4":
-        compute = torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
+        from benchhub.memory import bf16_supported
+
+        compute = torch.bfloat16 if device.type == "cuda" and bf16_supported() else torch.float32
         return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                                   bnb_4bit_compute_dtype=compute, llm_int8_skip_modules=keep)
     if kind == "int8":

@@ -245,7 +245,8 @@ def execute(spec: RunSpec, classes: dict, device, progress=None, weights_dir: st
             return _does_not_fit(spec, device, search["needed_bytes"], search["needed_is_lower_bound"], search,
                                  checks, parameters, splits.info)
         budget = dataclasses.replace(budget, micro_batch=search["micro_batch"])
-        check_accumulation(bundle, splits.train[:min(8, max(2, budget.micro_batch))], checks, phase)
+        with mem.uncapped(device, limit):  # a correctness check, not part of the budget (one batch of 8)
+            check_accumulation(bundle, splits.train[:8], checks, phase)
         phase("phase", "counting FLOPs")
         from benchhub.train import batch_indices
 
@@ -267,7 +268,7 @@ def execute(spec: RunSpec, classes: dict, device, progress=None, weights_dir: st
         compute = mem.compute_record(flops, stats.steps, stats.seconds, peak, source, count_seconds)
     phase("phase", "evaluating")
     start = time.perf_counter()
-    predictions = bundle.predict(splits.eval, batch_size=64)
+    predictions, eval_batch = predict_within_memory(bundle, splits.eval, 64)
     gen_seconds = time.perf_counter() - start
     references = [ex["references"] for ex in splits.eval]
     scores = {}
@@ -310,7 +311,7 @@ def execute(spec: RunSpec, classes: dict, device, progress=None, weights_dir: st
         "checks": checks,
         "train": train,
         "eval": {"seconds": round(eval_seconds, 6), "generation_seconds": round(gen_seconds, 6),
-                 "examples": len(predictions),
+                 "examples": len(predictions), "batch_size": eval_batch,
                  "samples": [{"prediction": p, "references": r} for p, r in zip(predictions[:5], references)]},
         "memory": memory,
         "compute": compute,
@@ -320,6 +321,20 @@ def execute(spec: RunSpec, classes: dict, device, progress=None, weights_dir: st
         "weights": saved,
         "weights_error": weights_error,
     }
+
+
+def predict_within_memory(bundle, examples: list, batch_size: int) -> tuple[list, int]:
+    """Predictions in batches of `batch_size`, halved after each out-of-memory error (a CUDA cap)."""
+    from benchhub.memory import is_out_of_memory, release_freed_memory
+
+    while True:
+        try:
+            return bundle.predict(examples, batch_size=batch_size), batch_size
+        except Exception as exc:  # noqa: BLE001
+            if batch_size == 1 or not is_out_of_memory(exc):
+                raise
+        batch_size //= 2
+        release_freed_memory(bundle.device, collect=True)
 
 
 def batching(budget) -> dict:

@@ -58,7 +58,9 @@ def autocast(device):
 
     import torch
 
-    if getattr(device, "type", str(device)) == "cuda" and torch.cuda.is_bf16_supported():
+    from benchhub.memory import bf16_supported
+
+    if getattr(device, "type", str(device)) == "cuda" and bf16_supported():
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
 

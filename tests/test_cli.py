@@ -327,3 +327,4 @@ def test_plan_counts_parameters_without_weights(fresh_plugins):
     assert_one_line_error(invoke("plan", "--models", "vit:tiny", "--text-tokens", "0"), "--text-tokens")
     assert_one_line_error(invoke("plan", "--models", "vit:tiny", "--micro-batch", "3"), "does not divide")
     assert_one_line_error(invoke("plan", "--models", "vit:tiny", "--memory-limit", "12XB"), "cannot parse")
+    assert_one_line_error(invoke("plan", "--models", "vit:tiny", "--memory-limit", "none"), "needs sizes")

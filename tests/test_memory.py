@@ -36,7 +36,9 @@ def test_search_shrinks_the_micro_batch_until_a_measured_step_fits(toy, toy_suit
     # the same effective batch and number of optimizer steps, by accumulation
     assert record["batching"] == {"effective_batch": 8, "micro_batch": chosen, "grad_accum_steps": 8 // chosen}
     assert record["train"]["steps"] == 3 and record["train"]["samples"] == 24
-    assert record["status"] in ("ok", "over-budget") and record["memory"]["search"]["seconds"] < 10
+    # the trial that did not fit is not the run's peak: the run fits its limit
+    assert record["status"] == "ok" and record["memory"]["peak_bytes"] <= limit
+    assert record["memory"]["search"]["seconds"] < 10
     # the split adds up: activations/other is the step's peak minus the three static parts
     split = record["memory"]["split"]
     assert split["peak_allocated_bytes"] == (split["weights_bytes"] + split["gradients_bytes"]
@@ -83,20 +85,49 @@ def test_cuda_style_out_of_memory_means_does_not_fit(toy):
     examples = toy.ToyData().load().train
     search = memory.search_micro_batch(bundle, examples, Budget(effective_batch=8, micro_batch=8,
                                                                 memory_limit_bytes=2**40))
+    assert search["seconds"] < 5 and search["probe"]["gradients"] == 15 * 4
     assert search["micro_batch"] == 2
     assert [(t["micro_batch"], t["fits"], t.get("out_of_memory", False)) for t in search["trials"]] == [
         (8, False, True), (4, False, True), (2, True, False)]
     assert all(p.grad is None for p in bundle.model.parameters())  # the probes leave nothing behind
 
 
-def test_probe_step_changes_no_weight_and_leaves_no_state(toy):
+def test_probe_step_changes_no_weight_or_buffer_and_leaves_no_state(toy):
     bundle = _toy_bundle(toy, "small")
-    before = [p.detach().clone() for p in bundle.model.parameters()]
-    probe = memory.probe_step(bundle, toy.ToyData().load().train[:4], weight_decay=0.1)
-    assert all(torch.equal(a, b) for a, b in zip(before, bundle.model.parameters()))
+    bundle.model = torch.nn.Sequential(torch.nn.BatchNorm1d(4), bundle.model)  # running statistics
+    state = {k: v.detach().clone() for k, v in bundle.model.state_dict().items()}
+    examples = toy.ToyData().load().train
+    probe = memory.probe_step(bundle, [bundle.collate(examples[i:i + 4]) for i in (0, 4)], weight_decay=0.1)
+    assert all(torch.equal(state[k], v) for k, v in bundle.model.state_dict().items())
     assert all(p.grad is None for p in bundle.model.parameters())
-    assert probe["weights"] == 15 * 4 and probe["gradients"] == 15 * 4 and probe["optimizer"] >= 2 * 15 * 4
-    assert probe["peak_rss"] > probe["peak_allocated"] > 0
+    assert probe["weights"] == 23 * 4 + 8 * 4 + 8 and probe["gradients"] == 23 * 4  # + running stats, int64 count
+    assert probe["optimizer"] >= 2 * 23 * 4
+    assert probe["peak_rss"] > probe["peak_allocated"] >= probe["weights"] + probe["gradients"] + probe["optimizer"]
+
+
+def test_out_of_memory_without_a_limit_is_a_failure_not_a_finding(toy, toy_suite, tmp_path):
+    result = invoke("run", "--suite", toy_suite(["full"]), "--models", "toy:oom-above-2", "--results", tmp_path)
+    assert result.exit_code == 1
+    record = _records(tmp_path)[0]
+    assert record["status"] == "failed" and "set a memory_limit" in record["error"]
+
+
+def test_evaluation_halves_its_batch_after_out_of_memory(toy):
+    from benchhub.runner import predict_within_memory
+
+    bundle = _toy_bundle(toy, "small")
+    seen = []
+    plain = bundle.predict
+
+    def predict(examples, batch_size):
+        seen.append(batch_size)
+        if batch_size > 8:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+        return plain(examples, batch_size)
+
+    bundle.predict = predict
+    predictions, used = predict_within_memory(bundle, toy.ToyData().load().eval, 64)
+    assert used == 8 and seen == [64, 32, 16, 8] and len(predictions) == 24
 
 
 def test_not_out_of_memory_errors_propagate(toy):
@@ -140,6 +171,12 @@ def test_peak_flops_table_and_override(monkeypatch, tmp_path):
     assert memory.cuda_peak_flops("NVIDIA A100-SXM4-80GB", bf16=True) == 312e12
     assert memory.cuda_peak_flops("NVIDIA A10G", bf16=True) is None  # not the A10: unknown, not guessed
     assert memory.cuda_peak_flops("NVIDIA L40S", bf16=True) == 362e12
+    cuda = types.SimpleNamespace(type="cuda")
+    monkeypatch.setattr(memory, "bf16_supported", lambda: False)  # V100: bf16 only emulated
+    assert memory.peak_flops(cuda, "Tesla V100-SXM2-32GB") == (15.7e12, "data sheet, dense fp32")
+    monkeypatch.setattr(memory, "bf16_supported", lambda: True)
+    assert memory.peak_flops(cuda, "NVIDIA H200")[0] == 989e12
+    assert memory.peak_flops(cuda, "NVIDIA B200")[0] is None  # unknown: no MFU rather than a guess
     monkeypatch.setenv("BENCHHUB_PEAK_FLOPS", "1e12")
     assert memory.peak_flops(torch.device("cpu"), "CPU x") == (1e12, "BENCHHUB_PEAK_FLOPS")
     monkeypatch.delenv("BENCHHUB_PEAK_FLOPS")

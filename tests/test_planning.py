@@ -3,9 +3,11 @@ import pytest
 import torch
 
 from benchhub import plugins
-from benchhub.memory import probe_step
+from benchhub.memory import heaviest_micro_batches, probe_step, tensor_memory
 from benchhub.planning import PairPlan
+from benchhub.records import Budget
 from benchhub.suite import instantiate, parse_component
+from benchhub.train import train_loop
 
 DATA = {"blip2": ("shapes", {"domain": "target", "train_size": 64, "eval_size": 8}),
         "vit": ("digits", {}),
@@ -19,8 +21,8 @@ def _method(label):
     return instantiate(plugins.registry().get("method", spec.name), spec.name, spec.options)
 
 
-def _measured(model_name, method_label, micro_batch=16):
-    """One real training step of the preset on real data, measured as every run measures it."""
+def _prepared(model_name, method_label):
+    """The preset's bundle with the method applied, and training examples, as a run builds them."""
     from benchhub.quantization import keep_trainable
 
     registry = plugins.registry()
@@ -34,19 +36,26 @@ def _measured(model_name, method_label, micro_batch=16):
     torch.manual_seed(0)
     bundle = method.prepare(bundle) or bundle
     name, options = DATA[model_name]
-    examples = registry.get("dataset", name)(**options).load(seed=0).train[:micro_batch]
-    batch = bundle.collate(examples)
+    return model, bundle, registry.get("dataset", name)(**options).load(seed=0).train
+
+
+def _text_tokens(bundle, batch) -> int:
     if "input_ids" in batch:  # BLIP-2: image tokens, then text
-        text_tokens = batch["input_ids"].shape[1] - bundle._base().config.num_query_tokens
-    else:
-        text_tokens = batch["labels"].shape[1] if batch["labels"].dim() > 1 else 1
-    return model, probe_step(bundle, examples), text_tokens
+        return batch["input_ids"].shape[1] - bundle._base().config.num_query_tokens
+    return batch["labels"].shape[1] if batch["labels"].dim() > 1 else 1
+
+
+def _measured(model_name, method_label, micro_batch=16):
+    """One real training step of the preset on real data, measured as every run measures it."""
+    model, bundle, examples = _prepared(model_name, method_label)
+    batches = heaviest_micro_batches(bundle, examples, 16, micro_batch)
+    return model, probe_step(bundle, batches), max(_text_tokens(bundle, b) for b in batches)
 
 
 @pytest.mark.parametrize("model_name,method_label", PAIRS)
 def test_plan_estimate_is_within_10_percent_of_the_measured_peak(model_name, method_label):
     model, measured, text_tokens = _measured(model_name, method_label)
-    plan = PairPlan(model, _method(method_label), text_tokens=text_tokens, precision="fp32")
+    plan = PairPlan(model, _method(method_label), text_tokens=text_tokens, precision="fp32", effective_batch=16)
     estimate = plan.step(16)
     assert estimate["peak_allocated"] == pytest.approx(measured["peak_allocated"], rel=0.10), (estimate, measured)
     assert estimate["weights"] == pytest.approx(measured["weights"], rel=0.10)
@@ -55,10 +64,30 @@ def test_plan_estimate_is_within_10_percent_of_the_measured_peak(model_name, met
 
 def test_plan_fits_picks_the_largest_micro_batch_under_the_limit():
     registry = plugins.registry()
-    plan = PairPlan(instantiate(registry.get("model", "vit"), "vit", {}), _method("lora"), precision="fp32")
+    plan = PairPlan(instantiate(registry.get("model", "vit"), "vit", {}), _method("lora"), precision="fp32",
+                    effective_batch=16)
     at = {m: plan.step(m)["peak_allocated"] for m in (16, 8, 4, 2, 1)}
     assert at[16] > at[8] > at[4] > at[2] > at[1]  # activations grow with the micro-batch
     limit = (at[4] + at[8]) // 2
-    assert plan.fits(limit, 16, 16) == (4, plan.step(4))
-    assert plan.fits(at[1] - 1, 16, 16)[0] is None  # not even one example
-    assert plan.fits(at[16], 16, 16)[0] == 16 and plan.fits(at[16], 16, 8)[0] == 8  # the budget's cap
+    assert plan.fits(limit, 16) == (4, plan.step(4))
+    assert plan.fits(at[1] - 1, 16)[0] is None  # not even one example
+    assert plan.fits(at[16], 16)[0] == 16 and plan.fits(at[16], 8)[0] == 8  # the budget's cap
+
+
+@pytest.mark.parametrize("model_name,method_label", [("blip2", "full"), ("blip2", "lora"), ("vit", "full")])
+def test_plan_with_accumulation_matches_the_measured_step(model_name, method_label):
+    model, measured, text_tokens = _measured(model_name, method_label, micro_batch=4)  # 4 micro-batches
+    plan = PairPlan(model, _method(method_label), text_tokens=text_tokens, precision="fp32", effective_batch=16)
+    assert plan.step(4)["peak_allocated"] == pytest.approx(measured["peak_allocated"], rel=0.10)
+
+
+@pytest.mark.parametrize("method_label,micro_batch", [("full", 16), ("full", 4), ("lora", 8)])
+def test_the_probe_step_measures_the_peak_of_real_training(method_label, micro_batch):
+    """The probe (what limits are enforced on) against tensors tracked through real optimizer steps."""
+    _, bundle, examples = _prepared("blip2", method_label)
+    probe = probe_step(bundle, heaviest_micro_batches(bundle, examples, 16, micro_batch))
+    tracker = tensor_memory()
+    tracker.track(*bundle.model.parameters(), *bundle.model.buffers())
+    with tracker:
+        train_loop(bundle, examples, Budget(effective_batch=16, micro_batch=micro_batch, max_steps=4), 1e-3, 0)
+    assert tracker.peak == pytest.approx(probe["peak_allocated"], rel=0.10), (tracker.peak, probe)

@@ -12,6 +12,7 @@ import contextlib
 import ctypes
 import gc
 import json
+import math
 import os
 import re
 import time
@@ -261,7 +262,9 @@ def probe_step(bundle, micro_batches: list[dict], weight_decay: float = 0.0, *, 
                     loss.backward()
                     del loss
                 else:
-                    accumulate_gradients(bundle, micro_batches[:1])  # training's own path and autocast
+                    loss, tokens = accumulate_gradients(bundle, micro_batches[:1])  # training's own path
+                    if not math.isfinite(loss / tokens):
+                        raise RunFailure(f"non-finite loss ({loss / tokens}) before training (memory probe)")
             gradients = storage_bytes([p.grad for p in params])
             if not fake and not all(bool(torch.isfinite(p.grad).all()) for p in params if p.grad is not None):
                 raise RunFailure("non-finite gradients in the memory probe (before training)")

@@ -29,7 +29,8 @@ class PairPlan:
         bundle = model_plugin.meta_bundle()
         bundle.total_steps = 1000
         self.quantization = getattr(method, "quantization", None)
-        self.quantized_params = quantized_parameters(bundle) if self.quantization else 0
+        self.quantized_modules = quantized_modules(bundle) if self.quantization else []
+        self.quantized_params = sum(m.weight.numel() for m in self.quantized_modules)
         bundle = method.prepare(bundle) or bundle
         self.bundle, self.method = bundle, method
         self.trainable, self.total = bundle.parameter_counts()
@@ -41,14 +42,24 @@ class PairPlan:
         self.device = torch.device("cpu")
 
     def _materialize(self) -> None:
-        """Meta parameters -> fake CPU tensors (weight tying restored), once."""
+        """Meta parameters -> fake CPU tensors (weight tying restored), once.
+
+        A quantized base computes in the compute dtype and keeps no other copy for backward
+        (bitsandbytes saves the packed weight and dequantizes again), so its weights are held in
+        the compute dtype here: autocast then adds no copies of them.
+        """
         if self._fake:
             return
+        import torch
+
         with self.mode:
             self.bundle.model.to_empty(device="cpu")
             base = self.bundle._base()
             if hasattr(base, "tie_weights"):
                 base.tie_weights()
+            if self.precision == "bf16":
+                for module in self.quantized_modules:
+                    module.weight = torch.nn.Parameter(module.weight.to(torch.bfloat16), requires_grad=False)
         self.bundle.device = self.device
         self._fake = True
 
@@ -76,14 +87,15 @@ class PairPlan:
             batches = [self.bundle.example_batch(micro_batch, self.text_tokens)
                        for _ in range(self.effective_batch // micro_batch)]
             est = probe_step(self.bundle, batches, fake=True, precision=self.precision)
-        saved = self._quantization_saving()  # the fake model holds fp32 base weights
+        saved = self._quantization_saving(2.0 if self.precision == "bf16" else 4.0)  # what the fake model holds
         est["weights"] -= saved
         est["peak_allocated"] -= saved
         self._steps[micro_batch] = est
         return est
 
-    def _quantization_saving(self) -> int:
-        return int(self.quantized_params * (4 - BASE_BYTES[self.quantization])) if self.quantization else 0
+    def _quantization_saving(self, held: float = 4.0) -> int:
+        """Bytes a quantized base saves against its weights held at `held` bytes per parameter."""
+        return int(self.quantized_params * (held - BASE_BYTES[self.quantization])) if self.quantization else 0
 
     def fits(self, limit: int, max_micro_batch: int) -> tuple[int | None, dict]:
         """The largest divisor of the effective batch whose estimated peak fits `limit`, and its estimate."""
@@ -99,8 +111,8 @@ class PairPlan:
         return None, est
 
 
-def quantized_parameters(bundle) -> int:
-    """Parameters bitsandbytes would quantize: Linear (and Conv1D) weights outside the head and the
+def quantized_modules(bundle) -> list:
+    """Modules bitsandbytes would quantize: Linear (and Conv1D) layers outside the head and the
     model's `_keep_in_fp32_modules` (transformers keeps those unquantized, e.g. BLIP-2's Q-Former)."""
     import torch
     from transformers.pytorch_utils import Conv1D  # GPT-2's linear layers, quantized too
@@ -108,9 +120,9 @@ def quantized_parameters(bundle) -> int:
     model = bundle._base()
     keep = list(getattr(model, "_keep_in_fp32_modules", None) or [])
     head = {id(p) for p in bundle.head().parameters()}
-    return sum(module.weight.numel() for name, module in model.named_modules()
-               if isinstance(module, (torch.nn.Linear, Conv1D)) and id(module.weight) not in head
-               and not any(k in name.split(".") for k in keep))
+    return [module for name, module in model.named_modules()
+            if isinstance(module, (torch.nn.Linear, Conv1D)) and id(module.weight) not in head
+            and not any(k in name.split(".") for k in keep)]
 
 
 def plan_pair(model_plugin, method) -> dict:

@@ -123,8 +123,11 @@ def main() -> None:
           f"interleaved rounds ({torch.get_num_threads()} threads)")
     for name, t in times.items():
         print(f"  {name:<11} {med[name]:7.2f} s   ({', '.join(f'{x:.2f}' for x in t)})")
-    print(f"benchhub / hand loop  = {med['benchhub'] / med['hand loop']:.3f}   (goal ≤ 1.03)")
-    print(f"benchhub / HF Trainer = {med['benchhub'] / med['HF Trainer']:.3f}   (goal < 1)")
+    best = {name: min(t) for name, t in times.items()}
+    print(f"benchhub / hand loop  = {med['benchhub'] / med['hand loop']:.3f}   (goal ≤ 1.03; best of rounds: "
+          f"{best['benchhub'] / best['hand loop']:.3f})")
+    print(f"benchhub / HF Trainer = {med['benchhub'] / med['HF Trainer']:.3f}   (goal < 1; best of rounds: "
+          f"{best['benchhub'] / best['HF Trainer']:.3f})")
 
 
 if __name__ == "__main__":

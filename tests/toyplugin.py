@@ -166,10 +166,13 @@ class Grow:
         self.mib = mib
 
     def prepare(self, bundle):
+        self.grow()
+        return bundle
+
+    def grow(self):
         self.ballast = bytearray(self.mib * 2**20)
         for i in range(0, len(self.ballast), 4096):
             self.ballast[i] = 1
-        return bundle
 
 
 @benchhub.hookimpl
@@ -221,23 +224,17 @@ class ClaimsFrozenHead:
         return bundle
 
 
-class GrowLater:
+class GrowLater(Grow):
     """Full training that grows `mib` MiB resident after the first optimizer step (past the memory probe)."""
 
     name = "grow-later"
-    default_lr = 0.1
-
-    def __init__(self, mib: int = 0):
-        self.mib = mib
 
     def prepare(self, bundle):
         return bundle
 
     def after_optimizer_step(self, bundle, step, total_steps):
         if step == 1:
-            self.ballast = bytearray(self.mib * 2**20)
-            for i in range(0, len(self.ballast), 4096):
-                self.ballast[i] = 1
+            self.grow()
 
 
 @benchhub.hookimpl(specname="register_methods")

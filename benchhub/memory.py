@@ -21,12 +21,6 @@ import weakref
 from benchhub.errors import RunFailure
 
 
-def _dispatch_mode_base():
-    from torch.utils._python_dispatch import TorchDispatchMode
-
-    return TorchDispatchMode
-
-
 def storage_bytes(tensors) -> int:
     """Bytes of the distinct storages behind `tensors` (views and tied weights count once)."""
     seen, total = set(), 0
@@ -48,9 +42,10 @@ def tensor_memory(fake_scalars: bool = False):
     a harmless placeholder instead of raising, so a whole training step runs on fake tensors.
     """
     import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
     from torch.utils._pytree import tree_flatten
 
-    class TensorMemory(_dispatch_mode_base()):
+    class TensorMemory(TorchDispatchMode):
         def __init__(self):
             super().__init__()
             self.live: dict[int, int] = {}
@@ -122,7 +117,7 @@ def release_freed_memory(device, collect: bool = False) -> None:
 _HIGH_WATER: dict[str, int] = {}
 
 
-def reset_process_peak(device, keep: bool = True) -> bool:
+def reset_process_peak(device, keep: bool = True) -> None:
     """CUDA: reset the allocator's peaks. CPU: reset this process's VmHWM (Linux clear_refs 5).
 
     `keep`: the peak before the reset still counts in `run_peak` (the whole run's peak); a
@@ -135,13 +130,10 @@ def reset_process_peak(device, keep: bool = True) -> bool:
             _HIGH_WATER[key] = max(_HIGH_WATER.get(key, 0), value)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-        return True
-    try:
+        return
+    with contextlib.suppress(OSError):  # without it VmHWM stays the process's lifetime peak
         with open("/proc/self/clear_refs", "w") as fh:
             fh.write("5")
-        return True
-    except OSError:
-        return False
 
 
 def process_peak(device) -> dict:
@@ -207,6 +199,25 @@ def uncapped(device, limit: int | None):
         cap_cuda_memory(device, limit)
 
 
+@contextlib.contextmanager
+def _scratch_train_mode(model, restore_buffers: bool = True):
+    """Train mode for a measurement pass; afterwards no gradients, the previous mode, and the
+    buffers (e.g. BatchNorm statistics the forward updated) as they were."""
+    import torch
+
+    buffers = {name: b.detach().clone() for name, b in model.named_buffers()} if restore_buffers else {}
+    was_training = model.training
+    model.train()
+    try:
+        yield
+    finally:
+        model.zero_grad(set_to_none=True)
+        model.train(was_training)
+        with torch.no_grad():
+            for name, value in buffers.items():
+                model.get_buffer(name).copy_(value)
+
+
 def probe_step(bundle, micro_batches: list[dict], weight_decay: float = 0.0, *, fake: bool = False,
                precision: str | None = None, keep_previous_peak: bool = True) -> dict:
     """One steady-state training step, measured; no weight, buffer or gradient changes.
@@ -231,7 +242,6 @@ def probe_step(bundle, micro_batches: list[dict], weight_decay: float = 0.0, *, 
     params = [p for p in model.parameters() if p.requires_grad]
     state = list(model.parameters()) + list(model.buffers())
     weights = storage_bytes(state)
-    buffers = {} if fake else {name: b.detach().clone() for name, b in model.named_buffers()}
     on_cuda = device.type == "cuda" and not fake
     tracker = None if on_cuda else tensor_memory(fake_scalars=fake)
     if tracker is not None:
@@ -239,11 +249,8 @@ def probe_step(bundle, micro_batches: list[dict], weight_decay: float = 0.0, *, 
     if not fake:
         release_freed_memory(device)
         reset_process_peak(device, keep=keep_previous_peak)
-    was_training = model.training
-    model.train()
-    optimizer = None
     start = time.perf_counter()
-    try:
+    with _scratch_train_mode(model, restore_buffers=not fake):
         with tracker if tracker is not None else contextlib.nullcontext():
             # the optimizer as training builds it; a fake CUDA step uses the foreach kernels CUDA defaults to
             optimizer = torch.optim.AdamW(params, lr=0.0, weight_decay=weight_decay,
@@ -269,15 +276,9 @@ def probe_step(bundle, micro_batches: list[dict], weight_decay: float = 0.0, *, 
             if not fake and not all(bool(torch.isfinite(p.grad).all()) for p in params if p.grad is not None):
                 raise RunFailure("non-finite gradients in the memory probe (before training)")
             optimizer.step()  # learning rate 0: the weights do not move
+            del optimizer
         if on_cuda:
             torch.cuda.synchronize(device)
-    finally:
-        model.zero_grad(set_to_none=True)
-        model.train(was_training)
-        del optimizer
-        with torch.no_grad():
-            for name, value in buffers.items():  # e.g. BatchNorm statistics the forward updated
-                model.get_buffer(name).copy_(value)
     seconds = time.perf_counter() - start
     result = {"weights": weights, "gradients": gradients, "optimizer": opt_state}
     if on_cuda:
@@ -300,8 +301,10 @@ def heaviest_micro_batches(bundle, examples: list, effective_batch: int, micro_b
     def size(ex):
         return len(str(ex.get("prompt", ""))) + len(str(ex.get("text", "")))
 
+    from benchhub.train import collate_micro_batches
+
     chosen = sorted(examples, key=size, reverse=True)[:effective_batch]
-    return [bundle.collate(chosen[i:i + micro_batch]) for i in range(0, len(chosen), micro_batch)]
+    return collate_micro_batches(bundle, chosen, micro_batch)
 
 
 def process_bytes(probe: dict) -> int:
@@ -390,8 +393,6 @@ def memory_split(probe: dict) -> dict:
 
 def _matmul_flops(a_shape, *args, out_shape=None, **kwargs) -> int:
     """2·M·K·N for a matmul of A [..., K] giving [..., N] whatever B's (packed) layout."""
-    import math
-
     out = out_shape[0] if out_shape and isinstance(out_shape[0], (tuple, list)) else out_shape
     return 2 * math.prod(a_shape) * out[-1]
 
@@ -412,24 +413,13 @@ def quantized_matmul_ops() -> dict:
 def step_flops(bundle, micro_batches: list[dict]) -> int:
     """FLOPs of one optimizer step's forward and backward (torch.utils.flop_counter, plus
     bitsandbytes' quantized matmuls); no update, buffers restored."""
-    import torch
     from torch.utils.flop_counter import FlopCounterMode
 
     from benchhub.train import accumulate_gradients
 
-    model = bundle.model
-    buffers = {name: b.detach().clone() for name, b in model.named_buffers()}
-    was_training = model.training
-    model.train()
-    try:
-        with FlopCounterMode(display=False, custom_mapping=quantized_matmul_ops()) as counter:
-            accumulate_gradients(bundle, micro_batches)
-    finally:
-        model.zero_grad(set_to_none=True)
-        model.train(was_training)
-        with torch.no_grad():
-            for name, value in buffers.items():
-                model.get_buffer(name).copy_(value)
+    with _scratch_train_mode(bundle.model), \
+            FlopCounterMode(display=False, custom_mapping=quantized_matmul_ops()) as counter:
+        accumulate_gradients(bundle, micro_batches)
     return int(counter.get_total_flops())
 
 

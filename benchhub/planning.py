@@ -123,9 +123,3 @@ def quantized_modules(bundle) -> list:
     return [module for name, module in model.named_modules()
             if isinstance(module, (torch.nn.Linear, Conv1D)) and id(module.weight) not in head
             and not any(k in name.split(".") for k in keep)]
-
-
-def plan_pair(model_plugin, method) -> dict:
-    """Parameter counts and static memory (weights + fp32 gradients + AdamW moments) of a pair."""
-    plan = PairPlan(model_plugin, method)
-    return {"total": plan.total, "trainable": plan.trainable, **plan.static()}

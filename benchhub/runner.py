@@ -248,11 +248,10 @@ def execute(spec: RunSpec, classes: dict, device, progress=None, weights_dir: st
         with mem.uncapped(device, limit):  # a correctness check, not part of the budget (one batch of 8)
             check_accumulation(bundle, splits.train[:8], checks, phase)
         phase("phase", "counting FLOPs")
-        from benchhub.train import batch_indices
+        from benchhub.train import batch_indices, collate_micro_batches
 
         first = next(batch_indices(len(splits.train), budget.effective_batch, spec.seed))
-        micro = [bundle.collate([splits.train[i] for i in first[j:j + budget.micro_batch]])
-                 for j in range(0, len(first), budget.micro_batch)]
+        micro = collate_micro_batches(bundle, [splits.train[i] for i in first], budget.micro_batch)
         count_start = time.perf_counter()
         flops = mem.step_flops(bundle, micro)
         count_seconds = time.perf_counter() - count_start

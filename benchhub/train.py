@@ -48,6 +48,11 @@ def batch_indices(n: int, batch: int, seed: int):
         pending = pending[batch:]
 
 
+def collate_micro_batches(bundle, examples: list, micro_batch: int) -> list[dict]:
+    """`examples` (one effective batch) collated in consecutive micro-batches of `micro_batch`."""
+    return [bundle.collate(examples[i:i + micro_batch]) for i in range(0, len(examples), micro_batch)]
+
+
 def to_device(batch: dict, device) -> dict:
     return {k: (v.to(device, non_blocking=True) if hasattr(v, "to") else v) for k, v in batch.items()}
 
@@ -148,8 +153,7 @@ def train_loop(bundle, examples: list, budget, lr: float, seed: int, *, method=N
     step, stopped_by = 0, "steps"
     for step in range(1, total_steps + 1):
         idx = next(sampler)
-        micro = [bundle.collate([examples[i] for i in idx[j:j + budget.micro_batch]])
-                 for j in range(0, len(idx), budget.micro_batch)]
+        micro = collate_micro_batches(bundle, [examples[i] for i in idx], budget.micro_batch)
         loss_sum, n_tokens = accumulate_gradients(bundle, micro)
         loss = loss_sum / n_tokens
         if not math.isfinite(loss):

@@ -16,6 +16,8 @@ class Bundle:
     peft_modules_to_save: list[str] | None = None
     #: the tower `frozen-top` trains when none is named
     default_tower: str = "language"
+    #: PEFT `target_modules` by kind beyond 'attention', e.g. {"ia3": regex, "feedforward": regex}
+    peft_target_patterns: dict[str, str] = {}
 
     def __init__(self, model, device):
         self.model = model
@@ -27,6 +29,8 @@ class Bundle:
         """PEFT `target_modules` by kind: 'attention' (LoRA-style default) or 'feedforward' (IA3)."""
         if kind == "attention":
             return self.lora_target_modules
+        if kind in self.peft_target_patterns:
+            return self.peft_target_patterns[kind]
         raise NotImplementedError(f"{type(self).__name__} names no '{kind}' modules for PEFT")
 
     def set_head(self, module) -> None:

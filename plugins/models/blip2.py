@@ -78,6 +78,9 @@ class Blip2Bundle(Bundle):
 
     task = "caption"
     lora_target_modules = ["q_proj", "v_proj"]  # the language model's attention (NOTES)
+    # regexes keep IA3-style targets inside the language model (the vision MLP also has fc2)
+    peft_target_patterns = {"ia3": r".*language_model.*\.(k_proj|v_proj|fc2)",
+                            "feedforward": r".*language_model.*\.fc2"}
 
     def __init__(self, model, processor, device, max_new_tokens: int = 16):
         super().__init__(model, device)
@@ -101,16 +104,6 @@ class Blip2Bundle(Bundle):
         if tower in ("bridge", "qformer"):
             return list(base.qformer.encoder.layer)
         raise benchhub.UserError(f"unknown tower '{tower}'; available: language, vision, bridge")
-
-    def peft_targets(self, kind: str):
-        # Regexes keep IA3-style targets inside the language model (the vision MLP also has fc2).
-        if kind == "attention":
-            return self.lora_target_modules
-        if kind == "ia3":
-            return r".*language_model.*\.(k_proj|v_proj|fc2)"
-        if kind == "feedforward":
-            return r".*language_model.*\.fc2"
-        return super().peft_targets(kind)
 
     def head(self):
         return self._base().get_output_embeddings()

@@ -22,6 +22,7 @@ class VitBundle(Bundle):
     task = "classify"
     default_tower = "vision"
     lora_target_modules = ["q_proj", "v_proj"]
+    peft_target_patterns = {"ia3": r".*\.(k_proj|v_proj|fc2)", "feedforward": r".*\.fc2"}
     peft_modules_to_save = ["classifier"]  # a new label set needs a trainable classifier
 
     def __init__(self, model, image_processor, device):
@@ -32,13 +33,6 @@ class VitBundle(Bundle):
         if tower != "vision":
             raise RunFailure(f"ViT has only a vision tower, not '{tower}'")
         return vit_layers(self._base().vit)
-
-    def peft_targets(self, kind: str):
-        if kind == "ia3":
-            return r".*\.(k_proj|v_proj|fc2)"
-        if kind == "feedforward":
-            return r".*\.fc2"
-        return super().peft_targets(kind)
 
     def head(self):
         return self._base().classifier

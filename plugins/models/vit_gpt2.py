@@ -21,6 +21,8 @@ class VitGpt2Bundle(Bundle):
 
     task = "caption"
     lora_target_modules = r".*decoder.*\.attn\.c_attn"  # GPT-2's fused self-attention projection
+    peft_target_patterns = {"ia3": r".*decoder.*\.(attn\.c_attn|mlp\.c_proj)",
+                            "feedforward": r".*decoder.*\.mlp\.c_proj"}
 
     def __init__(self, model, image_processor, tokenizer, device, max_new_tokens: int = 16):
         super().__init__(model, device)
@@ -33,13 +35,6 @@ class VitGpt2Bundle(Bundle):
         if tower == "vision":
             return vit_layers(base.encoder)
         raise RunFailure(f"ViT-GPT2 has towers language and vision, not '{tower}'")
-
-    def peft_targets(self, kind: str):
-        if kind == "ia3":
-            return r".*decoder.*\.(attn\.c_attn|mlp\.c_proj)"
-        if kind == "feedforward":
-            return r".*decoder.*\.mlp\.c_proj"
-        return super().peft_targets(kind)
 
     def head(self):
         return self._base().decoder.get_output_embeddings()

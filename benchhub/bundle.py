@@ -1,63 +1,103 @@
-"""What a model plugin hands to methods and to the training loop: model-agnostic access points."""
+"""What a model plugin hands to methods and to the training loop: the model and a description of it.
+
+A bundle describes the model (its towers and blocks, which module plays which role, its head,
+how to turn examples into batches); it never carries a particular method's options. Methods
+derive their targets from this description.
+"""
 from __future__ import annotations
+
+import re
+
+from benchhub.errors import RunFailure
+
+ROLES = ("attention.query", "attention.key", "attention.value", "mlp.output")
+
+
+def module_group(modules: dict | None = None, parameters: dict | None = None):
+    """Several modules and loose parameters (e.g. BLIP-2's query tokens) as one torch module."""
+    import torch
+
+    group = torch.nn.Module()
+    for name, module in (modules or {}).items():
+        group.add_module(name, module)
+    for name, param in (parameters or {}).items():
+        group.register_parameter(name, param)
+    return group
 
 
 class Bundle:
-    """A built model plus the model knowledge methods need (blocks, head, components, LoRA targets).
+    """A built model plus the model knowledge methods need. Model plugins subclass it.
 
-    Model plugins subclass this. Methods may replace `model` (e.g. with a PEFT wrapper); every
-    other access point must keep working on the replaced model.
+    Methods may replace `model` (e.g. with a PEFT wrapper); every access point keeps working on
+    the replaced model because model plugins find their modules through `base_model()`.
     """
 
     task: str = "caption"
-    #: default `target_modules` for LoRA-like methods (e.g. the language model's q_proj, v_proj)
-    lora_target_modules: list[str] | str = "all-linear"
-    #: modules PEFT methods train in full beside their adapters (e.g. a classifier for new labels)
-    peft_modules_to_save: list[str] | None = None
-    #: the tower `frozen-top` trains when none is named
-    default_tower: str = "language"
-    #: PEFT `target_modules` by kind beyond 'attention', e.g. {"ia3": regex, "feedforward": regex}
-    peft_target_patterns: dict[str, str] = {}
+    #: the towers `blocks()` knows, and the one whose blocks produce the output (blocks()' default)
+    towers: tuple = ("language",)
+    output_tower: str = "language"
+    #: {tower: {role: regex on module names}}: which linear layers compute the attention query, key,
+    #: value and the MLP output (a fused projection may play several roles)
+    module_roles: dict = {}
+    #: the head outputs the task's own labels (a classifier), so it trains whatever else is frozen
+    labelled_head: bool = False
 
     def __init__(self, model, device):
         self.model = model
         self.device = device
-        #: optimizer steps this run will take (set by the runner before `method.prepare`)
+        #: optimizer steps this run will take (set before `method.prepare`)
         self.total_steps: int | None = None
 
-    def peft_targets(self, kind: str):
-        """PEFT `target_modules` by kind: 'attention' (LoRA-style default) or 'feedforward' (IA3)."""
-        if kind == "attention":
-            return self.lora_target_modules
-        if kind in self.peft_target_patterns:
-            return self.peft_target_patterns[kind]
-        raise NotImplementedError(f"{type(self).__name__} names no '{kind}' modules for PEFT")
-
-    def set_head(self, module) -> None:
-        """Replace the output head (untying it from input embeddings where tied)."""
-        raise NotImplementedError(f"{type(self).__name__} has no replaceable head")
-
-    def _base(self):
+    def base_model(self):
         """The model under any PEFT wrapper (model plugins find their modules here)."""
-        get_base = getattr(self.model, "get_base_model", None)
-        return get_base() if get_base else self.model
+        return self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
 
     # ---- structure: what methods use to decide what trains
-    def blocks(self, tower: str = "language") -> list:
-        """Ordered (bottom to top) transformer blocks of a tower."""
+    def blocks(self, tower: str | None = None) -> list:
+        """Ordered (bottom to top) transformer blocks of a tower (default: the output tower)."""
+        tower = tower or self.output_tower
+        if tower not in self.towers:
+            raise RunFailure(f"{type(self).__name__} has towers {', '.join(self.towers)}, not '{tower}'")
+        return list(self._blocks(tower))
+
+    def _blocks(self, tower: str) -> list:
         raise NotImplementedError
 
     def head(self):
         """The output head module."""
         raise NotImplementedError
 
+    def set_head(self, module) -> None:
+        """Replace the output head (untying it from input embeddings where tied)."""
+        raise RunFailure(f"{type(self).__name__} has no replaceable head")
+
     def components(self) -> dict:
-        """Top-level parts for the trainable-parameter manifest, e.g. vision, bridge, language, head."""
+        """Top-level parts (torch modules) for the trainable-parameter manifest: vision, bridge, language, head."""
         raise NotImplementedError
+
+    def modules(self, *roles: str, tower: str | None = None) -> list[str]:
+        """Names of the modules playing `roles` in a tower (default: the output tower), e.g. LoRA targets."""
+        tower = tower or self.output_tower
+        patterns = self.module_roles.get(tower, {})
+        unknown = [r for r in roles if r not in patterns]
+        if unknown:
+            raise RunFailure(f"{type(self).__name__} names no '{unknown[0]}' modules in its {tower} tower")
+        found = [name for name, _ in self.base_model().named_modules()
+                 if any(re.fullmatch(patterns[r], name) for r in roles)]
+        if not found:
+            raise RunFailure(f"{type(self).__name__}: no module matches {', '.join(roles)} in the {tower} tower")
+        return found
+
+    def module_name(self, module) -> str:
+        """The name of `module` inside the base model (e.g. 'classifier')."""
+        for name, candidate in self.base_model().named_modules():
+            if candidate is module:
+                return name
+        raise RunFailure(f"{type(module).__name__} is not part of the model")
 
     # ---- data path
     def collate(self, examples: list[dict]) -> dict:
-        """Training examples -> a batch of tensors on `device`, with labels (-100 where ignored)."""
+        """Training examples -> a batch of CPU tensors, with labels (-100 where ignored)."""
         raise NotImplementedError
 
     def loss_sum(self, batch: dict):
@@ -72,71 +112,42 @@ class Bundle:
         """Generated outputs (captions, answers or labels) for evaluation examples."""
         raise NotImplementedError
 
+    def check_image_conditioning(self, example: dict) -> float | None:
+        """Largest logit change between the example's image and a blank one (None: not checked)."""
+        return None
+
+    def example_batch(self, micro_batch: int, text_tokens: int) -> dict:
+        """A batch shaped like collate's, from torch factory functions, for `benchhub plan`."""
+        raise RunFailure(f"model bundle {type(self).__name__} has no example_batch(); cannot estimate "
+                         "activations")
+
+    # ---- weights
     def save(self, directory) -> None:
         """Write the (fine-tuned) weights in `save_pretrained` layout (PEFT: the adapter only)."""
-        if hasattr(self.model, "save_pretrained"):
-            self.model.save_pretrained(directory)
-            return
-        from pathlib import Path
+        from benchhub.checkpoints import save_weights
 
-        from safetensors.torch import save_model
-
-        Path(directory).mkdir(parents=True, exist_ok=True)
-        save_model(self.model, str(Path(directory) / "model.safetensors"))
+        save_weights(self.model, directory)
 
     def load_trained(self, directory, method) -> None:
         """Restore what `save` wrote onto this freshly built bundle, as `method` had adapted it."""
-        from pathlib import Path
+        from benchhub.checkpoints import load_weights
 
-        directory = Path(directory)
-        if (directory / "adapter_config.json").exists():
-            from peft import PeftModel
+        load_weights(self, directory, method)
 
-            self.model = PeftModel.from_pretrained(self.model, directory)
-            return
-        method.prepare(self)
-        from safetensors.torch import load_file
-
-        files = sorted(directory.glob("*.safetensors"))
-        if not files:
-            raise FileNotFoundError(f"no safetensors weights in {directory}")
-        state = {}
-        for f in files:
-            state.update(load_file(f))
-        missing, unexpected = self.model.load_state_dict(state, strict=False)
-        if unexpected:
-            raise ValueError(f"weights in {directory} do not fit the model: unexpected {unexpected[:3]}")
-        # save_pretrained drops tied duplicates (e.g. lm_head = embed_tokens): allow only those
-        aliases, id_of = {}, {}
-        for name, p in self.model.named_parameters(remove_duplicate=False):
-            aliases.setdefault(id(p), set()).add(name)
-            id_of[name] = id(p)
-        untied = [m for m in missing if m in id_of and not aliases[id_of[m]] & set(state)]
-        if untied:
-            raise ValueError(f"weights in {directory} miss {untied[:3]}")
-
-    # ---- helpers
+    # ---- counts
     def parameter_counts(self) -> tuple[int, int]:
         """(trainable, total) parameters of the current model."""
-        trainable = total = 0
-        for p in self.model.parameters():
-            n = numel(p)
-            total += n
-            trainable += n if p.requires_grad else 0
-        return trainable, total
+        params = list(self.model.parameters())
+        return sum(numel(p) for p in params if p.requires_grad), sum(numel(p) for p in params)
 
     def manifest(self) -> dict:
         """Trainable / total parameters per component (+ 'other' for anything left over)."""
         seen, out = set(), {}
         for name, module in self.components().items():
-            trainable = total = 0
-            for p in module.parameters():
-                if id(p) in seen:
-                    continue
-                seen.add(id(p))
-                total += numel(p)
-                trainable += numel(p) if p.requires_grad else 0
-            out[name] = {"trainable": trainable, "total": total}
+            params = [p for p in module.parameters() if id(p) not in seen]
+            seen.update(id(p) for p in params)
+            out[name] = {"trainable": sum(numel(p) for p in params if p.requires_grad),
+                         "total": sum(numel(p) for p in params)}
         rest = [p for p in self.model.parameters() if id(p) not in seen]
         if rest:
             out["other"] = {"trainable": sum(numel(p) for p in rest if p.requires_grad),
@@ -146,7 +157,7 @@ class Bundle:
 
 def numel(p) -> int:
     """Logical parameter count, also for 4-bit packed bitsandbytes weights."""
-    state = getattr(p, "quant_state", None)
+    state = p.quant_state if hasattr(p, "quant_state") else None
     if state is not None and getattr(state, "shape", None) is not None:
         import math
 

@@ -44,3 +44,44 @@ def cached_checkpoint(target: Path, make: Callable[[Path], dict]) -> dict:
     except OSError:  # another process finished first; use theirs
         shutil.rmtree(tmp, ignore_errors=True)
     return {**info, "checkpoint": str(target), "cached": False}
+
+
+def save_weights(model, directory) -> None:
+    """`save_pretrained` where the model has it (PEFT: the adapter only), else model.safetensors."""
+    if hasattr(model, "save_pretrained"):
+        model.save_pretrained(directory)
+        return
+    from safetensors.torch import save_model
+
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    save_model(model, str(Path(directory) / "model.safetensors"))
+
+
+def load_weights(bundle, directory, method) -> None:
+    """Restore `save_weights` output onto a freshly built bundle, as `method` had adapted it."""
+    directory = Path(directory)
+    if (directory / "adapter_config.json").exists():
+        from peft import PeftModel
+
+        bundle.model = PeftModel.from_pretrained(bundle.model, directory)
+        return
+    method.prepare(bundle)
+    from safetensors.torch import load_file
+
+    files = sorted(directory.glob("*.safetensors"))
+    if not files:
+        raise FileNotFoundError(f"no safetensors weights in {directory}")
+    state = {}
+    for f in files:
+        state.update(load_file(f))
+    missing, unexpected = bundle.model.load_state_dict(state, strict=False)
+    if unexpected:
+        raise ValueError(f"weights in {directory} do not fit the model: unexpected {unexpected[:3]}")
+    # save_pretrained drops tied duplicates (e.g. lm_head = embed_tokens): allow only those
+    aliases, id_of = {}, {}
+    for name, p in bundle.model.named_parameters(remove_duplicate=False):
+        aliases.setdefault(id(p), set()).add(name)
+        id_of[name] = id(p)
+    untied = [m for m in missing if m in id_of and not aliases[id_of[m]] & set(state)]
+    if untied:
+        raise ValueError(f"weights in {directory} miss {untied[:3]}")

@@ -1,14 +1,13 @@
-"""The `benchhub` command line."""
+"""The `benchhub` command line: parses arguments and calls the core, nothing else."""
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
 import click
 
-from benchhub.errors import RunFailure, UserError
+from benchhub.errors import UserError
 
 
 class _UserErrorExit(click.ClickException):
@@ -37,43 +36,10 @@ def _ints(text: str | None, option: str) -> tuple[int, ...] | None:
     return values
 
 
-def _select(requested: str | None, available: tuple, parse) -> tuple | None:
-    """`--methods lora,full`: suite entries matching a label or name, else a new component."""
-    if requested is None:
-        return None
-    specs = parse(requested)
-    if not specs:
-        raise UserError(f"empty list '{requested}'; name at least one, e.g. lora,full")
-    out = []
-    for spec in specs:
-        label = spec.label()
-        exact = [s for s in available if s.label() == label]
-        by_name = [s for s in available if s.name == spec.name] if not spec.options else []
-        for s in exact or by_name or [spec]:
-            if s not in out:
-                out.append(s)
-    return tuple(out)
+def _console():
+    from rich.console import Console
 
-
-def _resolve(registry, suite_name, methods, models, seeds, budget_changes):
-    """A suite with the command line's selections and overrides applied, and its planned matrix."""
-    from dataclasses import replace
-
-    from benchhub.suite import load_suite, override_budget, parse_component_list, plan
-
-    suite = load_suite(suite_name)
-    suite = replace(
-        suite,
-        methods=_select(methods, suite.methods, parse_component_list) or suite.methods,
-        models=_select(models, suite.models, parse_component_list) or suite.models,
-        seeds=seeds or suite.seeds,
-        budget=override_budget(suite.budget, **budget_changes),
-    )
-    matrix = plan(suite, registry)
-    if not matrix.specs:
-        reasons = "; ".join(f"{model}: {reason}" for model, _, reason in matrix.skipped)
-        raise UserError(f"nothing to run: every model × dataset pair was skipped ({reasons})")
-    return suite, matrix
+    return Console(width=200)
 
 
 @click.group(cls=BenchhubGroup)
@@ -108,9 +74,14 @@ def run(ctx, suite_name, methods, models, seed, seeds, results_dir, max_steps, e
     """Run every method × model × seed of a suite, each in its own process; write the leaderboard."""
     from rich.console import Console
 
+    from benchhub import matrix as matrix_mod
     from benchhub import plugins
-    from benchhub.records import parse_memory
+    from benchhub.budget import parse_memory
+    from benchhub.device import select_device
+    from benchhub.environment import environment
+    from benchhub.report.console import dry_run_table
     from benchhub.store import Store
+    from benchhub.suite import baseline_of, resolve
 
     if seed is not None and seeds is not None:
         raise UserError("use either --seed or --seeds, not both")
@@ -119,31 +90,28 @@ def run(ctx, suite_name, methods, models, seed, seeds, results_dir, max_steps, e
                       "max_seconds": max_seconds}
     if memory_limit is not None:
         budget_changes["memory_limit_bytes"] = parse_memory(memory_limit)
-    suite, matrix = _resolve(registry, suite_name, methods, models,
-                             _ints(seeds, "--seeds") or ((seed,) if seed is not None else None), budget_changes)
-    specs = matrix.specs
+    suite, matrix = resolve(registry, suite_name, methods, models,
+                            _ints(seeds, "--seeds") or ((seed,) if seed is not None else None), budget_changes)
     store = Store(results_dir, suite.name)
-
-    from benchhub import runner
-
-    console = Console(stderr=True)
-    device = runner.select_device()
-    env = runner.environment(device)
+    device = select_device()
+    env = environment(device)
     if dry_run:
-        _print_plan(suite, matrix, store, env, force)
+        _console().print(dry_run_table(suite, matrix, matrix_mod.dry_run(matrix.specs, registry, store, env, force),
+                                       env["device"]))
+        click.echo(f"{len(matrix.specs)} runs planned, {len(matrix.skipped)} pairs skipped; nothing was run (--dry-run)")
         return
     store.ensure_writable()
-    from benchhub.matrix import run_matrix
-
-    console.print(f"[bold]benchhub[/] suite [cyan]{suite.name}[/] · {len(specs)} runs · {env['device']}")
+    console = Console(stderr=True)
+    console.print(f"[bold]benchhub[/] suite [cyan]{suite.name}[/] · {len(matrix.specs)} runs · {env['device']}")
     console.print(f"budget: {suite.budget.describe()}")
     for model, method, reason in matrix.skipped:
         console.print(f"[yellow]    skipped[/] {model} · {method}: {reason}")
-    outcome = run_matrix(specs, registry, store, env, device, console, force=force, timeout=run_timeout)
-    n_failed = len(outcome.failed)
-    click.echo(f"{len(outcome.records)} ran, {outcome.skipped} skipped, {n_failed} failed; "
-               f"leaderboard: {outcome.leaderboard}")
-    ctx.exit(1 if n_failed else 0)
+    outcome = matrix_mod.run_matrix(matrix.specs, registry, store, env, device, console, force=force,
+                                    timeout=run_timeout, baseline=baseline_of(suite, registry))
+    for line in outcome.reasons():
+        click.echo(line)
+    click.echo(outcome.summary())
+    ctx.exit(1 if outcome.failed else 0)
 
 
 @cli.command()
@@ -154,36 +122,18 @@ def run(ctx, suite_name, methods, models, seed, seeds, results_dir, max_steps, e
 @click.pass_context
 def check(ctx, suite_name, methods, models):
     """Self-check every model × method pair: image conditioning, freezing promises, exact accumulation."""
-    from rich.console import Console
-    from rich.table import Table
-
-    from benchhub import plugins, runner
-    from benchhub.matrix import classes_for
+    from benchhub import plugins
+    from benchhub.device import select_device
+    from benchhub.matrix import check_matrix
+    from benchhub.report.console import check_table
+    from benchhub.suite import resolve
 
     registry = plugins.registry()
-    suite, matrix = _resolve(registry, suite_name, methods, models, None, {})
-    device = runner.select_device()
-    table = Table("model", "method", "image Δlogit", "accumulation rel. error", "trainable", "result", box=None)
-    failed = 0
-    seen = set()
-    for spec in matrix.specs:
-        if (spec.model.name, spec.method_label) in seen:
-            continue  # seeds do not change what is checked
-        seen.add((spec.model.name, spec.method_label))
-        result = runner.run_in_child("check", {"config": spec.config(), "classes": classes_for(spec, registry),
-                                               "device": str(device)}, log_path=os.devnull)
-        checks = result.get("checks", {})
-        params = result.get("parameters") or {}
-        ok = result["status"] == "ok"
-        failed += not ok
-        table.add_row(spec.model.name, spec.method_label,
-                      f"{checks['image_conditioning_logit_change']:.3g}" if "image_conditioning_logit_change" in checks
-                      else "–",
-                      f"{checks['accumulation_rel_error']:.2e}" if "accumulation_rel_error" in checks else "–",
-                      f"{params['trainable']:,}" if params else "–",
-                      "ok" if ok else f"FAILED: {result.get('error')}")
-    Console(width=200).print(table)
-    click.echo(f"{len(seen) - failed} pairs passed, {failed} failed (accumulation tolerance 1e-5, float32, "
+    _, matrix = resolve(registry, suite_name, methods, models)
+    rows = check_matrix(matrix.specs, registry, select_device())
+    _console().print(check_table(rows))
+    failed = sum(result["status"] != "ok" for _, result in rows)
+    click.echo(f"{len(rows) - failed} pairs passed, {failed} failed (accumulation tolerance 1e-5, float32, "
                f"4 micro-batches of 2 vs one batch of 8)")
     ctx.exit(1 if failed else 0)
 
@@ -207,13 +157,13 @@ def plan_command(models, methods, limits, effective_batch, micro_batch, text_tok
     peak bytes of tensors (what CUDA reports as allocated). For each memory limit it states the
     largest micro-batch (a divisor of the effective batch) whose estimate fits.
     """
-    from rich.console import Console
-    from rich.table import Table
+    import warnings
 
     from benchhub import plugins
-    from benchhub.planning import PairPlan
-    from benchhub.records import Budget, format_bytes, parse_memory
-    from benchhub.suite import _check_options, instantiate, parse_component_list, split_name
+    from benchhub.budget import Budget, parse_memory
+    from benchhub.isolation import quiet_libraries
+    from benchhub.planning import plan_table
+    from benchhub.spec import parse_component_list
 
     registry = plugins.registry()
     limit_values = [(text.strip(), parse_memory(text)) for text in limits.split(",") if text.strip()]
@@ -225,79 +175,10 @@ def plan_command(models, methods, limits, effective_batch, micro_batch, text_tok
     model_specs, method_specs = parse_component_list(models), parse_component_list(methods)
     if not model_specs or not method_specs:
         raise UserError("plan needs at least one model and one method")
-    runner_quiet()
-    m = budget.micro_batch
-    table = Table("model", "method", "total params", "trainable", "weights", "grads + AdamW",
-                  f"activations/other @{m}", f"peak @{m}", *[f"fits {t}?" for t, _ in limit_values], box=None,
-                  title=f"estimated tensor peak of one training step ({precision}, effective batch "
-                        f"{budget.effective_batch}, {text_tokens} text tokens per example); 'yes @m×k' = "
-                        "micro-batch m with k accumulation steps. Not included: the CUDA context and allocator "
-                        "fragmentation (leave ~10 % headroom), or the CPU process's runtime (~350 MiB)")
-    for model in model_specs:
-        model_cls = registry.get("model", split_name(model.name)[0])
-        _check_options("model", model_cls, {**split_name(model.name, model_cls)[1], **model.options}, model.name)
-        for method in method_specs:
-            method_cls = registry.get("method", split_name(method.name)[0])
-            options = {k: v for k, v in method.options.items() if k != "lr"}
-            _check_options("method", method_cls, {**split_name(method.name, method_cls)[1], **options}, method.name)
-            try:
-                pair = PairPlan(instantiate(model_cls, model.name, model.options),
-                                instantiate(method_cls, method.name, options), text_tokens, precision,
-                                budget.effective_batch)
-                table.add_row(*_plan_row(pair, model.name, method.label(), budget, limit_values, format_bytes))
-            except Exception as exc:  # noqa: BLE001 - a row says why, the other pairs still plan
-                kind = "" if isinstance(exc, RunFailure) else f"{type(exc).__name__}: "
-                table.add_row(model.name, method.label(), f"cannot plan: {kind}{str(exc).strip().splitlines()[0]}")
-    Console(width=240).print(table)
-
-
-def _plan_row(pair, model: str, method: str, budget, limits, fmt) -> list[str]:
-    share = 100 * pair.trainable / pair.total if pair.total else 0
-    static = pair.static()
-    cells = [model, method, f"{pair.total:,}", f"{pair.trainable:,} ({share:.2f} %)", fmt(static["weights_bytes"]),
-             fmt(static["gradients_and_optimizer_bytes"])]
-    if not pair.trains:  # inference only: the weights (generation activations are not estimated)
-        return cells + ["–", fmt(static["weights_bytes"]),
-                        *["yes (no training)" if static["weights_bytes"] <= v else "no" for _, v in limits]]
-    top = pair.step(budget.micro_batch)
-    cells += [fmt(top["activations_other"]), fmt(top["peak_allocated"])]
-    for _, limit in limits:
-        chosen, est = pair.fits(limit, budget.micro_batch)
-        cells.append(f"yes @{chosen}×{budget.effective_batch // chosen}" if chosen
-                     else f"no: {fmt(est['peak_allocated'])} @1")
-    return cells
-
-
-def runner_quiet() -> None:
-    import warnings
-
-    from benchhub import runner
-
-    runner._quiet_libraries()
+    quiet_libraries()
     warnings.filterwarnings("ignore", category=FutureWarning)
-
-
-def _print_plan(suite, matrix, store, env, force) -> None:
-    """The dry run: every resolved run, whether it would run, and the skipped pairs with reasons."""
-    from rich.console import Console
-    from rich.table import Table
-
-    from benchhub.store import DONE_STATUSES
-
-    table = Table("model", "method", "seed", "lr", "µbatch × accum", "steps", "run id", "would", box=None,
-                  title=f"suite {suite.name} · {env['device']} · {suite.budget.describe()}")
-    for spec in matrix.specs:
-        run_id = spec.config_hash(env)
-        existing = store.find(run_id) if store.dir.is_dir() else None
-        done = existing is not None and existing["status"] in DONE_STATUSES and not force
-        table.add_row(spec.model.name, spec.method_label, str(spec.seed), f"{spec.lr:g}",
-                      f"{spec.budget.micro_batch} × {spec.budget.grad_accum_steps}",
-                      str(spec.budget.max_steps or f"{spec.budget.max_epochs} epochs"), run_id,
-                      "skip (recorded)" if done else "run")
-    for model, method, reason in matrix.skipped:
-        table.add_row(model, method, "–", "–", "–", "–", "–", f"skip: {reason}")
-    Console(width=200).print(table)
-    click.echo(f"{len(matrix.specs)} runs planned, {len(matrix.skipped)} pairs skipped; nothing was run (--dry-run)")
+    table = plan_table(registry, model_specs, method_specs, budget, limit_values, text_tokens, precision)
+    _console().print(table, width=240)
 
 
 @cli.command()
@@ -305,20 +186,13 @@ def _print_plan(suite, matrix, store, env, force) -> None:
 def plugins(as_json):
     """List every plugin: package, version, hooks and what it registers."""
     from benchhub import plugins as plugin_mod
+    from benchhub.report.console import plugins_table
 
     described = plugin_mod.describe_plugins()
     if as_json:
         click.echo(json.dumps(described, indent=2))
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table("plugin", "package", "hooks", "registers")
-    for p in described:
-        package = f"{p['package']} {p['version']}" if p["package"] else p["module"]
-        registers = "; ".join(f"{k}: {', '.join(v)}" for k, v in p["registers"].items())
-        table.add_row(p["name"], package, ", ".join(p["hooks"]), registers)
-    Console(width=200).print(table)
+    _console().print(plugins_table(described))
 
 
 @cli.command()
@@ -329,47 +203,13 @@ def plugins(as_json):
 def report(results_dir, suite_name, to_stdout):
     """Regenerate leaderboard.md for each suite from its stored records."""
     from benchhub.report import write_leaderboard
-    from benchhub.store import Store
+    from benchhub.store import suite_stores
 
-    root = Path(results_dir)
-    names = [suite_name] if suite_name else sorted(p.name for p in root.iterdir() if p.is_dir()) \
-        if root.is_dir() else []
-    stores = [Store(root, n) for n in names]
-    stores = [s for s in stores if s.records()]
-    if not stores:
-        where = f"suite '{suite_name}' in {root}" if suite_name else str(root)
-        raise UserError(f"no results found for {where}; run `benchhub run` first")
-    for store in stores:
+    for store in suite_stores(results_dir, suite_name):
         path = write_leaderboard(store)
         click.echo(f"{path} ({len(store.records())} records)")
         if to_stdout:
             click.echo(path.read_text())
-
-
-def _find_record(run: str, results_dir: str) -> tuple[dict, Path]:
-    """A record by run id (or unique prefix) under the results directory, or by its file path."""
-    from benchhub.store import read_record
-
-    path = Path(run)
-    if path.suffix == ".json" and path.is_file():
-        record = read_record(path)
-        if record is None:
-            raise UserError(f"{run} is not a benchhub record")
-        return record, path
-    import glob
-
-    root = Path(results_dir)
-    matches = [p for p in sorted(root.glob(f"*/*__{glob.escape(run)}*.json"))
-               if p.stem.rsplit("__", 1)[-1].startswith(run)] if run else []
-    if not matches:
-        raise UserError(f"no run '{run}' in {root}; `benchhub show` takes a run id (or a unique prefix) from "
-                        f"a record's file name, or the record's path")
-    if len(matches) > 1:
-        raise UserError(f"run id '{run}' is ambiguous: {', '.join(p.stem.rsplit('__', 1)[-1] for p in matches[:5])}")
-    record = read_record(matches[0])
-    if record is None:
-        raise UserError(f"{matches[0]} is not a readable benchhub record")
-    return record, matches[0]
 
 
 @cli.command()
@@ -379,59 +219,11 @@ def _find_record(run: str, results_dir: str) -> tuple[dict, Path]:
 @click.option("--json", "as_json", is_flag=True, help="Print the whole record as JSON.")
 def show(run, results_dir, as_json):
     """Show one run: status, metrics, timings, memory and its trainable-parameter manifest."""
-    from benchhub.records import format_bytes
+    from benchhub.report.console import show_text
+    from benchhub.store import find_record
 
-    record, path = _find_record(run, results_dir)
-    if as_json:
-        click.echo(json.dumps(record, indent=2, sort_keys=True))
-        return
-    c = record["config"]
-    lines = [f"run {record['run_id']}  ({path})",
-             f"  suite {c['suite']} · model {c['model']['name']} · method {c['method_label']} · seed {c['seed']}",
-             f"  status {record['status']}" + (f": {record['error']}" if record.get("error") else "")]
-    if record.get("metrics"):
-        lines.append("  metrics " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(record["metrics"].items())))
-    train = record.get("train") or {}
-    if train:
-        lines.append(f"  train {train['seconds']:.1f} s, {train['steps']} steps, {train['samples_per_second']} "
-                     f"samples/s, lr {c['method']['lr']:g}, micro-batch {record['batching']['micro_batch']} × "
-                     f"{record['batching']['grad_accum_steps']} accumulation")
-    if record.get("eval"):
-        lines.append(f"  eval {record['eval']['seconds']:.1f} s on {record['eval']['examples']} examples")
-    memory = record.get("memory") or {}
-    if memory.get("peak_bytes"):
-        limit = f" (limit {format_bytes(memory['limit_bytes'])})" if memory.get("limit_bytes") else ""
-        lines.append(f"  peak memory {format_bytes(memory['peak_bytes'])} [{memory['kind']}]{limit}")
-    split = memory.get("split") or {}
-    if split:
-        parts = {"weights": "weights", "gradients": "gradients", "optimizer": "optimizer",
-                 "activations_other": "activations/other", "peak_allocated": "step peak"}
-        lines.append("  step memory " + ", ".join(f"{label} {format_bytes(split[f'{key}_bytes'])}"
-                                                  for key, label in parts.items()))
-    search = memory.get("search") or {}
-    if search.get("trials"):
-        tried = ", ".join(f"{t['micro_batch']} {'fits' if t['fits'] else 'no'}"
-                          + (f" ({format_bytes(t['peak_bytes'])})" if t.get("peak_bytes") else "")
-                          for t in search["trials"])
-        lines.append(f"  micro-batch search {tried}; {search['seconds']:.2f} s")
-    compute = record.get("compute") or {}
-    if compute.get("flops_per_step"):
-        mfu = f", MFU {100 * compute['mfu']:.2f} % of {compute['peak_flops_per_second'] / 1e9:,.0f} GFLOP/s " \
-              f"({compute['peak_source']})" if compute.get("mfu") else f" (no MFU: {compute.get('peak_source')})"
-        lines.append(f"  compute {compute['flops_per_step'] / 1e9:,.3f} GFLOP per step, "
-                     f"{compute['achieved_flops_per_second'] / 1e9:,.2f} GFLOP/s{mfu}")
-    params = record.get("parameters") or {}
-    if params:
-        lines.append(f"  parameters {params['trainable']:,} trainable of {params['total']:,}")
-        lines.append(f"    {'component':<10} {'trainable':>12} {'total':>12} {'share':>8}")
-        for name, counts in params.get("manifest", {}).items():
-            share = 100 * counts["trainable"] / counts["total"] if counts["total"] else 0.0
-            lines.append(f"    {name:<10} {counts['trainable']:>12,} {counts['total']:>12,} {share:>7.2f}%")
-    if record.get("weights"):
-        lines.append(f"  weights {path.parent / record['weights']}")
-    for sample in (record.get("eval") or {}).get("samples", [])[:3]:
-        lines.append(f"  e.g. {sample['prediction']!r}  (reference {sample['references'][0]!r})")
-    click.echo("\n".join(lines))
+    record, path = find_record(run, results_dir)
+    click.echo(record.to_json() if as_json else show_text(record, path))
 
 
 @cli.command()
@@ -442,42 +234,12 @@ def show(run, results_dir, as_json):
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1))
 def predict(run, images, results_dir, batch_size):
     """Reload a run's fine-tuned weights and caption (or classify) new images."""
-    from benchhub import plugins as plugin_mod
+    from benchhub import plugins
+    from benchhub.predict import predict as predict_images
+    from benchhub.store import find_record
 
-    record, path = _find_record(run, results_dir)
-    if record["status"] in ("failed", "does-not-fit"):
-        raise UserError(f"run {record['run_id']} {'failed' if record['status'] == 'failed' else 'did not fit'} "
-                        f"({record.get('error')}); there is nothing to predict with")
-    missing = [i for i in images if not Path(i).is_file()]
-    if missing:
-        raise UserError(f"image '{missing[0]}' does not exist")
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        pictures = [Image.open(i).convert("RGB") for i in images]
-    except (UnidentifiedImageError, OSError) as exc:
-        raise UserError(f"cannot read image: {exc}") from None
-    weights = path.parent / record["weights"] if record.get("weights") else None
-    if record.get("train") and (weights is None or not weights.is_dir()):
-        raise UserError(f"run {record['run_id']} has no saved weights (expected {weights}); re-run it with --force")
-    from benchhub import runner
-    from benchhub.matrix import classes_for
-    from benchhub.records import run_spec_from_config
-    from benchhub.suite import instantiate
-
-    spec = run_spec_from_config(record["config"])
-    classes = classes_for(spec, plugin_mod.registry())
-    method = instantiate(classes["method"], spec.method.name, spec.method.options)
-    runner._quiet_libraries()
-    device = runner.select_device()
-    try:
-        bundle = runner.build_bundle(spec, classes, method, device)
-        if weights is not None:
-            bundle.load_trained(weights, method)
-    except (RunFailure, OSError, ValueError) as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"cannot load run {record['run_id']}: {message}") from None
-    for image, output in zip(images, bundle.predict([{"image": p} for p in pictures], batch_size=batch_size)):
+    record, path = find_record(run, results_dir)
+    for image, output in predict_images(record, path, list(images), batch_size, plugins.registry()):
         click.echo(f"{image}\t{output}")
 
 
@@ -510,7 +272,6 @@ def main(argv=None):
 
     # bitsandbytes logs a harmless "Failed to load CPU gemm_4bit_forward ... 'kernels'" on import (NOTES)
     logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
-
     try:
         for p in plugin_mod.load_plugins().hook.register_commands.get_hookimpls():
             p.function(cli=cli)

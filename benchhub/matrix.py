@@ -1,161 +1,169 @@
-"""Runs a planned matrix: one child per run, skip finished runs, record everything, redraw the board."""
+"""Runs a planned matrix: reuse what is recorded, prepare each model once, one child per run, keep every record."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
+from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from benchhub import runner
-from benchhub.records import RunSpec
+from benchhub import isolation
+from benchhub.components import Model
+from benchhub.environment import identity
+from benchhub.progress import Display, prepared_line, status_line
+from benchhub.records import RunRecord, make_record, now, reuse_verdict
 from benchhub.report import write_leaderboard
-from benchhub.store import DONE_STATUSES, Store
-from benchhub.suite import instantiate, parse_component, split_name
+from benchhub.spec import RunSpec
+from benchhub.store import Store
 
 
 @dataclass
 class Outcome:
     records: list = field(default_factory=list)
-    skipped: int = 0
-    leaderboard: object = None
+    reused: Counter = field(default_factory=Counter)  # why stored records were reused
+    rerun: Counter = field(default_factory=Counter)  # why stored records were not reused
+    leaderboard: Path | None = None
 
     @property
     def failed(self) -> list:
-        return [r for r in self.records if r["status"] == "failed"]
+        return [r for r in self.records if not r.status.done]
+
+    def summary(self) -> str:
+        line = f"{len(self.records)} ran, {sum(self.reused.values())} reused, {len(self.failed)} failed"
+        return f"{line}; leaderboard: {self.leaderboard}"
+
+    def reasons(self) -> list[str]:
+        out = [f"reused {n}: {why}" for why, n in self.reused.items()]
+        return out + [f"re-ran {n} recorded: {why}" for why, n in self.rerun.items()]
 
 
-def classes_for(spec: RunSpec, registry) -> dict:
-    return {"method": registry.get("method", split_name(spec.method.name)[0]),
-            "model": registry.get("model", split_name(spec.model.name)[0]),
-            "dataset": registry.get("dataset", spec.dataset.name),
-            "metrics": {m: registry.get("metric", split_name(parse_component(m).name)[0]) for m in spec.metrics}}
+@dataclass(frozen=True)
+class Job:
+    spec: RunSpec
+    run_id: str
+    classes: object
+    identity: dict
 
 
-class _Display:
-    """Rich progress: one bar for the matrix, one for the current run's optimizer steps."""
-
-    def __init__(self, console, total: int):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=console,
-                                 transient=True)
-        self.matrix = self.progress.add_task("runs", total=total, info="")
-        self.current = None
-
-    def __enter__(self):
-        self.progress.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        self.progress.__exit__(*exc)
-
-    def start(self, label: str):
-        if self.current is not None:
-            self.progress.remove_task(self.current)
-        self.current = self.progress.add_task(f"  {label}", total=None, info="starting")
-
-    def event(self, kind, *args):
-        if kind == "phase":
-            self.progress.update(self.current, info=args[0])
-        elif kind == "step":
-            step, total, loss = args
-            self.progress.update(self.current, completed=step, total=total, info=f"loss {loss:.3f}")
-
-    def done(self, line: str):
-        self.progress.console.print(line)
-        self.progress.advance(self.matrix)
-
-
-def _status_line(record: dict, label: str) -> str:
-    status = record["status"]
-    primary = record.get("primary_metric")
-    score = record["metrics"].get(primary) if primary else None
-    parts = [f"{primary} {score:.3f}" if score is not None else None,
-             f"train {record['train']['seconds']:.1f}s" if record.get("train") else None,
-             f"wall {record['wall_seconds']:.1f}s"]
-    colour = {"ok": "green", "over-budget": "yellow", "does-not-fit": "yellow"}.get(status, "red")
-    detail = ", ".join(p for p in parts if p)
-    if record.get("error"):
-        detail = record["error"]
-    return f"[{colour}]{status:>11}[/] {label}: {detail}"
-
-
-def _prepared_line(model: str, result: dict) -> str:
-    if result["status"] != "ok":
-        return f"[red]   failed[/] preparing {model}: {result.get('error')}"
-    info = result.get("info") or {}
-    if info.get("cached"):
-        return f"[dim]    using cached {model} ({info.get('checkpoint', '')})[/]"
-    return f"[green] prepared[/] {model} in {info.get('seconds', 0):.0f} s ({info.get('checkpoint', '')})"
-
-
-def run_matrix(specs: list[RunSpec], registry, store: Store, env: dict, device, console,
-               force: bool = False, timeout: float | None = None) -> Outcome:
-    outcome = Outcome()
+def triage(specs: list[RunSpec], registry, store: Store, env: dict, force: bool, outcome: Outcome,
+           log=lambda line: None) -> list[Job]:
+    """The runs to do; finished records served by the same code are reused (counted with the reason)."""
     todo = []
     for spec in specs:
-        run_id = spec.config_hash(env)
-        existing = None if force else store.find(run_id)
-        if existing is not None and existing["status"] in DONE_STATUSES:
-            outcome.skipped += 1
-            console.print(f"[dim]    skipped {spec.model.name} · {spec.method_label} · seed {spec.seed}: "
-                          f"record {run_id} exists (use --force to re-run)[/]")
+        classes = registry.classes_for(spec)
+        job = Job(spec, spec.config_hash(env), classes, identity(classes.all()))
+        stored = store.find(job.run_id)
+        reuse, why = reuse_verdict(stored, job.identity, force)
+        if reuse:
+            outcome.reused[why] += 1
+            log(f"[dim]     reused {spec.model.name} · {spec.method_label} · seed {spec.seed}: record "
+                f"{job.run_id} (use --force to re-run)[/]")
             continue
-        todo.append((spec, run_id))
+        if stored is not None:
+            outcome.rerun[why] += 1
+        todo.append(job)
+    return todo
+
+
+def run_matrix(specs: list[RunSpec], registry, store: Store, env: dict, device, console, *, force: bool = False,
+               timeout: float | None = None, baseline: str | None = None) -> Outcome:
+    """Run every spec not already recorded; write each record and redraw the leaderboard after each."""
+    outcome = Outcome()
+    todo = triage(specs, registry, store, env, force, outcome, log=console.print)
     prepared: dict[str, dict] = {}
-    with _Display(console, len(todo)) as display:
-        for spec, run_id in todo:
-            classes = classes_for(spec, registry)
-            label = f"{spec.model.name} · {spec.method_label} · seed {spec.seed}"
-            path = store.path_for(spec, run_id)
-            log_dir = store.dir / "logs"
-            log_dir.mkdir(parents=True, exist_ok=True)
-            log_path = log_dir / f"{path.stem}.log"
-            log_path.unlink(missing_ok=True)
-            model_key = f"{spec.model.name}:{sorted(spec.model.options.items())}"
-            if model_key not in prepared and hasattr(classes["model"], "prepare"):
-                display.start(f"preparing {spec.model.name}")
-                prepared[model_key] = runner.run_in_child(
-                    "prepare", {"cls": classes["model"], "name": spec.model.name, "options": spec.model.options},
-                    display.event, log_path=str(log_dir / "prepare.log"))
-                display.progress.console.print(_prepared_line(spec.model.name, prepared[model_key]))
-            prep = prepared.get(model_key, {"status": "ok"})
-            display.start(label)
-            started, t0 = runner.now(), time.perf_counter()
-            if prep["status"] != "ok":
-                result = {"status": "failed", "error": f"model preparation failed: {prep.get('error')}"}
-            else:
-                result = runner.run_in_child(
-                    "run", {"config": spec.config(), "classes": classes, "device": str(device),
-                            "weights_dir": str(store.dir / "weights" / path.stem)},
-                    display.event, log_path=str(log_path), timeout=timeout)
-            record = runner.make_record(spec, run_id, env, result, started, time.perf_counter() - t0)
-            metric_classes = [instantiate(classes["metrics"][m], parse_component(m).name, parse_component(m).options)
-                              for m in spec.metrics]
-            if metric_classes:
-                primary = getattr(metric_classes[0], "primary", None)
-                columns = [c for m in metric_classes for c in getattr(m, "columns", ())]
-                record["primary_metric"] = primary
-                record["leaderboard_metrics"] = ([primary] if primary and primary not in columns else []) + columns
-                record["metric_higher_is_better"] = {
-                    c: bool(getattr(m, "higher_is_better", True)) for m in metric_classes
-                    for c in (*getattr(m, "columns", ()), getattr(m, "primary", None)) if c}
-            record["log"] = str(log_path.relative_to(store.dir))
-            if record.get("weights"):
-                record["weights"] = str(Path(record["weights"]).relative_to(store.dir))
-            if prep.get("info"):
-                record["model_preparation"] = prep["info"]
-            previous = store.find(run_id) if record["status"] == "failed" else None
-            if previous is not None and previous["status"] in DONE_STATUSES:
-                # --force re-ran a finished run and it failed: keep the finished result.
-                store.write(record, store.dir / "logs" / f"{path.stem}.failed.json")
-                display.progress.console.print(f"[yellow]    kept[/] the earlier {previous['status']} record of "
-                                               f"{label}; this failure is in logs/{path.stem}.failed.json")
-            else:
-                store.write(record, path)
+    with Display(console, len(todo)) as display:
+        for job in todo:
+            prep = prepare_model(job, prepared, store, display)
+            record = run_one(job, prep, store, env, device, display, timeout, baseline)
+            keep(record, store, job, display)
             outcome.records.append(record)
             outcome.leaderboard = write_leaderboard(store)
-            display.done(_status_line(record, label))
+            display.done(status_line(record, _label(job.spec)))
     if outcome.leaderboard is None and store.dir.exists():
         outcome.leaderboard = write_leaderboard(store)
     return outcome
+
+
+def _label(spec: RunSpec) -> str:
+    return f"{spec.model.name} · {spec.method_label} · seed {spec.seed}"
+
+
+def prepare_model(job: Job, prepared: dict, store: Store, display) -> dict:
+    """The model's one-time preparation (e.g. pre-training), once per model and options, in a child."""
+    spec = job.spec
+    if job.classes.model.prepare is Model.prepare:  # nothing to prepare
+        return {"status": "ok"}
+    key = f"{spec.model.name}:{sorted(spec.model.options.items())}"
+    if key not in prepared:
+        display.start(f"preparing {spec.model.name}")
+        log_dir = store.dir / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        prepared[key] = isolation.run_in_child(
+            isolation.prepare_task, {"cls": job.classes.model, "name": spec.model.name,
+                                     "options": spec.model.options},
+            display.event, log_path=str(log_dir / "prepare.log"))
+        if prepared[key]["status"] != "ok" or prepared[key].get("info"):
+            display.print(prepared_line(spec.model.name, prepared[key]))
+    return prepared[key]
+
+
+def run_one(job: Job, prep: dict, store: Store, env: dict, device, display, timeout, baseline) -> RunRecord:
+    """One run in its child process, turned into its record."""
+    spec = job.spec
+    log_path, weights = store.log_path(spec, job.run_id), store.weights_dir(spec, job.run_id)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_path.unlink(missing_ok=True)
+    display.start(_label(spec))
+    started, t0 = now(), time.perf_counter()
+    if prep["status"] != "ok":
+        result = {"status": "failed", "error": f"model preparation failed: {prep.get('error')}"}
+    else:
+        result = isolation.run_in_child(
+            isolation.run_task, {"config": spec.config(), "classes": job.classes, "device": str(device),
+                                 "weights_dir": str(weights)},
+            display.event, log_path=str(log_path), timeout=timeout)
+    return make_record(spec, job.run_id, result, environment=env, identity=job.identity,
+                       scoring=job.classes.scoring(spec), baseline=baseline, started=started,
+                       wall=time.perf_counter() - t0, log=str(log_path.relative_to(store.dir)),
+                       weights=str(weights.relative_to(store.dir)) if result.get("weights") else None,
+                       model_preparation=prep.get("info"))
+
+
+def keep(record: RunRecord, store: Store, job: Job, display) -> None:
+    """Store the record, unless it is a failed re-run of a finished one (then beside it, in logs/)."""
+    path = store.path_for(job.spec, job.run_id)
+    previous = store.find(job.run_id) if not record.status.done else None
+    if previous is not None and previous.status.done:
+        failed_path = store.dir / "logs" / f"{path.stem}.failed.json"
+        store.write(record, failed_path)
+        display.print(f"[yellow]    kept[/] the earlier {previous.status} record of {_label(job.spec)}; "
+                      f"this failure is in logs/{path.stem}.failed.json")
+    else:
+        store.write(record, path)
+
+
+def dry_run(specs: list[RunSpec], registry, store: Store, env: dict, force: bool) -> list[tuple]:
+    """(spec, run id, what would happen) for every run, nothing run."""
+    rows = []
+    for spec in specs:
+        classes = registry.classes_for(spec)
+        run_id = spec.config_hash(env)
+        stored = store.find(run_id) if store.dir.is_dir() else None
+        reuse, why = reuse_verdict(stored, identity(classes.all()), force)
+        rows.append((spec, run_id, "reuse (recorded)" if reuse else "run" if stored is None else f"run: {why}"))
+    return rows
+
+
+def check_matrix(specs: list[RunSpec], registry, device) -> list[tuple]:
+    """`benchhub check`: every self-check of each model × method pair (seeds do not change them), in children."""
+    import os
+
+    rows, seen = [], set()
+    for spec in specs:
+        if (spec.model.name, spec.method_label) in seen:
+            continue
+        seen.add((spec.model.name, spec.method_label))
+        result = isolation.run_in_child(isolation.check_task, {"config": spec.config(), "device": str(device),
+                                                               "classes": registry.classes_for(spec)},
+                                        log_path=os.devnull)
+        rows.append((spec, result))
+    return rows

@@ -22,19 +22,17 @@ class PairPlan:
         import torch
         from torch._subclasses.fake_tensor import FakeTensorMode
 
-        if not hasattr(model_plugin, "meta_bundle"):
-            raise RunFailure(f"model '{model_plugin.name}' cannot be planned without weights (no meta_bundle)")
         if precision not in PRECISIONS:
             raise RunFailure(f"unknown precision '{precision}'; choose {' or '.join(PRECISIONS)}")
         bundle = model_plugin.meta_bundle()
         bundle.total_steps = 1000
-        self.quantization = getattr(method, "quantization", None)
+        self.quantization = method.quantization
         self.quantized_modules = quantized_modules(bundle) if self.quantization else []
         self.quantized_params = sum(m.weight.numel() for m in self.quantized_modules)
         bundle = method.prepare(bundle) or bundle
         self.bundle, self.method = bundle, method
         self.trainable, self.total = bundle.parameter_counts()
-        self.trains = getattr(method, "trains", True)
+        self.trains = method.trains
         self.text_tokens, self.precision, self.effective_batch = text_tokens, precision, effective_batch
         self.mode = FakeTensorMode(allow_non_fake_inputs=True)
         self._fake = False
@@ -54,7 +52,7 @@ class PairPlan:
 
         with self.mode:
             self.bundle.model.to_empty(device="cpu")
-            base = self.bundle._base()
+            base = self.bundle.base_model()
             if hasattr(base, "tie_weights"):
                 base.tie_weights()
             if self.precision == "bf16":
@@ -75,13 +73,10 @@ class PairPlan:
         CUDA calls allocated)."""
         if micro_batch in self._steps:
             return self._steps[micro_batch]
-        from benchhub.memory import probe_step
+        from benchhub.fit_memory import probe_step
 
         if not self.trains:
             raise RunFailure(f"method '{self.method.name}' does not train")
-        if not hasattr(self.bundle, "example_batch"):
-            raise RunFailure(f"model bundle {type(self.bundle).__name__} has no example_batch(); cannot estimate "
-                             "activations")
         self._materialize()
         with self.mode:
             batches = [self.bundle.example_batch(micro_batch, self.text_tokens)
@@ -99,7 +94,7 @@ class PairPlan:
 
     def fits(self, limit: int, max_micro_batch: int) -> tuple[int | None, dict]:
         """The largest divisor of the effective batch whose estimated peak fits `limit`, and its estimate."""
-        from benchhub.memory import divisors_descending
+        from benchhub.fit_memory import divisors_descending
 
         est = self.step(1)
         if est["peak_allocated"] > limit:  # not even one example at a time
@@ -117,9 +112,60 @@ def quantized_modules(bundle) -> list:
     import torch
     from transformers.pytorch_utils import Conv1D  # GPT-2's linear layers, quantized too
 
-    model = bundle._base()
-    keep = list(getattr(model, "_keep_in_fp32_modules", None) or [])
+    model = bundle.base_model()
+    keep = list(getattr(model, "_keep_in_fp32_modules", None) or [])  # a transformers attribute
     head = {id(p) for p in bundle.head().parameters()}
     return [module for name, module in model.named_modules()
             if isinstance(module, (torch.nn.Linear, Conv1D)) and id(module.weight) not in head
             and not any(k in name.split(".") for k in keep)]
+
+
+def plan_table(registry, models: list, methods: list, budget, limits: list[tuple[str, int]], text_tokens: int,
+               precision: str):
+    """`benchhub plan`: a rich table, one row per model × method (a row that cannot plan says why)."""
+    from rich.table import Table
+
+    from benchhub.errors import first_line
+    from benchhub.spec import check_options, instantiate
+
+    m = budget.micro_batch
+    table = Table("model", "method", "total params", "trainable", "weights", "grads + AdamW",
+                  f"activations/other @{m}", f"peak @{m}", *[f"fits {t}?" for t, _ in limits], box=None,
+                  title=f"estimated tensor peak of one training step ({precision}, effective batch "
+                        f"{budget.effective_batch}, {text_tokens} text tokens per example); 'yes @m×k' = "
+                        "micro-batch m with k accumulation steps. Not included: the CUDA context and allocator "
+                        "fragmentation (leave ~10 % headroom), or the CPU process's runtime (~350 MiB)")
+    for model in models:
+        model_cls = registry.get_variant("model", model.name)
+        check_options("model", model_cls, model.name, model.options)
+        for method in methods:
+            method_cls = registry.get_variant("method", method.name)
+            options = {k: v for k, v in method.options.items() if k != "lr"}
+            check_options("method", method_cls, method.name, options)
+            try:
+                pair = PairPlan(instantiate(model_cls, model.name, model.options),
+                                instantiate(method_cls, method.name, options), text_tokens, precision,
+                                budget.effective_batch)
+                table.add_row(*_plan_row(pair, model.name, method.label(), budget, limits))
+            except Exception as exc:  # noqa: BLE001 - a row says why, the other pairs still plan
+                table.add_row(model.name, method.label(), f"cannot plan: {first_line(exc)}")
+    return table
+
+
+def _plan_row(pair: PairPlan, model: str, method: str, budget, limits) -> list[str]:
+    from benchhub.budget import format_bytes as fmt
+
+    share = 100 * pair.trainable / pair.total if pair.total else 0
+    static = pair.static()
+    cells = [model, method, f"{pair.total:,}", f"{pair.trainable:,} ({share:.2f} %)", fmt(static["weights_bytes"]),
+             fmt(static["gradients_and_optimizer_bytes"])]
+    if not pair.trains:  # inference only: the weights (generation activations are not estimated)
+        return cells + ["–", fmt(static["weights_bytes"]),
+                        *["yes (no training)" if static["weights_bytes"] <= v else "no" for _, v in limits]]
+    top = pair.step(budget.micro_batch)
+    cells += [fmt(top["activations_other"]), fmt(top["peak_allocated"])]
+    for _, limit in limits:
+        chosen, est = pair.fits(limit, budget.micro_batch)
+        cells.append(f"yes @{chosen}×{budget.effective_batch // chosen}" if chosen
+                     else f"no: {fmt(est['peak_allocated'])} @1")
+    return cells

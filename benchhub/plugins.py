@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 import pluggy
 
 from benchhub import hookspecs
-from benchhub.errors import UserError, unknown_name
+from benchhub.components import RunClasses, complete
+from benchhub.errors import unknown_name
+from benchhub.spec import instantiate, parse_component, split_name
 
 ENTRY_POINT_GROUP = "benchhub"
 KINDS = ("method", "model", "dataset", "metric")
@@ -21,9 +23,7 @@ class Registry:
     owners: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def add(self, kind: str, cls: type, plugin_name: str) -> None:
-        name = getattr(cls, "name", None)
-        if not isinstance(name, str) or not name:
-            raise UserError(f"plugin '{plugin_name}' registered a {kind} without a `name` attribute: {cls!r}")
+        name = complete(kind, cls, plugin_name).name
         if name in self.components[kind]:
             other = self.owners[(kind, name)]
             raise UserError(f"{kind} '{name}' is registered twice: by plugin '{other}' and by plugin '{plugin_name}'")
@@ -38,6 +38,21 @@ class Registry:
 
     def names(self, kind: str) -> list[str]:
         return sorted(self.components[kind])
+
+    def get_variant(self, kind: str, name: str) -> type:
+        """The class behind a possibly 'name:variant' name ('blip2:tiny' -> the blip2 class)."""
+        return self.get(kind, split_name(name)[0])
+
+    def create(self, kind: str, name: str, **options):
+        """An instance of a registered component, e.g. create("dataset", "shapes", domain="source")."""
+        return instantiate(self.get_variant(kind, name), name, options)
+
+    def classes_for(self, spec) -> RunClasses:
+        """The classes that serve a run."""
+        return RunClasses(method=self.get_variant("method", spec.method.name),
+                          model=self.get_variant("model", spec.model.name),
+                          dataset=self.get("dataset", spec.dataset.name),
+                          metrics={m: self.get_variant("metric", parse_component(m).name) for m in spec.metrics})
 
 
 def new_plugin_manager() -> pluggy.PluginManager:
@@ -80,7 +95,7 @@ def registry() -> Registry:
         load_plugins()
         reg = Registry()
         for kind in KINDS:
-            caller = getattr(pm.hook, f"register_{kind}s")
+            caller = pm.hook.__dict__[f"register_{kind}s"]
             for impl in reversed(caller.get_hookimpls()):  # registration order = load order
                 impl.function(register=lambda cls, _k=kind, _p=impl.plugin_name: reg.add(_k, cls, _p))
         _registry = reg
@@ -113,7 +128,7 @@ def describe_plugins() -> list[dict]:
                 "name": name,
                 "package": dist.project_name if dist else None,
                 "version": dist.version if dist else None,
-                "module": getattr(plugin, "__name__", type(plugin).__name__),
+                "module": plugin.__name__ if hasattr(plugin, "__name__") else type(plugin).__name__,
                 "hooks": sorted(h.name for h in pm.get_hookcallers(plugin) or []),
                 "registers": {k: v for k, v in registers.items() if v},
             }

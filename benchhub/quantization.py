@@ -19,7 +19,7 @@ def bnb_config(kind: str, device, keep: list[str] | None = None):
     except ImportError as exc:
         raise RunFailure(f"quantization '{kind}' needs bitsandbytes: pip install bitsandbytes ({exc})") from None
     if kind == "nf4":
-        from benchhub.memory import bf16_supported
+        from benchhub.device import bf16_supported
 
         compute = torch.bfloat16 if device.type == "cuda" and bf16_supported() else torch.float32
         return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,

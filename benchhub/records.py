@@ -1,211 +1,225 @@
-"""Frozen records: Budget, ComponentSpec, RunSpec; memory-size parsing; config hashing."""
+"""The run record: one typed, schema-versioned result per run; made, read, upgraded and compared here.
+
+Upgrades follow asv: a record of schema N is passed through `upgrade_N_to_N+1` functions in
+sequence until it is current, so every record a past benchhub wrote reads back.
+"""
 from __future__ import annotations
 
-import hashlib
+import dataclasses
+import datetime as dt
+import enum
 import json
-import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
-from benchhub.errors import UserError
+from benchhub.budget import Budget, format_bytes, parse_memory  # noqa: F401 - re-exported for plugins
+from benchhub.components import Splits  # noqa: F401 - re-exported for plugins
+from benchhub.spec import ComponentSpec, RunSpec  # noqa: F401 - re-exported for plugins
 
-SCHEMA_VERSION = 1
-LR_SCHEDULES = ("cosine", "linear", "constant")
-
-_UNITS = {
-    "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
-    "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
-    "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40,
-}
+SCHEMA_VERSION = 2
 
 
-def parse_memory(text) -> int | None:
-    """'24GiB' -> 25769803776; 'none' -> None; plain integers are bytes."""
-    if text is None:
-        return None
-    if isinstance(text, bool) or isinstance(text, float):
-        raise UserError(f"cannot parse memory limit {text!r}; give a unit, e.g. \"4GiB\" (a bare integer is bytes)")
-    if isinstance(text, int):
-        value = text
-    else:
-        s = str(text).strip().lower().replace(" ", "")
-        if s in ("none", "unlimited", ""):
-            return None
-        m = re.fullmatch(r"(\d+(?:\.\d+)?)([a-z]*)", s)
-        if not m or m.group(2) not in _UNITS and m.group(2) != "":
-            raise UserError(
-                f"cannot parse memory limit '{text}'; use a number with a unit such as 512MiB, 24GiB or 80GB"
-            )
-        value = int(float(m.group(1)) * _UNITS.get(m.group(2) or "b"))
-    if value <= 0:
-        raise UserError(f"memory limit must be positive, got '{text}'")
-    return value
+class Status(str, enum.Enum):
+    """How a run ended."""
 
+    OK = "ok"
+    OVER_BUDGET = "over-budget"  # finished, but its measured peak exceeds the memory limit: unranked
+    DOES_NOT_FIT = "does-not-fit"  # not even micro-batch 1 fits the memory limit: a finding, unranked
+    FAILED = "failed"  # an error, a kill or a timeout; re-run next time
 
-def format_bytes(n: int | None) -> str:
-    if n is None:
-        return "–"
-    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if n >= size:
-            return f"{n / size:.2f} {unit}" if unit == "GiB" else f"{n / size:.0f} {unit}"
-    return f"{n} B"
+    def __str__(self) -> str:
+        return self.value
 
-
-@dataclass(frozen=True)
-class Budget:
-    """What every run of a suite gets: memory, effective batch, steps and schedule."""
-
-    effective_batch: int = 16
-    micro_batch: int = 16
-    max_steps: int | None = 200
-    max_epochs: float | None = None
-    memory_limit_bytes: int | None = None
-    lr_schedule: str = "cosine"
-    warmup_ratio: float = 0.05
-    max_grad_norm: float | None = 1.0
-    weight_decay: float = 0.0
-    max_seconds: float | None = None  # train wall-clock limit: stop cleanly, evaluate, mark the record
-
-    def __post_init__(self):
-        for attr in ("effective_batch", "micro_batch"):
-            value = getattr(self, attr)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise UserError(f"{attr.replace('_', '-')} must be a positive integer, got {value!r}")
-        if self.effective_batch % self.micro_batch:
-            raise UserError(
-                f"micro-batch {self.micro_batch} does not divide effective batch {self.effective_batch}; "
-                f"choose one of {', '.join(map(str, divisors(self.effective_batch)))}"
-            )
-        if self.max_steps is None and self.max_epochs is None:
-            raise UserError("budget needs max_steps or max_epochs")
-        if self.max_steps is not None and (not isinstance(self.max_steps, int) or self.max_steps <= 0):
-            raise UserError(f"max-steps must be a positive integer, got {self.max_steps!r}")
-        if self.max_epochs is not None and (not _number(self.max_epochs) or self.max_epochs <= 0):
-            raise UserError(f"max-epochs must be positive, got {self.max_epochs!r}")
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise UserError(f"unknown lr_schedule '{self.lr_schedule}'; available: {', '.join(LR_SCHEDULES)}")
-        if not _number(self.warmup_ratio) or not 0 <= self.warmup_ratio < 1:
-            raise UserError(f"warmup_ratio must be a number in [0, 1), got {self.warmup_ratio!r}")
-        if self.max_grad_norm is not None and (not _number(self.max_grad_norm) or self.max_grad_norm <= 0):
-            raise UserError(f"max_grad_norm must be a positive number (or absent), got {self.max_grad_norm!r}")
-        if self.max_seconds is not None and (not _number(self.max_seconds) or not 0 < self.max_seconds < float("inf")):
-            raise UserError(f"max-seconds must be a positive number, got {self.max_seconds!r}")
-        if not _number(self.weight_decay) or self.weight_decay < 0:
-            raise UserError(f"weight_decay must be a non-negative number, got {self.weight_decay!r}")
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
 
     @property
-    def grad_accum_steps(self) -> int:
-        return self.effective_batch // self.micro_batch
+    def done(self) -> bool:
+        """A finished finding: not re-run unless forced or its identity changed."""
+        return self is not Status.FAILED
 
-    def total_steps(self, n_train: int) -> int:
-        """Optimizer steps: max_steps, or max_epochs over n_train examples, whichever is smaller."""
-        steps = []
-        if self.max_steps is not None:
-            steps.append(self.max_steps)
-        if self.max_epochs is not None:
-            steps.append(max(1, round(self.max_epochs * n_train / self.effective_batch)))
-        return min(steps)
-
-    def describe(self) -> str:
-        parts = [
-            f"effective batch {self.effective_batch} = {self.micro_batch} × {self.grad_accum_steps}",
-            f"{self.max_steps} steps" if self.max_steps else f"{self.max_epochs} epochs",
-            *([f"at most {self.max_seconds:g} s of training"] if self.max_seconds else []),
-            f"{self.lr_schedule} lr, {self.warmup_ratio:.0%} warm-up",
-            f"memory limit {format_bytes(self.memory_limit_bytes) if self.memory_limit_bytes else 'none'}",
-        ]
-        return ", ".join(parts)
-
-
-def _number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
+    @property
+    def ranked(self) -> bool:
+        return self is Status.OK
 
 
 @dataclass(frozen=True)
-class ComponentSpec:
-    """A registered component by name plus its options, e.g. lora(r=8)."""
+class RunRecord:
+    """Everything one run measured, and what it depended on."""
 
-    name: str
-    options: dict = field(default_factory=dict)
+    run_id: str
+    config: dict
+    status: Status
+    environment: dict
+    identity: dict | None = None  # benchhub version and source hash, plugin packages (None: unknown)
+    error: str | None = None
+    metrics: dict = field(default_factory=dict)
+    skipped_metrics: dict = field(default_factory=dict)
+    scoring: dict = field(default_factory=dict)  # primary, columns, higher_is_better
+    baseline: str | None = None  # the suite's baseline method
+    checks: dict = field(default_factory=dict)
+    train: dict | None = None
+    eval: dict | None = None
+    memory: dict = field(default_factory=dict)
+    compute: dict | None = None
+    parameters: dict | None = None
+    batching: dict = field(default_factory=dict)
+    data: dict | None = None
+    weights: str | None = None
+    weights_error: str | None = None
+    log: str | None = None
+    model_preparation: dict | None = None
+    started_at: str | None = None
+    wall_seconds: float | None = None
+    schema_version: int = SCHEMA_VERSION
 
+    @property
+    def spec(self) -> RunSpec:
+        return RunSpec.from_config(self.config)
+
+    @property
+    def seed(self) -> int:
+        return self.config["seed"]
+
+    @property
     def label(self) -> str:
-        if not self.options:
-            return self.name
-        inner = ",".join(f"{k}={_literal(v)}" for k, v in sorted(self.options.items()))
-        return f"{self.name}({inner})"
+        return self.config.get("method_label") or self.config["method"]["name"]
+
+    @property
+    def primary_score(self) -> float | None:
+        primary = self.scoring.get("primary")
+        return self.metrics.get(primary) if primary else None
+
+    def to_dict(self) -> dict:
+        out = dataclasses.asdict(self)
+        out["status"] = self.status.value
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True, default=str, allow_nan=False)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> RunRecord:
+        """A record of any schema this benchhub knows, upgraded to the current one."""
+        data = upgrade(data)
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
-def _literal(value) -> str:
-    """An option value as the component syntax reads it back (TOML literals, bare simple strings)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return value if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.:/-]*", value) and value not in ("true", "false") \
-            else json.dumps(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(_literal(v) if not isinstance(v, str) else json.dumps(v) for v in value) + "]"
-    return json.dumps(value) if value is None else str(value)
+# ---------------------------------------------------------------- schema upgrades
 
 
-@dataclass(frozen=True)
-class RunSpec:
-    """One cell of the matrix, fully resolved: what the child process runs."""
-
-    suite: str
-    method: ComponentSpec
-    model: ComponentSpec
-    dataset: ComponentSpec
-    metrics: tuple[str, ...]
-    budget: Budget
-    seed: int
-    lr: float
-    method_label: str = ""
-
-    def __post_init__(self):
-        if not self.method_label:
-            object.__setattr__(self, "method_label", self.method.label())
-
-    def config(self) -> dict:
-        """The resolved configuration (what is hashed, minus the environment)."""
-        return {
-            "suite": self.suite,
-            "method": {"name": self.method.name, "options": self.method.options, "lr": self.lr},
-            "method_label": self.method_label,
-            "model": asdict(self.model),
-            "dataset": asdict(self.dataset),
-            "metrics": list(self.metrics),
-            "budget": asdict(self.budget),
-            "seed": self.seed,
-        }
-
-    def config_hash(self, environment: dict) -> str:
-        keyed = {"config": self.config(), "versions": environment.get("versions", {}),
-                 "device": environment.get("device")}
-        blob = json.dumps(keyed, sort_keys=True, separators=(",", ":"), default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+class SchemaError(ValueError):
+    """A file that is not a record this benchhub can read."""
 
 
-@dataclass
-class Splits:
-    """What a dataset plugin's load() returns: train examples, held-out examples, split info."""
+def upgrade_1_to_2(record: dict) -> dict:
+    """Schema 2: the metric's scoring in one place, the suite's baseline, and the run's identity.
 
-    train: list
-    eval: list
-    info: dict = field(default_factory=dict)
+    Schema 1 had no identity (so such a record is never reused blindly), kept the scoring in three
+    top-level keys, and its leaderboards called `zero-shot` the baseline of every suite.
+    """
+    record = dict(record)
+    record["scoring"] = {"primary": record.pop("primary_metric", None),
+                         "columns": record.pop("leaderboard_metrics", None) or [],
+                         "higher_is_better": record.pop("metric_higher_is_better", None) or {}}
+    record.setdefault("baseline", "zero-shot")
+    record.setdefault("identity", None)
+    record["schema_version"] = 2
+    return record
 
 
-def run_spec_from_config(config: dict) -> RunSpec:
-    return RunSpec(
-        suite=config["suite"],
-        method=ComponentSpec(config["method"]["name"], dict(config["method"]["options"])),
-        model=ComponentSpec(**config["model"]),
-        dataset=ComponentSpec(**config["dataset"]),
-        metrics=tuple(config["metrics"]),
-        budget=Budget(**config["budget"]),
-        seed=config["seed"],
-        lr=config["method"]["lr"],
-        method_label=config.get("method_label", ""),
-    )
+UPGRADES = {1: upgrade_1_to_2}
+REQUIRED = ("run_id", "config", "status", "environment")
+
+
+def upgrade(data: dict) -> dict:
+    """Run the upgrades from the record's schema to the current one; SchemaError for non-records."""
+    if not isinstance(data, dict) or not isinstance(data.get("schema_version"), int):
+        raise SchemaError("not a benchhub record (no integer schema_version)")
+    version = data["schema_version"]
+    if version > SCHEMA_VERSION:
+        raise SchemaError(f"written by a newer benchhub (schema {version}; this one reads up to {SCHEMA_VERSION})")
+    while version < SCHEMA_VERSION:
+        data = UPGRADES[version](data)
+        version = data["schema_version"]
+    missing = [k for k in REQUIRED if k not in data]
+    if missing or not isinstance(data["config"], dict):
+        raise SchemaError(f"record lacks {missing[0] if missing else 'a config table'}")
+    try:
+        data["status"] = Status(data["status"])
+    except ValueError:
+        raise SchemaError(f"unknown status {data['status']!r}") from None
+    return data
+
+
+# ---------------------------------------------------------------- making a record
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def batching(budget: Budget) -> dict:
+    return {"effective_batch": budget.effective_batch, "micro_batch": budget.micro_batch,
+            "grad_accum_steps": budget.grad_accum_steps}
+
+
+def make_record(spec: RunSpec, run_id: str, result: dict, *, environment: dict, identity: dict,
+                scoring: dict, baseline: str | None, started: str, wall: float, **paths) -> RunRecord:
+    """The one place a record is assembled from what the run's child process measured.
+
+    `paths`: log, weights (relative to the suite's results directory), model_preparation.
+    """
+    status = Status(result.get("status", "failed"))
+    memory = dict(result.get("memory") or {})
+    limit = spec.budget.memory_limit_bytes
+    if limit is not None:
+        memory["limit_bytes"] = limit
+        if status is Status.OK and memory.get("peak_bytes", 0) > limit:
+            status = Status.OVER_BUDGET
+    measured = {k: result[k] for k in ("error", "metrics", "skipped_metrics", "checks", "train", "eval",
+                                       "compute", "parameters", "weights_error", "data") if result.get(k)}
+    return RunRecord(run_id=run_id, config=spec.config(), status=status, environment=environment,
+                     identity=identity, scoring=scoring, baseline=baseline, memory=memory,
+                     batching=result.get("batching") or batching(spec.budget), started_at=started,
+                     wall_seconds=round(wall, 2), **measured, **{k: v for k, v in paths.items() if v})
+
+
+# ---------------------------------------------------------------- reuse
+
+
+def reuse_verdict(stored: RunRecord | None, identity: dict, force: bool = False) -> tuple[bool, str]:
+    """(reuse the stored record?, why): reused only when finished and served by the same code."""
+    if stored is None:
+        return False, "new"
+    if force:
+        return False, "--force"
+    if not stored.status.done:
+        return False, "the stored attempt failed"
+    if stored.identity is None:
+        return False, f"recorded by schema {1} without a source hash"
+    changes = identity_changes(stored.identity, identity)
+    if changes:
+        return False, "; ".join(changes)
+    return True, "same configuration, library versions, device, benchhub source and plugin packages"
+
+
+def identity_changes(old: dict, new: dict) -> list[str]:
+    """What differs between two identities, in words."""
+    out = []
+    if old.get("benchhub") != new.get("benchhub"):
+        out.append(f"benchhub {old.get('benchhub')} → {new.get('benchhub')}")
+    if old.get("source") != new.get("source"):
+        out.append("benchhub source changed")
+    old_plugins, new_plugins = old.get("plugins") or {}, new.get("plugins") or {}
+    for module in sorted(set(old_plugins) | set(new_plugins)):
+        a, b = old_plugins.get(module) or {}, new_plugins.get(module) or {}
+        if a.get("version") != b.get("version"):
+            out.append(f"plugin {module} {a.get('version')} → {b.get('version')}")
+        elif a.get("source") != b.get("source"):
+            out.append(f"plugin {module} source changed")
+    return out
+
+
+__all__ = ["SCHEMA_VERSION", "Status", "RunRecord", "SchemaError", "upgrade", "make_record", "reuse_verdict",
+           "Budget", "ComponentSpec", "RunSpec", "Splits", "format_bytes", "parse_memory"]

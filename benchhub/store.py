@@ -1,20 +1,19 @@
-"""Results on disk: one schema-versioned JSON record per run, written atomically, keyed by hash."""
+"""Results on disk: one JSON record per run under `<results>/<suite>/`, written atomically; lookups."""
 from __future__ import annotations
 
+import glob
 import json
-import os
 import re
 import tempfile
 from pathlib import Path
 
 from benchhub.errors import UserError
-from benchhub.records import SCHEMA_VERSION
+from benchhub.fileio import atomic_write
+from benchhub.records import RunRecord, SchemaError
+from benchhub.spec import RunSpec
 
-DONE_STATUSES = ("ok", "over-budget", "does-not-fit")
-REQUIRED = {"run_id", "config", "status", "metrics", "batching", "environment"}  # a record with one of these is not re-run without --force
 
-
-def _slug(text: str) -> str:
+def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[:60]
 
 
@@ -22,7 +21,7 @@ class Store:
     """The records of one suite under `<results>/<suite>/`."""
 
     def __init__(self, results_dir, suite: str):
-        self.dir = Path(results_dir) / _slug(suite)
+        self.dir = Path(results_dir) / slug(suite)
 
     def ensure_writable(self) -> None:
         try:
@@ -32,53 +31,67 @@ class Store:
         except OSError as exc:
             raise UserError(f"results directory {self.dir} is not writable: {exc.strerror or exc}") from None
 
-    def path_for(self, spec, run_id: str) -> Path:
-        name = f"{_slug(spec.model.name)}__{_slug(spec.method_label or spec.method.name)}__seed{spec.seed}__{run_id}"
+    def path_for(self, spec: RunSpec, run_id: str) -> Path:
+        name = f"{slug(spec.model.name)}__{slug(spec.method_label or spec.method.name)}__seed{spec.seed}__{run_id}"
         return self.dir / f"{name}.json"
 
-    def find(self, run_id: str) -> dict | None:
-        for path in self.dir.glob(f"*__{run_id}.json"):
+    def log_path(self, spec: RunSpec, run_id: str) -> Path:
+        return self.dir / "logs" / f"{self.path_for(spec, run_id).stem}.log"
+
+    def weights_dir(self, spec: RunSpec, run_id: str) -> Path:
+        return self.dir / "weights" / self.path_for(spec, run_id).stem
+
+    def find(self, run_id: str) -> RunRecord | None:
+        for path in self.dir.glob(f"*__{glob.escape(run_id)}.json"):
             record = read_record(path)
             if record is not None:
                 return record
         return None
 
-    def write(self, record: dict, path: Path) -> Path:
+    def write(self, record: RunRecord, path: Path) -> Path:
         """Write then rename: readers never see half a record."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as fh:
-                json.dump(record, fh, indent=2, sort_keys=True, default=str)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-        return path
+        return atomic_write(path, record.to_json(), durable=True)
 
-    def records(self) -> list[dict]:
-        out = []
-        for path in sorted(self.dir.glob("*.json")):
-            record = read_record(path)
-            if record is not None:
-                out.append(record)
-        return out
+    def records(self) -> list[RunRecord]:
+        return [r for r in (read_record(p) for p in sorted(self.dir.glob("*.json"))) if r is not None]
 
 
-def read_record(path: Path) -> dict | None:
-    """A record upgraded to the current schema, or None for files that are not benchhub records."""
+def read_record(path: Path) -> RunRecord | None:
+    """A record upgraded to the current schema, or None for files that are not records we can read."""
     try:
-        record = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
+        return RunRecord.from_dict(json.loads(Path(path).read_text()))
+    except (OSError, ValueError, SchemaError, TypeError, KeyError):
         return None
-    if not isinstance(record, dict) or not isinstance(record.get("schema_version"), int):
-        return None
-    if record["schema_version"] > SCHEMA_VERSION:
-        return None  # written by a newer benchhub
-    if not REQUIRED <= set(record) or not isinstance(record["config"], dict):
-        return None
-    # Upgrades go here as update_to_N(record) functions when the schema changes.
-    return record
+
+
+def suite_stores(results_dir, suite: str | None = None) -> list[Store]:
+    """The stores under a results directory that hold records (one suite, or every suite found)."""
+    root = Path(results_dir)
+    names = [suite] if suite else sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    stores = [s for s in (Store(root, n) for n in names) if s.records()]
+    if not stores:
+        where = f"suite '{suite}' in {root}" if suite else str(root)
+        raise UserError(f"no results found for {where}; run `benchhub run` first")
+    return stores
+
+
+def find_record(run: str, results_dir) -> tuple[RunRecord, Path]:
+    """A record by run id (or unique prefix) under the results directory, or by its file path."""
+    path = Path(run)
+    if path.suffix == ".json" and path.is_file():
+        record = read_record(path)
+        if record is None:
+            raise UserError(f"{run} is not a benchhub record")
+        return record, path
+    root = Path(results_dir)
+    matches = [p for p in sorted(root.glob(f"*/*__{glob.escape(run)}*.json"))
+               if p.stem.rsplit("__", 1)[-1].startswith(run)] if run else []
+    if not matches:
+        raise UserError(f"no run '{run}' in {root}; `benchhub show` takes a run id (or a unique prefix) from "
+                        f"a record's file name, or the record's path")
+    if len(matches) > 1:
+        raise UserError(f"run id '{run}' is ambiguous: {', '.join(p.stem.rsplit('__', 1)[-1] for p in matches[:5])}")
+    record = read_record(matches[0])
+    if record is None:
+        raise UserError(f"{matches[0]} is not a readable benchhub record")
+    return record, matches[0]

@@ -1,16 +1,19 @@
-"""Suite files (TOML) and the `name(key=value,...)` component syntax; the resolved run matrix."""
+"""Suites: TOML files and command-line selections -> the validated matrix of RunSpecs, before anything runs."""
 from __future__ import annotations
 
-import inspect
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+from benchhub.budget import Budget, parse_memory
 from benchhub.errors import UserError, unknown_name
-from benchhub.records import Budget, ComponentSpec, RunSpec, parse_memory
+from benchhub.spec import (ComponentSpec, RunSpec, check_options, instantiate, parse_component, parse_component_list,
+                           split_name)
 
 BUILTIN_SUITES = Path(__file__).resolve().parent.parent / "benchmarks"
+SUITE_KEYS = ("name", "description", "methods", "models", "metrics", "seeds", "baseline")
 
 
 @dataclass(frozen=True)
@@ -26,60 +29,7 @@ class Suite:
     source: str = ""
     method_options: dict = field(default_factory=dict)
     model_options: dict = field(default_factory=dict)
-
-
-def _split_top(text: str, sep: str = ",") -> list[str]:
-    """Split on `sep` outside brackets and quotes."""
-    parts, depth, quote, cur = [], 0, None, ""
-    for ch in text:
-        if quote:
-            quote = None if ch == quote else quote
-        elif ch in "\"'":
-            quote = ch
-        elif ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-        elif ch == sep and depth == 0:
-            parts.append(cur.strip())
-            cur = ""
-            continue
-        cur += ch
-    if depth or quote:
-        raise UserError(f"unbalanced brackets or quotes in '{text}'")
-    parts.append(cur.strip())
-    return [p for p in parts if p]
-
-
-def _value(text: str):
-    """A TOML literal if it parses as one (8, 1e-3, true, ["q_proj","v_proj"]), else a bare string."""
-    try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        return text.strip()
-
-
-def parse_component(text: str) -> ComponentSpec:
-    """'lora(r=8,alpha=16)' -> ComponentSpec('lora', {'r': 8, 'alpha': 16})."""
-    text = text.strip()
-    if "(" not in text:
-        if not text or any(c in text for c in ")=[]"):
-            raise UserError(f"cannot parse component '{text}'; use name or name(key=value,...)")
-        return ComponentSpec(text)
-    name, _, rest = text.partition("(")
-    if not rest.endswith(")") or not name.strip():
-        raise UserError(f"cannot parse component '{text}'; use name or name(key=value,...)")
-    options = {}
-    for item in _split_top(rest[:-1]):
-        key, eq, value = item.partition("=")
-        if not eq or not key.strip():
-            raise UserError(f"cannot parse option '{item}' in '{text}'; use key=value")
-        options[key.strip()] = _value(value)
-    return ComponentSpec(name.strip(), options)
-
-
-def parse_component_list(text: str) -> list[ComponentSpec]:
-    return [parse_component(p) for p in _split_top(text)]
+    baseline: str | None = None  # the method every other is read against (default: the first that does not train)
 
 
 def find_suite(name_or_path: str) -> Path:
@@ -98,9 +48,6 @@ def find_suite(name_or_path: str) -> Path:
     raise unknown_name("suite", name_or_path, available)
 
 
-_BUDGET_KEYS = {f.name for f in fields(Budget)} | {"memory_limit"}
-
-
 def load_suite(name_or_path: str) -> Suite:
     path = find_suite(name_or_path)
     try:
@@ -117,12 +64,19 @@ def _expect(cond: bool, source: str, message: str) -> None:
         raise UserError(f"suite {source}: {message}")
 
 
-def suite_from_dict(data: dict, default_name: str = "suite", source: str = "<dict>") -> Suite:
+_BUDGET_KEYS = {f.name for f in fields(Budget)} | {"memory_limit"}
+
+
+def _check_tables(data: dict, source: str) -> dict:
+    """The shape of a suite file: known tables, [suite] with methods and models; returns [suite]."""
     known = {"suite", "budget", "methods", "models", "dataset"}
     extra = sorted(set(data) - known)
     _expect(not extra, source, f"unknown table '{extra[0] if extra else ''}'; expected: {', '.join(sorted(known))}")
     head = data.get("suite", {})
     _expect(isinstance(head, dict), source, "[suite] must be a table")
+    unknown = sorted(set(head) - set(SUITE_KEYS))
+    _expect(not unknown, source, f"unknown [suite] key '{unknown[0] if unknown else ''}'; expected: "
+            f"{', '.join(SUITE_KEYS)}")
     for key in ("methods", "models"):
         _expect(isinstance(head.get(key), list) and head[key] and all(isinstance(v, str) for v in head[key]),
                 source, f"[suite] {key} must be a non-empty list of strings")
@@ -131,19 +85,27 @@ def suite_from_dict(data: dict, default_name: str = "suite", source: str = "<dic
     for key in ("methods", "models"):
         bad = [k for k, v in data.get(key, {}).items() if not isinstance(v, dict)]
         _expect(not bad, source, f"[{key}.{bad[0] if bad else ''}] must be a table of options")
+    return head
+
+
+def _budget(table: dict, source: str) -> Budget:
+    table = dict(table)
+    unknown = set(table) - _BUDGET_KEYS
+    _expect(not unknown, source, f"unknown budget key '{sorted(unknown)[0] if unknown else ''}'; "
+            f"expected: {', '.join(sorted(_BUDGET_KEYS - {'memory_limit_bytes'}))}")
+    if "memory_limit" in table:
+        table["memory_limit_bytes"] = parse_memory(table.pop("memory_limit"))
+    try:
+        return Budget(**table)
+    except TypeError as exc:
+        raise UserError(f"suite {source}: bad budget: {exc}") from None
+
+
+def suite_from_dict(data: dict, default_name: str = "suite", source: str = "<dict>") -> Suite:
+    head = _check_tables(data, source)
     name = head.get("name", default_name)
     _expect(isinstance(name, str) and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name or "") is not None,
             source, f"suite name must be letters, digits, '.', '_' or '-', got {name!r}")
-    budget_table = dict(data.get("budget", {}))
-    unknown = set(budget_table) - _BUDGET_KEYS
-    _expect(not unknown, source, f"unknown budget key '{sorted(unknown)[0] if unknown else ''}'; "
-            f"expected: {', '.join(sorted(_BUDGET_KEYS - {'memory_limit_bytes'}))}")
-    if "memory_limit" in budget_table:
-        budget_table["memory_limit_bytes"] = parse_memory(budget_table.pop("memory_limit"))
-    try:
-        budget = Budget(**budget_table)
-    except TypeError as exc:
-        raise UserError(f"suite {source}: bad budget: {exc}") from None
     dataset = data.get("dataset", {})
     _expect(isinstance(dataset, dict) and isinstance(dataset.get("name"), str), source,
             "[dataset] needs a name, e.g. name = \"shapes\"")
@@ -154,19 +116,16 @@ def suite_from_dict(data: dict, default_name: str = "suite", source: str = "<dic
     metrics = head.get("metrics", [])
     _expect(isinstance(metrics, list) and all(isinstance(m, str) for m in metrics), source,
             "metrics must be a list of names")
-    return Suite(
-        name=name,
-        description=head.get("description", ""),
-        methods=tuple(parse_component(m) for m in head["methods"]),
-        models=tuple(parse_component(m) for m in head["models"]),
-        dataset=ComponentSpec(dataset.pop("name"), dataset),
-        metrics=tuple(metrics),
-        budget=budget,
-        seeds=tuple(dict.fromkeys(seeds)),
-        source=source,
-        method_options=data.get("methods", {}),
-        model_options=data.get("models", {}),
-    )
+    baseline = head.get("baseline")
+    labels = [parse_component(m).label() for m in head["methods"]]
+    _expect(baseline is None or baseline in labels, source,
+            f"baseline must be one of the suite's methods ({', '.join(labels)}), got {baseline!r}")
+    return Suite(name=name, description=head.get("description", ""),
+                 methods=tuple(parse_component(m) for m in head["methods"]),
+                 models=tuple(parse_component(m) for m in head["models"]),
+                 dataset=ComponentSpec(dataset.pop("name"), dataset), metrics=tuple(metrics),
+                 budget=_budget(data.get("budget", {}), source), seeds=tuple(dict.fromkeys(seeds)), source=source,
+                 method_options=data.get("methods", {}), model_options=data.get("models", {}), baseline=baseline)
 
 
 def override_budget(budget: Budget, **changes) -> Budget:
@@ -177,31 +136,7 @@ def override_budget(budget: Budget, **changes) -> Budget:
     return replace(budget, **changes)
 
 
-def _check_options(kind: str, cls: type, options: dict, label: str) -> None:
-    """Instantiate cheaply to validate options; an unknown option is a one-line error."""
-    try:
-        inspect.signature(cls).bind(**options)
-    except TypeError:
-        params = [p for p in inspect.signature(cls).parameters.values() if p.kind is p.POSITIONAL_OR_KEYWORD]
-        bad = next((k for k in options if k not in {p.name for p in params}), sorted(options)[0])
-        raise UserError(f"{kind} '{label}' has no option '{bad}'; options: "
-                        f"{', '.join(p.name for p in params) or '(none)'}") from None
-    cls(**options)
-
-
-def split_name(name: str, cls: type | None = None) -> tuple[str, dict]:
-    """'blip2:tiny' -> ('blip2', {'preset': 'tiny'}); 'peft:boft' -> ('peft', {'type': 'boft'}).
-
-    The option a variant sets is the class's `variant_option` (default 'preset').
-    """
-    plugin, sep, variant = name.partition(":")
-    option = getattr(cls, "variant_option", "preset")
-    return plugin, ({option: variant} if sep else {})
-
-
-def instantiate(cls: type, name: str, options: dict):
-    """A component object from its registered class, its (possibly 'name:variant') name and options."""
-    return cls(**split_name(name, cls)[1], **options)
+# ---------------------------------------------------------------- the matrix
 
 
 @dataclass
@@ -212,43 +147,90 @@ class Plan:
     skipped: list  # (model, method label, reason)
 
 
+def _metrics(suite: Suite, registry, task: str) -> tuple[str, ...]:
+    """The suite's metric labels, validated against the dataset's task (default: the first metric for it)."""
+    for label in suite.metrics:
+        metric = parse_component(label)
+        metric_cls = registry.get_variant("metric", metric.name)
+        check_options("metric", metric_cls, metric.name, metric.options)
+        metric_task = instantiate(metric_cls, metric.name, metric.options).task
+        if metric_task != task:
+            raise UserError(f"metric '{metric.name}' scores task '{metric_task}', but dataset "
+                            f"'{suite.dataset.name}' is task '{task}'")
+    if suite.metrics:
+        return tuple(parse_component(m).label() for m in suite.metrics)
+    return tuple(n for n in registry.names("metric") if registry.get("metric", n).task == task)[:1]
+
+
+def _lr(method: ComponentSpec, method_cls: type, options: dict) -> float:
+    lr = options.pop("lr", method_cls.default_lr)
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr < 0:
+        raise UserError(f"method '{method.label()}': lr must be a finite non-negative number, got {lr!r}")
+    return float(lr)
+
+
 def plan(suite: Suite, registry) -> Plan:
     """Every method × model × seed cell, resolved and validated (classes, options, learning rates)."""
     dataset_cls = registry.get("dataset", suite.dataset.name)
-    _check_options("dataset", dataset_cls, suite.dataset.options, suite.dataset.name)
-    task = getattr(dataset_cls, "task", "caption")
-    for label in suite.metrics:
-        metric = parse_component(label)
-        metric_cls = registry.get("metric", split_name(metric.name)[0])
-        _check_options("metric", metric_cls, {**split_name(metric.name, metric_cls)[1], **metric.options},
-                       metric.name)
-        metric_task = getattr(instantiate(metric_cls, metric.name, metric.options), "task", task)
-        if metric_task != task:
-            raise UserError(f"metric '{metric.name}' scores task '{metric_task}', but dataset '{suite.dataset.name}' "
-                            f"is task '{task}'")
-    metrics = tuple(parse_component(m).label() for m in suite.metrics) or tuple(
-        n for n in registry.names("metric") if getattr(registry.get("metric", n), "task", None) == task)[:1]
+    check_options("dataset", dataset_cls, suite.dataset.name, suite.dataset.options)
+    task = dataset_cls.task
+    metrics = _metrics(suite, registry, task)
     specs, skipped = [], []
     for model in suite.models:
-        model_cls = registry.get("model", split_name(model.name)[0])
+        model_cls = registry.get_variant("model", model.name)
         model_opts = {**suite.model_options.get(model.name, {}), **model.options}
-        _check_options("model", model_cls, {**split_name(model.name, model_cls)[1], **model_opts}, model.name)
-        if task not in getattr(model_cls, "tasks", (task,)):
+        check_options("model", model_cls, model.name, model_opts)
+        if task not in model_cls.tasks:
             skipped.append((model.name, "*", f"model supports {', '.join(model_cls.tasks)}, not the dataset's "
                                               f"task '{task}'"))
             continue
         for method in suite.methods:
-            method_cls = registry.get("method", split_name(method.name)[0])
+            method_cls = registry.get_variant("method", method.name)
             options = {**suite.method_options.get(method.name, {}), **method.options}
-            lr = options.pop("lr", getattr(method_cls, "default_lr", 1e-4))
-            if not isinstance(lr, (int, float)) or lr < 0:
-                raise UserError(f"method '{method.label()}': lr must be a non-negative number, got {lr!r}")
-            _check_options("method", method_cls, {**split_name(method.name, method_cls)[1], **options},
-                           method.name)
-            for seed in suite.seeds:
-                specs.append(RunSpec(
-                    suite=suite.name, method=ComponentSpec(method.name, options),
-                    model=ComponentSpec(model.name, model_opts), dataset=suite.dataset,
-                    metrics=tuple(metrics), budget=suite.budget, seed=seed, lr=float(lr),
-                    method_label=method.label()))
+            lr = _lr(method, method_cls, options)
+            check_options("method", method_cls, method.name, options)
+            specs += [RunSpec(suite=suite.name, method=ComponentSpec(method.name, options),
+                              model=ComponentSpec(model.name, model_opts), dataset=suite.dataset, metrics=metrics,
+                              budget=suite.budget, seed=seed, lr=lr, method_label=method.label())
+                      for seed in suite.seeds]
     return Plan(specs, skipped)
+
+
+def baseline_of(suite: Suite, registry) -> str | None:
+    """The suite's baseline: named in [suite] (one of its methods), else the first method that does not train."""
+    if suite.baseline is not None:
+        return suite.baseline
+    return next((m.label() for m in suite.methods if not registry.get_variant("method", m.name).trains), None)
+
+
+def _select(requested: str | None, available: tuple) -> tuple | None:
+    """`--methods lora,full`: suite entries matching a label or name, else a new component."""
+    if requested is None:
+        return None
+    specs = parse_component_list(requested)
+    if not specs:
+        raise UserError(f"empty list '{requested}'; name at least one, e.g. lora,full")
+    out = []
+    for spec in specs:
+        exact = [s for s in available if s.label() == spec.label()]
+        by_name = [s for s in available if s.name == spec.name] if not spec.options else []
+        out += [s for s in exact or by_name or [spec] if s not in out]
+    return tuple(out)
+
+
+def resolve(registry, suite_name: str, methods: str | None = None, models: str | None = None,
+            seeds: tuple | None = None, budget_changes: dict | None = None) -> tuple[Suite, Plan]:
+    """A suite with the command line's selections and overrides applied, and its planned matrix."""
+    suite = load_suite(suite_name)
+    suite = replace(suite, methods=_select(methods, suite.methods) or suite.methods,
+                    models=_select(models, suite.models) or suite.models, seeds=seeds or suite.seeds,
+                    budget=override_budget(suite.budget, **(budget_changes or {})))
+    matrix = plan(suite, registry)
+    if not matrix.specs:
+        reasons = "; ".join(f"{model}: {reason}" for model, _, reason in matrix.skipped)
+        raise UserError(f"nothing to run: every model × dataset pair was skipped ({reasons})")
+    return suite, matrix
+
+
+__all__ = ["Suite", "Plan", "load_suite", "find_suite", "suite_from_dict", "plan", "resolve", "baseline_of",
+           "override_budget", "split_name"]

@@ -1,10 +1,12 @@
 """The training loop every method shares: same sampler, same accumulation, same schedule."""
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass
 
+from benchhub.device import autocast, to_device
 from benchhub.errors import RunFailure
 
 
@@ -53,21 +55,23 @@ def collate_micro_batches(bundle, examples: list, micro_batch: int) -> list[dict
     return [bundle.collate(examples[i:i + micro_batch]) for i in range(0, len(examples), micro_batch)]
 
 
-def to_device(batch: dict, device) -> dict:
-    return {k: (v.to(device, non_blocking=True) if hasattr(v, "to") else v) for k, v in batch.items()}
-
-
-def autocast(device):
-    """bf16 autocast on CUDA devices that support it; a no-op context on CPU."""
-    import contextlib
-
+@contextlib.contextmanager
+def scratch_train_mode(model, restore_buffers: bool = True):
+    """Train mode for a measurement pass; afterwards no gradients, the previous mode, and the
+    buffers (e.g. BatchNorm statistics the forward updated) as they were."""
     import torch
 
-    from benchhub.memory import bf16_supported
-
-    if getattr(device, "type", str(device)) == "cuda" and bf16_supported():
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+    buffers = {name: b.detach().clone() for name, b in model.named_buffers()} if restore_buffers else {}
+    was_training = model.training
+    model.train()
+    try:
+        yield
+    finally:
+        model.zero_grad(set_to_none=True)
+        model.train(was_training)
+        with torch.no_grad():
+            for name, value in buffers.items():
+                model.get_buffer(name).copy_(value)
 
 
 def accumulate_gradients(bundle, micro_batches: list[dict], mixed_precision: bool = True) -> tuple[float, int]:
@@ -80,8 +84,6 @@ def accumulate_gradients(bundle, micro_batches: list[dict], mixed_precision: boo
     if n_tokens == 0:
         raise RunFailure("a training batch has no target tokens (all labels are -100)")
     total, counted = 0.0, 0
-    import contextlib
-
     for batch in micro_batches:
         with autocast(bundle.device) if mixed_precision else contextlib.nullcontext():
             loss_sum, tokens = bundle.loss_sum(to_device(batch, bundle.device))
@@ -162,7 +164,7 @@ def train_loop(bundle, examples: list, budget, lr: float, seed: int, *, method=N
             torch.nn.utils.clip_grad_norm_(params, budget.max_grad_norm)
         optimizer.step()
         scheduler.step()
-        if method is not None and hasattr(method, "after_optimizer_step"):
+        if method is not None:
             method.after_optimizer_step(bundle, step, total_steps)  # gradients still there (AdaLoRA)
         optimizer.zero_grad(set_to_none=True)
         losses.append(round(loss, 6))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import random
 
 import benchhub
-from benchhub.records import Splits
+from benchhub import Splits
 from benchhub_plugins.datasets.common import check_sizes
 
 DOMAINS = {"source": range(0, 5), "target": range(5, 10), "all": range(0, 10)}
@@ -28,7 +28,7 @@ def digit_examples(domain: str) -> list[dict]:
     return out
 
 
-class Digits:
+class Digits(benchhub.Dataset):
     """Handwritten digits: pre-train on 0–4 (source), adapt to the new label set 5–9 (target)."""
 
     name = "digits"
@@ -39,6 +39,10 @@ class Digits:
             raise benchhub.UserError(f"dataset digits: unknown domain '{domain}'; available: {', '.join(DOMAINS)}")
         check_sizes(self.name, train_size=train_size, eval_size=eval_size)
         self.domain, self.train_size, self.eval_size = domain, train_size, eval_size
+
+    def pretraining(self, size: int | None = None) -> list[dict]:
+        """Every digit of the domain (or the first `size`), in a fixed shuffled order."""
+        return digit_examples(self.domain)[:size]
 
     def load(self, seed: int = 0) -> Splits:
         examples = digit_examples(self.domain)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import benchhub
 from benchhub.errors import RunFailure
-from benchhub.records import Splits
+from benchhub import Splits
 from benchhub_plugins.datasets.common import check_sizes
 
 
@@ -67,7 +67,7 @@ def _rows_to_images(rows, image_column: str, text_column: str) -> list[dict]:
     return list(by_image.values())
 
 
-class ImageFolder:
+class ImageFolder(benchhub.Dataset):
     """A local folder of images with metadata.jsonl/metadata.csv (`file_name`, caption column), via 🤗 datasets."""
 
     name = "imagefolder"
@@ -101,7 +101,7 @@ class ImageFolder:
         return to_splits(train, held_out, info, seed)
 
 
-class CocoCaptions:
+class CocoCaptions(benchhub.Dataset):
     """COCO-format captions: `annotations` is COCO's captions JSON or Karpathy's dataset_coco.json."""
 
     name = "coco-captions"
@@ -166,7 +166,7 @@ class CocoCaptions:
         return [{"image": _open(im["path"]), "captions": im["captions"]} for im in images]
 
 
-class HubCaptions:
+class HubCaptions(benchhub.Dataset):
     """A 🤗 Hub dataset id (e.g. ybelkada/football-dataset) through datasets.load_dataset; needs the network
     or a local datasets cache."""
 

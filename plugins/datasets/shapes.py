@@ -4,7 +4,7 @@ from __future__ import annotations
 import random
 
 import benchhub
-from benchhub.records import Splits
+from benchhub import Splits
 from benchhub_plugins.datasets.common import check_sizes
 
 SOURCE = {"colours": ("red", "green", "blue", "yellow"), "shapes": ("circle", "square", "triangle")}
@@ -142,7 +142,7 @@ def vocabulary_corpus(vqa: bool = False) -> list[str]:
     return corpus
 
 
-class Shapes:
+class Shapes(benchhub.Dataset):
     """Shapes world: fine-tune on the shifted target domain, evaluate on held-out target images."""
 
     name = "shapes"
@@ -157,6 +157,14 @@ class Shapes:
     def _images(self) -> tuple[list, list]:
         """Training and held-out scenes; fixed across run seeds, so seeds vary only the training."""
         return generate(self.domain, self.train_size, seed=1), generate(self.domain, self.eval_size, seed=2)
+
+    def pretraining(self, size: int | None = None) -> list[dict]:
+        """`size` captioned images of the domain (seed 0, apart from the runs' data), captions in turn."""
+        data = generate(self.domain, size or self.train_size, seed=0)
+        return [{"image": ex["image"], "text": ex["captions"][i % len(ex["captions"])]} for i, ex in enumerate(data)]
+
+    def vocabulary(self) -> list[str]:
+        return vocabulary_corpus()
 
     def load(self, seed: int = 0) -> Splits:
         train, held_out = self._images()
@@ -173,6 +181,18 @@ class ShapesVqa(Shapes):
 
     name = "shapes-vqa"
     task = "vqa"
+
+    def pretraining(self, size: int | None = None) -> list[dict]:
+        """One question about each of the `size` images `Shapes.pretraining` captions (the same images)."""
+        rng = random.Random("blip2-tiny/vqa")  # the name it had when blip2 drew them: cached checkpoints stay valid
+        out = []
+        for ex in generate(self.domain, size or self.train_size, seed=0):
+            question, answer = rng.choice(questions(ex, rng))
+            out.append({"image": ex["image"], "prompt": vqa_prompt(question), "text": answer})
+        return out
+
+    def vocabulary(self) -> list[str]:
+        return vocabulary_corpus(vqa=True)
 
     def load(self, seed: int = 0) -> Splits:
         train, held_out = self._images()
@@ -198,6 +218,7 @@ class ShapesClassify(Shapes):
     name = "shapes-classify"
     task = "classify"
     labels = TARGET["shapes"]
+    pretraining = benchhub.Dataset.pretraining  # labelled single-shape images, not captions
 
     def load(self, seed: int = 0) -> Splits:
         def single(domain_seed: int, n: int) -> list[dict]:

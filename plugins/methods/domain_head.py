@@ -25,7 +25,7 @@ def _residual_mlp(head, hidden: int):
     return ResidualMLPHead()
 
 
-class DomainHead:
+class DomainHead(benchhub.Method):
     """Freeze the backbone; train a fresh head (linear, or residual MLP + linear) on its features."""
 
     name = "domain-head"
@@ -58,7 +58,7 @@ class DomainHead:
         bundle.model.requires_grad_(False)
         try:
             bundle.set_head(head.to(old.weight.device))
-        except NotImplementedError as exc:
+        except RunFailure as exc:
             raise RunFailure(f"domain-head does not apply: {exc}") from None
         head.requires_grad_(True)
         return bundle

@@ -4,7 +4,7 @@ import benchhub
 TOWERS = ("language", "vision", "bridge")
 
 
-class FrozenTop:
+class FrozenTop(benchhub.Method):
     """Train only the top k blocks of a tower (language, vision or bridge); freeze the rest."""
 
     name = "frozen-top"
@@ -19,7 +19,7 @@ class FrozenTop:
         self.freezes: tuple = ()
 
     def prepare(self, bundle):
-        tower = self.tower or bundle.default_tower
+        tower = self.tower or bundle.output_tower
         blocks = bundle.blocks(tower)
         if self.k > len(blocks):
             raise benchhub.errors.RunFailure(f"frozen-top: k={self.k} but the {tower} tower has only "

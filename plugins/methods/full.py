@@ -2,7 +2,7 @@
 import benchhub
 
 
-class Full:
+class Full(benchhub.Method):
     """Train every parameter of the model."""
 
     name = "full"

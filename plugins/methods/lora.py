@@ -2,7 +2,7 @@
 import benchhub
 
 
-class Lora:
+class Lora(benchhub.Method):
     """Low-rank adapters (peft LoraConfig); the base model stays frozen."""
 
     name = "lora"
@@ -18,10 +18,20 @@ class Lora:
         from peft import LoraConfig, get_peft_model
 
         config = LoraConfig(r=self.r, lora_alpha=self.alpha, lora_dropout=self.dropout, bias=self.bias,
-                            target_modules=self.target_modules or bundle.lora_target_modules,
-                            modules_to_save=bundle.peft_modules_to_save)
+                            target_modules=self.target_modules or default_targets(bundle),
+                            modules_to_save=trained_heads(bundle))
         bundle.model = get_peft_model(bundle.model, config)
         return bundle
+
+
+def default_targets(bundle) -> list[str]:
+    """Where adapters go unless the user says: the output tower's attention query and value projections."""
+    return bundle.modules("attention.query", "attention.value")
+
+
+def trained_heads(bundle) -> list[str] | None:
+    """A head that outputs the task's labels trains in full beside the adapters (PEFT modules_to_save)."""
+    return [bundle.module_name(bundle.head())] if bundle.labelled_head else None
 
 
 @benchhub.hookimpl

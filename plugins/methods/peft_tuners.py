@@ -4,7 +4,8 @@ from __future__ import annotations
 import dataclasses
 
 import benchhub
-from benchhub.errors import RunFailure, UserError, unknown_name
+from benchhub.errors import RunFailure, UserError, first_line, unknown_name
+from benchhub_plugins.methods.lora import default_targets, trained_heads
 
 
 def config_class(peft_type: str):
@@ -16,14 +17,13 @@ def config_class(peft_type: str):
     return PEFT_TYPE_TO_CONFIG_MAPPING[key]
 
 
-class PeftTuner:
+class PeftTuner(benchhub.Method):
     """Any PEFT tuner: `peft:<type>(option=value,...)` with the options of peft's <Type>Config."""
 
     name = "peft"
     variant_option = "type"
     default_lr = 2e-4
     peft_type: str | None = None  # fixed by the named subclasses
-    targets = "attention"  # which of the model's module groups to adapt when target_modules is not given
 
     def __init__(self, type: str | None = None, **options):
         self.type = self.peft_type or type
@@ -38,14 +38,18 @@ class PeftTuner:
     def defaults(self, bundle) -> dict:
         return {}
 
+    def targets(self, bundle):
+        """Modules to adapt when target_modules is not given (the model's attention query and value)."""
+        return default_targets(bundle)
+
     def config(self, bundle):
         cls = config_class(self.type)
         options = {**self.defaults(bundle), **self.options}
         fields = {f.name for f in dataclasses.fields(cls)}
         if "target_modules" in fields and not options.get("target_modules"):
-            options["target_modules"] = bundle.peft_targets(self.targets)
-        if "modules_to_save" in fields and bundle.peft_modules_to_save and "modules_to_save" not in options:
-            options["modules_to_save"] = bundle.peft_modules_to_save
+            options["target_modules"] = self.targets(bundle)
+        if "modules_to_save" in fields and trained_heads(bundle) and "modules_to_save" not in options:
+            options["modules_to_save"] = trained_heads(bundle)
         try:
             config = cls(**options)
         except (TypeError, ValueError) as exc:
@@ -62,8 +66,7 @@ class PeftTuner:
         try:
             bundle.model = get_peft_model(bundle.model, config)
         except (TypeError, ValueError, NotImplementedError, RuntimeError) as exc:
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise RunFailure(f"peft {self.type} cannot adapt this model: {message}") from None
+            raise RunFailure(f"peft {self.type} cannot adapt this model: {first_line(exc, with_type=False)}") from None
         return bundle
 
 
@@ -79,10 +82,13 @@ class Dora(PeftTuner):
 class IA3(PeftTuner):
     """IA3: learned rescaling of keys, values and feed-forward activations."""
 
-    name, peft_type, targets, default_lr = "ia3", "ia3", "ia3", 3e-3
+    name, peft_type, default_lr = "ia3", "ia3", 3e-3
+
+    def targets(self, bundle):
+        return bundle.modules("attention.key", "attention.value", "mlp.output")
 
     def defaults(self, bundle):
-        return {"feedforward_modules": bundle.peft_targets("feedforward")}
+        return {"feedforward_modules": bundle.modules("mlp.output")}
 
 
 class Vera(PeftTuner):

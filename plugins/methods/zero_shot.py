@@ -2,7 +2,7 @@
 import benchhub
 
 
-class ZeroShot:
+class ZeroShot(benchhub.Method):
     """Evaluate the pre-trained model as it is (the baseline row)."""
 
     name = "zero-shot"

@@ -2,7 +2,7 @@
 import benchhub
 
 
-class Classification:
+class Classification(benchhub.Metric):
     """Accuracy and macro-averaged F1 over the labels present in references or predictions."""
 
     name = "classification"

@@ -39,7 +39,7 @@ def ptb_tokenize(references: list[list[str]], predictions: list[str]) -> tuple[d
     return gts, res
 
 
-class CocoCaption:
+class CocoCaption(benchhub.Metric):
     """COCO caption metrics: BLEU-1..4, ROUGE-L, CIDEr (CIDEr-D), METEOR (opt-out), SPICE (needs CoreNLP)."""
 
     name = "coco-caption"
@@ -47,6 +47,7 @@ class CocoCaption:
     primary = "CIDEr"
     columns = ("CIDEr", "BLEU-4")  # what leaderboards show; records keep every score
     higher_is_better = True
+    citation = "pycocoevalcap"
 
     def __init__(self, meteor: bool = True, spice_corenlp: str | None = None):
         # METEOR starts its own JVM (~5-10 s): suites that run many short evaluations switch it off.

@@ -5,7 +5,7 @@ import benchhub
 from benchhub.errors import RunFailure
 
 
-class EvaluateBridge:
+class EvaluateBridge(benchhub.Metric):
     """A 🤗 `evaluate` metric by name, e.g. evaluate:sacrebleu; needs the Hub (fails offline, clearly)."""
 
     name = "evaluate"

@@ -47,7 +47,7 @@ def vqa_accuracy(prediction: str, answers: list[str]) -> float:
     return sum(scores) / len(scores)
 
 
-class VqaAccuracy:
+class VqaAccuracy(benchhub.Metric):
     """VQA accuracy (min(#matching humans / 3, 1) with the standard answer normalisation) and exact match."""
 
     name = "vqa-accuracy"

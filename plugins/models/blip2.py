@@ -6,7 +6,8 @@ from pathlib import Path
 import benchhub
 from benchhub.bundle import Bundle
 from benchhub.errors import RunFailure
-from benchhub_plugins.models.loading import PresetModel, from_pretrained, pretrain, quantized
+from benchhub_plugins.models.loading import (SPECIAL, PresetModel, build_tokenizer, dataset, from_pretrained,
+                                             pretrain, quantized)
 
 # Every number that shapes the tiny checkpoint; the cache key is a hash of this recipe.
 TINY_RECIPE = {
@@ -16,32 +17,16 @@ TINY_RECIPE = {
     "pretrain_vqa": False, "data": "shapes/source/v1",
 }
 REAL_PRESETS = {"opt-2.7b": "Salesforce/blip2-opt-2.7b", "opt-6.7b": "Salesforce/blip2-opt-6.7b"}
-SPECIAL = {"pad": "<pad>", "bos": "<s>", "eos": "</s>", "unk": "<unk>", "image": "<image>"}
-
-
-def build_tokenizer(corpus: list[str]):
-    """Word-level tokenizer trained locally on the caption vocabulary."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.WordLevel(unk_token=SPECIAL["unk"]))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    specials = [SPECIAL[k] for k in ("pad", "bos", "eos", "unk", "image")]
-    tok.train_from_iterator(corpus, trainers.WordLevelTrainer(special_tokens=specials, min_frequency=1))
-    # image_token is left unset on purpose: Blip2Processor adds it as an AddedToken (see NOTES).
-    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token=SPECIAL["pad"], bos_token=SPECIAL["bos"],
-                                   eos_token=SPECIAL["eos"], unk_token=SPECIAL["unk"])
-
-
+# what the tiny preset is pre-trained on (registered datasets, reached through the core)
+PRETRAIN_DATA = {"caption": "shapes", "vqa": "shapes-vqa"}
 def build_tiny(recipe: dict, seed: int = 0):
     """A freshly initialised tiny BLIP-2 and its processor (nothing downloaded)."""
     import torch
     from transformers import (Blip2Config, Blip2ForConditionalGeneration, Blip2Processor, Blip2QFormerConfig,
                               Blip2VisionConfig, BlipImageProcessor, OPTConfig)
 
-    from benchhub_plugins.datasets.shapes import vocabulary_corpus
-
-    tokenizer = build_tokenizer(vocabulary_corpus(vqa=recipe.get("pretrain_vqa", False)))
+    task = "vqa" if recipe.get("pretrain_vqa", False) else "caption"
+    tokenizer = build_tokenizer(dataset(PRETRAIN_DATA[task], domain="source").vocabulary())
     h, n, heads, ffn = recipe["hidden"], recipe["layers"], recipe["heads"], recipe["ffn"]
     image_token_id = tokenizer.convert_tokens_to_ids(SPECIAL["image"])
     vision = Blip2VisionConfig(hidden_size=h, intermediate_size=ffn, num_hidden_layers=n, num_attention_heads=heads,
@@ -77,10 +62,14 @@ class Blip2Bundle(Bundle):
     """Blip2ForConditionalGeneration + its processor, with BLIP-2's module layout spelled out."""
 
     task = "caption"
-    lora_target_modules = ["q_proj", "v_proj"]  # the language model's attention (NOTES)
-    # regexes keep IA3-style targets inside the language model (the vision MLP also has fc2)
-    peft_target_patterns = {"ia3": r".*language_model.*\.(k_proj|v_proj|fc2)",
-                            "feedforward": r".*language_model.*\.fc2"}
+    towers = ("language", "vision", "bridge")
+    # q_proj/v_proj exist only in the OPT language model (NOTES); the vision MLP also has an fc2
+    module_roles = {"language": {"attention.query": r".*language_model.*\.q_proj",
+                                 "attention.key": r".*language_model.*\.k_proj",
+                                 "attention.value": r".*language_model.*\.v_proj",
+                                 "mlp.output": r".*language_model.*\.fc2"},
+                    "vision": {"attention.query": r"vision_model\..*\.qkv", "attention.key": r"vision_model\..*\.qkv",
+                               "attention.value": r"vision_model\..*\.qkv", "mlp.output": r"vision_model\..*\.fc2"}}
 
     def __init__(self, model, processor, device, max_new_tokens: int = 16):
         super().__init__(model, device)
@@ -94,31 +83,29 @@ class Blip2Bundle(Bundle):
         self.bos_text = "" if not self.tokenizer or probe[:1] == [self.tokenizer.bos_token_id] \
             else f"{self.tokenizer.bos_token} "
 
-    def blocks(self, tower: str = "language") -> list:
-        base = self._base()
+    def _blocks(self, tower: str) -> list:
+        base = self.base_model()
         if tower == "language":
-            return list(base.language_model.model.decoder.layers) if hasattr(base.language_model, "model") \
-                else list(base.language_model.decoder.layers)
+            language = base.language_model
+            return language.model.decoder.layers if hasattr(language, "model") else language.decoder.layers
         if tower == "vision":
-            return list(base.vision_model.encoder.layers)
-        if tower in ("bridge", "qformer"):
-            return list(base.qformer.encoder.layer)
-        raise benchhub.UserError(f"unknown tower '{tower}'; available: language, vision, bridge")
+            return base.vision_model.encoder.layers
+        return base.qformer.encoder.layer
 
     def head(self):
-        return self._base().get_output_embeddings()
+        return self.base_model().get_output_embeddings()
 
     def set_head(self, module) -> None:
-        base = self._base()
+        base = self.base_model()
         base.config.text_config.tie_word_embeddings = False  # the new head is its own parameter
         base.config.tie_word_embeddings = False
         base.language_model.lm_head = module
 
     def components(self) -> dict:
-        base = self._base()
-        return {"vision": base.vision_model,
-                "bridge": _ModuleList([base.qformer, base.language_projection], [base.query_tokens]),
-                "head": self.head(), "language": base.language_model}
+        base = self.base_model()
+        bridge = benchhub.module_group({"qformer": base.qformer, "language_projection": base.language_projection},
+                                       {"query_tokens": base.query_tokens})
+        return {"vision": base.vision_model, "bridge": bridge, "head": self.head(), "language": base.language_model}
 
     def _encode(self, examples: list[dict], texts: list[str], side: str = "right") -> dict:
         self.tokenizer.padding_side = side
@@ -155,7 +142,7 @@ class Blip2Bundle(Bundle):
         """A batch shaped like `collate`'s (image tokens + `text_tokens` text tokens) for `plan`."""
         import torch
 
-        config = self._base().config
+        config = self.base_model().config
         size, queries = config.vision_config.image_size, config.num_query_tokens
         ids = torch.full((micro_batch, queries + text_tokens), 1, dtype=torch.long)
         ids[:, :queries] = config.image_token_index
@@ -178,7 +165,7 @@ class Blip2Bundle(Bundle):
     def predict(self, examples: list[dict], batch_size: int = 64) -> list[str]:
         import torch
 
-        from benchhub.train import autocast, to_device
+        from benchhub.device import autocast, to_device
 
         out_texts = []
         self.model.eval()
@@ -218,23 +205,11 @@ class Blip2Bundle(Bundle):
 
 
 def to_logits(bundle, batch):
-    from benchhub.train import to_device
+    from benchhub.device import to_device
 
     batch = to_device(batch, bundle.device)
     return bundle.model(pixel_values=batch["pixel_values"], input_ids=batch["input_ids"],
                         attention_mask=batch["attention_mask"]).logits.float()
-
-
-class _ModuleList:
-    """Parameters of several modules and loose parameters, seen as one component."""
-
-    def __init__(self, modules, params):
-        self.modules, self.params = modules, params
-
-    def parameters(self):
-        for m in self.modules:
-            yield from m.parameters()
-        yield from self.params
 
 
 class Blip2(PresetModel):
@@ -252,23 +227,14 @@ class Blip2(PresetModel):
         self.max_new_tokens = max_new_tokens
 
     def _pretrain(self, directory: Path, log, progress) -> dict:
-        import random
-
         import torch
-
-        from benchhub_plugins.datasets.shapes import generate, questions, vqa_prompt
 
         log("pre-training on the source domain (first use only)")
         model, processor = build_tiny(self.recipe, seed=0)
         bundle = Blip2Bundle(model, processor, torch.device("cpu"), self.max_new_tokens)
-        data = generate("source", self.recipe["pretrain_images"], seed=0)
-        examples = [{"image": ex["image"], "text": ex["captions"][i % len(ex["captions"])]}
-                    for i, ex in enumerate(data)]
-        if self.recipe["pretrain_vqa"]:
-            rng = random.Random("blip2-tiny/vqa")
-            for ex in data:
-                question, answer = rng.choice(questions(ex, rng))
-                examples.append({"image": ex["image"], "prompt": vqa_prompt(question), "text": answer})
+        tasks = ("caption", "vqa") if self.recipe["pretrain_vqa"] else ("caption",)
+        examples = [ex for task in tasks
+                    for ex in dataset(PRETRAIN_DATA[task], domain="source").pretraining(self.recipe["pretrain_images"])]
         return pretrain(bundle, examples, self.recipe, directory, progress)
 
     def meta_bundle(self) -> Blip2Bundle:

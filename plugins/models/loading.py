@@ -3,7 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import benchhub
 from benchhub.errors import RunFailure
+
+SPECIAL = {"pad": "<pad>", "bos": "<s>", "eos": "</s>", "unk": "<unk>", "image": "<image>"}
 
 
 def from_pretrained(cls, source: str, **kwargs):
@@ -41,9 +44,30 @@ def quantized(quantization: str | None, device, keep: list[str]) -> dict:
     return {"quantization_config": bnb_config(quantization, device, keep=keep), "device_map": device_map(device)}
 
 
+def dataset(name: str, **options):
+    """A registered dataset, through the core: model plugins never import dataset plugins."""
+    from benchhub import plugins
+
+    return plugins.registry().create("dataset", name, **options)
+
+
+def build_tokenizer(corpus: list[str]):
+    """Word-level tokenizer trained locally on a vocabulary corpus (NOTES: image token left unset)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.WordLevel(unk_token=SPECIAL["unk"]))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    specials = [SPECIAL[k] for k in ("pad", "bos", "eos", "unk", "image")]
+    tok.train_from_iterator(corpus, trainers.WordLevelTrainer(special_tokens=specials, min_frequency=1))
+    # image_token is left unset on purpose: Blip2Processor adds it as an AddedToken (see NOTES).
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token=SPECIAL["pad"], bos_token=SPECIAL["bos"],
+                                   eos_token=SPECIAL["eos"], unk_token=SPECIAL["unk"])
+
+
 def pretrain(bundle, examples: list, recipe: dict, directory, progress) -> dict:
     """Pre-train a tiny preset with the shared training loop (cosine, 5 % warm-up) and save it."""
-    from benchhub.records import Budget
+    from benchhub.budget import Budget
     from benchhub.train import train_loop
 
     budget = Budget(effective_batch=recipe["pretrain_batch"], micro_batch=recipe["pretrain_batch"],
@@ -53,10 +77,11 @@ def pretrain(bundle, examples: list, recipe: dict, directory, progress) -> dict:
     return {"recipe": recipe, "seconds": round(stats.seconds, 2), "final_loss": stats.final_loss}
 
 
-class PresetModel:
+class PresetModel(benchhub.Model):
     """Shared preset handling: `tiny` is pre-trained offline on first use and cached by recipe; other
     presets are real hub ids (`real_presets`) or a local directory / hub id given as the preset."""
 
+    quantizations = ("nf4", "int8")
     cache_prefix = ""
     real_presets: dict = {}
     preset = "tiny"
@@ -64,8 +89,6 @@ class PresetModel:
 
     def _set_preset(self, preset: str, recipe: dict, defaults: dict, other_options: str) -> None:
         """Validate recipe options (they shape the tiny preset only) and keep preset and recipe."""
-        import benchhub
-
         unknown = set(recipe) - set(defaults)
         if unknown:
             raise benchhub.UserError(f"{self.name} has no option {sorted(unknown)[0]!r}; options: {other_options}, "

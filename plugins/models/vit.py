@@ -6,7 +6,7 @@ from pathlib import Path
 import benchhub
 from benchhub.bundle import Bundle
 from benchhub.errors import RunFailure
-from benchhub_plugins.models.loading import PresetModel, from_pretrained, pretrain, quantized, vit_layers
+from benchhub_plugins.models.loading import PresetModel, dataset, from_pretrained, pretrain, quantized, vit_layers
 
 TINY_RECIPE = {
     "hidden": 64, "layers": 4, "heads": 4, "ffn": 128, "image_size": 32, "patch_size": 4, "num_labels": 10,
@@ -14,34 +14,34 @@ TINY_RECIPE = {
     "data": "sklearn-digits/v1",
 }
 REAL_PRESETS = {"base": "google/vit-base-patch16-224"}
+PRETRAIN_DATA = "digits"  # what the tiny preset is pre-trained on (a registered dataset)
 
 
 class VitBundle(Bundle):
     """ViTForImageClassification + its image processor."""
 
     task = "classify"
-    default_tower = "vision"
-    lora_target_modules = ["q_proj", "v_proj"]
-    peft_target_patterns = {"ia3": r".*\.(k_proj|v_proj|fc2)", "feedforward": r".*\.fc2"}
-    peft_modules_to_save = ["classifier"]  # a new label set needs a trainable classifier
+    towers = ("vision",)
+    output_tower = "vision"
+    module_roles = {"vision": {"attention.query": r".*\.q_proj", "attention.key": r".*\.k_proj",
+                               "attention.value": r".*\.v_proj", "mlp.output": r".*\.fc2"}}
+    labelled_head = True  # the classifier maps to the task's labels (a new label set needs it trained)
 
     def __init__(self, model, image_processor, device):
         super().__init__(model, device)
         self.image_processor = image_processor
 
-    def blocks(self, tower: str = "vision") -> list:
-        if tower != "vision":
-            raise RunFailure(f"ViT has only a vision tower, not '{tower}'")
-        return vit_layers(self._base().vit)
+    def _blocks(self, tower: str) -> list:
+        return vit_layers(self.base_model().vit)
 
     def head(self):
-        return self._base().classifier
+        return self.base_model().classifier
 
     def set_head(self, module) -> None:
-        self._base().classifier = module
+        self.base_model().classifier = module
 
     def components(self) -> dict:
-        base = self._base()
+        base = self.base_model()
         return {"vision": base.vit, "head": base.classifier}
 
     def _pixels(self, examples):
@@ -61,7 +61,7 @@ class VitBundle(Bundle):
         """A batch shaped like `collate`'s for `plan` (text_tokens is unused: no text)."""
         import torch
 
-        config = self._base().config
+        config = self.base_model().config
         size = config.image_size
         return {"pixel_values": torch.zeros(micro_batch, config.num_channels, size, size),
                 "labels": torch.zeros(micro_batch, dtype=torch.long)}
@@ -75,7 +75,7 @@ class VitBundle(Bundle):
     def predict(self, examples: list[dict], batch_size: int = 64) -> list[str]:
         import torch
 
-        from benchhub.train import autocast
+        from benchhub.device import autocast
 
         self.model.eval()
         out = []
@@ -133,12 +133,10 @@ class Vit(PresetModel):
     def _pretrain(self, directory: Path, log, progress) -> dict:
         import torch
 
-        from benchhub_plugins.datasets.digits import digit_examples
-
         log(f"pre-training on digits ({self.recipe['pretrain_domain']} domain, first use only)")
         model, processor = build_tiny(self.recipe)
         bundle = VitBundle(model, processor, torch.device("cpu"))
-        examples = digit_examples(self.recipe["pretrain_domain"])
+        examples = dataset(PRETRAIN_DATA, domain=self.recipe["pretrain_domain"]).pretraining()
         return pretrain(bundle, examples, self.recipe, directory, progress)
 
     def meta_bundle(self) -> VitBundle:

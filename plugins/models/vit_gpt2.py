@@ -6,7 +6,8 @@ from pathlib import Path
 import benchhub
 from benchhub.bundle import Bundle
 from benchhub.errors import RunFailure
-from benchhub_plugins.models.loading import PresetModel, from_pretrained, pretrain, quantized, vit_layers
+from benchhub_plugins.models.loading import (PresetModel, build_tokenizer, dataset, from_pretrained, pretrain,
+                                             quantized, vit_layers)
 
 TINY_RECIPE = {
     "hidden": 128, "encoder_layers": 2, "decoder_layers": 2, "heads": 4, "image_size": 32, "patch_size": 8,
@@ -14,38 +15,40 @@ TINY_RECIPE = {
     "data": "shapes/source/v1",
 }
 REAL_PRESETS = {"nlpconnect": "nlpconnect/vit-gpt2-image-captioning"}
+PRETRAIN_DATA = "shapes"  # what the tiny preset is pre-trained on (a registered dataset)
 
 
 class VitGpt2Bundle(Bundle):
     """VisionEncoderDecoderModel (ViT → GPT-2 with cross-attention), image processor and tokenizer."""
 
     task = "caption"
-    lora_target_modules = r".*decoder.*\.attn\.c_attn"  # GPT-2's fused self-attention projection
-    peft_target_patterns = {"ia3": r".*decoder.*\.(attn\.c_attn|mlp\.c_proj)",
-                            "feedforward": r".*decoder.*\.mlp\.c_proj"}
+    towers = ("language", "vision")
+    # GPT-2's self-attention computes query, key and value in one fused projection, c_attn
+    module_roles = {"language": {"attention.query": r".*decoder.*\.attn\.c_attn",
+                                 "attention.key": r".*decoder.*\.attn\.c_attn",
+                                 "attention.value": r".*decoder.*\.attn\.c_attn",
+                                 "mlp.output": r".*decoder.*\.mlp\.c_proj"},
+                    "vision": {"attention.query": r"encoder\..*\.q_proj", "attention.key": r"encoder\..*\.k_proj",
+                               "attention.value": r"encoder\..*\.v_proj", "mlp.output": r"encoder\..*\.fc2"}}
 
     def __init__(self, model, image_processor, tokenizer, device, max_new_tokens: int = 16):
         super().__init__(model, device)
         self.image_processor, self.tokenizer, self.max_new_tokens = image_processor, tokenizer, max_new_tokens
 
-    def blocks(self, tower: str = "language") -> list:
-        base = self._base()
-        if tower == "language":
-            return list(base.decoder.transformer.h)
-        if tower == "vision":
-            return vit_layers(base.encoder)
-        raise RunFailure(f"ViT-GPT2 has towers language and vision, not '{tower}'")
+    def _blocks(self, tower: str) -> list:
+        base = self.base_model()
+        return base.decoder.transformer.h if tower == "language" else vit_layers(base.encoder)
 
     def head(self):
-        return self._base().decoder.get_output_embeddings()
+        return self.base_model().decoder.get_output_embeddings()
 
     def set_head(self, module) -> None:
-        base = self._base()
+        base = self.base_model()
         base.decoder.config.tie_word_embeddings = False
         base.decoder.lm_head = module
 
     def components(self) -> dict:
-        base = self._base()
+        base = self.base_model()
         return {"vision": base.encoder, "head": self.head(), "language": base.decoder}
 
     def _pixels(self, examples):
@@ -63,7 +66,7 @@ class VitGpt2Bundle(Bundle):
         """A batch shaped like `collate`'s (`text_tokens` caption tokens) for `plan`."""
         import torch
 
-        encoder = self._base().config.encoder
+        encoder = self.base_model().config.encoder
         size = encoder.image_size
         return {"pixel_values": torch.zeros(micro_batch, encoder.num_channels, size, size),
                 "labels": torch.ones(micro_batch, text_tokens, dtype=torch.long)}
@@ -80,10 +83,10 @@ class VitGpt2Bundle(Bundle):
     def predict(self, examples: list[dict], batch_size: int = 64) -> list[str]:
         import torch
 
-        from benchhub.train import autocast
+        from benchhub.device import autocast
 
         self.model.eval()
-        config = self._base().config
+        config = self.base_model().config
         out = []
         for i in range(0, len(examples), batch_size):
             pixels = self._pixels(examples[i:i + batch_size]).to(self.device)
@@ -120,10 +123,7 @@ def build_tiny(recipe: dict, seed: int = 0):
     from transformers import GPT2Config, VisionEncoderDecoderConfig, VisionEncoderDecoderModel, ViTConfig, \
         ViTImageProcessor
 
-    from benchhub_plugins.datasets.shapes import vocabulary_corpus
-    from benchhub_plugins.models.blip2 import build_tokenizer
-
-    tokenizer = build_tokenizer(vocabulary_corpus())
+    tokenizer = build_tokenizer(dataset(PRETRAIN_DATA, domain="source").vocabulary())
     h = recipe["hidden"]
     encoder = ViTConfig(hidden_size=h, num_hidden_layers=recipe["encoder_layers"], num_attention_heads=recipe["heads"],
                         intermediate_size=2 * h, image_size=recipe["image_size"], patch_size=recipe["patch_size"],
@@ -158,14 +158,10 @@ class VitGpt2(PresetModel):
     def _pretrain(self, directory: Path, log, progress) -> dict:
         import torch
 
-        from benchhub_plugins.datasets.shapes import generate
-
         log("pre-training on the source domain (first use only)")
         model, image_processor, tokenizer = build_tiny(self.recipe)
         bundle = VitGpt2Bundle(model, image_processor, tokenizer, torch.device("cpu"), self.max_new_tokens)
-        data = generate("source", self.recipe["pretrain_images"], seed=0)
-        examples = [{"image": ex["image"], "text": ex["captions"][i % len(ex["captions"])]}
-                    for i, ex in enumerate(data)]
+        examples = dataset(PRETRAIN_DATA, domain="source").pretraining(self.recipe["pretrain_images"])
         return pretrain(bundle, examples, self.recipe, directory, progress)
 
     def meta_bundle(self) -> VitGpt2Bundle:

@@ -1,0 +1,121 @@
+"""The budget every run of a suite shares, and memory sizes as people write them."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from benchhub.errors import UserError
+
+LR_SCHEDULES = ("cosine", "linear", "constant")
+
+_UNITS = {
+    "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+    "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
+    "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40,
+}
+
+
+def parse_memory(text) -> int | None:
+    """'24GiB' -> 25769803776; 'none' -> None; plain integers are bytes."""
+    if text is None:
+        return None
+    if isinstance(text, bool) or isinstance(text, float):
+        raise UserError(f"cannot parse memory limit {text!r}; give a unit, e.g. \"4GiB\" (a bare integer is bytes)")
+    if isinstance(text, int):
+        value = text
+    else:
+        s = str(text).strip().lower().replace(" ", "")
+        if s in ("none", "unlimited", ""):
+            return None
+        m = re.fullmatch(r"(\d+(?:\.\d+)?)([a-z]*)", s)
+        if not m or m.group(2) not in _UNITS and m.group(2) != "":
+            raise UserError(
+                f"cannot parse memory limit '{text}'; use a number with a unit such as 512MiB, 24GiB or 80GB"
+            )
+        value = int(float(m.group(1)) * _UNITS.get(m.group(2) or "b"))
+    if value <= 0:
+        raise UserError(f"memory limit must be positive, got '{text}'")
+    return value
+
+
+def format_bytes(n: int | None) -> str:
+    if n is None:
+        return "–"
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:.2f} {unit}" if unit == "GiB" else f"{n / size:.0f} {unit}"
+    return f"{n} B"
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What every run of a suite gets: memory, effective batch, steps and schedule."""
+
+    effective_batch: int = 16
+    micro_batch: int = 16
+    max_steps: int | None = 200
+    max_epochs: float | None = None
+    memory_limit_bytes: int | None = None
+    lr_schedule: str = "cosine"
+    warmup_ratio: float = 0.05
+    max_grad_norm: float | None = 1.0
+    weight_decay: float = 0.0
+    max_seconds: float | None = None  # train wall-clock limit: stop cleanly, evaluate, mark the record
+
+    def __post_init__(self):
+        for attr in ("effective_batch", "micro_batch"):
+            value = getattr(self, attr)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise UserError(f"{attr.replace('_', '-')} must be a positive integer, got {value!r}")
+        if self.effective_batch % self.micro_batch:
+            raise UserError(
+                f"micro-batch {self.micro_batch} does not divide effective batch {self.effective_batch}; "
+                f"choose one of {', '.join(map(str, divisors(self.effective_batch)))}"
+            )
+        if self.max_steps is None and self.max_epochs is None:
+            raise UserError("budget needs max_steps or max_epochs")
+        if self.max_steps is not None and (not isinstance(self.max_steps, int) or self.max_steps <= 0):
+            raise UserError(f"max-steps must be a positive integer, got {self.max_steps!r}")
+        if self.max_epochs is not None and (not _number(self.max_epochs) or self.max_epochs <= 0):
+            raise UserError(f"max-epochs must be positive, got {self.max_epochs!r}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise UserError(f"unknown lr_schedule '{self.lr_schedule}'; available: {', '.join(LR_SCHEDULES)}")
+        if not _number(self.warmup_ratio) or not 0 <= self.warmup_ratio < 1:
+            raise UserError(f"warmup_ratio must be a number in [0, 1), got {self.warmup_ratio!r}")
+        if self.max_grad_norm is not None and (not _number(self.max_grad_norm) or self.max_grad_norm <= 0):
+            raise UserError(f"max_grad_norm must be a positive number (or absent), got {self.max_grad_norm!r}")
+        if self.max_seconds is not None and (not _number(self.max_seconds) or not 0 < self.max_seconds < float("inf")):
+            raise UserError(f"max-seconds must be a positive number, got {self.max_seconds!r}")
+        if not _number(self.weight_decay) or self.weight_decay < 0:
+            raise UserError(f"weight_decay must be a non-negative number, got {self.weight_decay!r}")
+
+    @property
+    def grad_accum_steps(self) -> int:
+        return self.effective_batch // self.micro_batch
+
+    def total_steps(self, n_train: int) -> int:
+        """Optimizer steps: max_steps, or max_epochs over n_train examples, whichever is smaller."""
+        steps = []
+        if self.max_steps is not None:
+            steps.append(self.max_steps)
+        if self.max_epochs is not None:
+            steps.append(max(1, round(self.max_epochs * n_train / self.effective_batch)))
+        return min(steps)
+
+    def describe(self) -> str:
+        parts = [
+            f"effective batch {self.effective_batch} = {self.micro_batch} × {self.grad_accum_steps}",
+            f"{self.max_steps} steps" if self.max_steps else f"{self.max_epochs} epochs",
+            *([f"at most {self.max_seconds:g} s of training"] if self.max_seconds else []),
+            f"{self.lr_schedule} lr, {self.warmup_ratio:.0%} warm-up",
+            f"memory limit {format_bytes(self.memory_limit_bytes) if self.memory_limit_bytes else 'none'}",
+        ]
+        return ", ".join(parts)
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]

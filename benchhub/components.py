@@ -1,0 +1,167 @@
+"""What method, model, dataset and metric plugins provide: small base classes with documented defaults.
+
+A plugin class may subclass these or only have the same members; registration checks the
+required ones and fills in every documented default that a class does not define, so the core
+reads `method.trains` or calls `method.after_optimizer_step(...)` without probing.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+
+from benchhub.errors import RunFailure, UserError
+from benchhub.spec import instantiate, parse_component
+
+if TYPE_CHECKING:  # pragma: no cover
+    from benchhub.bundle import Bundle
+
+
+@dataclass
+class Splits:
+    """What a dataset's load() returns: training examples, held-out examples, a description of the split."""
+
+    train: list
+    eval: list
+    info: dict = field(default_factory=dict)
+
+
+class Method:
+    """A way to fine-tune: `prepare` freezes, wraps or replaces parts of the bundle's model."""
+
+    name: str
+    variant_option = "type"  # `name:variant` passes the variant as this option
+    default_lr: float = 1e-4  # unless the suite or `--methods 'x(lr=...)'` sets lr
+    trains: bool = True  # False: evaluation only (zero-shot)
+    freezes: tuple = ()  # components it promises to leave frozen; read after prepare() and checked
+    quantization: str | None = None  # "nf4" / "int8": the model loads its base quantized
+
+    def prepare(self, bundle: Bundle) -> Bundle:
+        raise NotImplementedError
+
+    def after_optimizer_step(self, bundle: Bundle, step: int, total_steps: int) -> None:
+        """Called after each optimizer step, before gradients are cleared (AdaLoRA re-allocates)."""
+
+
+class Model:
+    """A model family with presets: `build` returns a Bundle on a device."""
+
+    name: str
+    variant_option = "preset"
+    tasks: tuple = ("caption",)
+    presets: tuple = ()
+    quantizations: tuple = ()  # base quantizations `build(quantization=...)` can load: "nf4", "int8"
+
+    def build(self, device, seed: int = 0, quantization: str | None = None) -> Bundle:
+        raise NotImplementedError
+
+    def prepare(self, log: Callable[[str], Any] = print, progress=None) -> dict | None:
+        """One-time work before the runs (pre-training, downloads), in a child process; None: nothing to do."""
+        return None
+
+    def meta_bundle(self) -> Bundle:
+        """The bundle with its model on the meta device (no weights), for `benchhub plan`."""
+        raise RunFailure(f"model '{self.name}' cannot be planned without weights (no meta_bundle)")
+
+
+class Dataset:
+    """Examples for one task, split into train and held-out evaluation examples."""
+
+    name: str
+    variant_option = "preset"
+    task: str = "caption"
+
+    def load(self, seed: int = 0) -> Splits:
+        raise NotImplementedError
+
+    def pretraining(self, size: int | None = None) -> list:
+        """Training examples of this dataset's domain for pre-training a model before the runs."""
+        return self.load(seed=0).train[:size]
+
+    def vocabulary(self) -> list:
+        """Texts that hold every word the dataset can produce (for tokenizers trained locally)."""
+        return [ex.get("text", "") for ex in self.pretraining()]
+
+
+class Metric:
+    """Scores predictions against references."""
+
+    name: str
+    variant_option = "preset"
+    task: str = "caption"
+    primary: str | None = None  # the score that ranks a leaderboard
+    columns: tuple = ()  # the scores a leaderboard shows (records keep every score)
+    higher_is_better: bool = True
+    citation: str = ""  # where the numbers come from, e.g. "pycocoevalcap"
+    skipped: dict = {}  # score -> why it was not computed (set by compute on the instance)
+
+    def compute(self, predictions: list, references: list) -> dict:
+        raise NotImplementedError
+
+
+BASES = {"method": Method, "model": Model, "dataset": Dataset, "metric": Metric}
+REQUIRED = {"method": ("prepare",), "model": ("build",), "dataset": ("load",), "metric": ("compute",)}
+
+
+def complete(kind: str, cls: type, plugin: str = "?") -> type:
+    """Check a registered class against its kind and give it the documented defaults it lacks."""
+    base = BASES[kind]
+    name = cls.__dict__.get("name", getattr(cls, "name", None))
+    if not isinstance(name, str) or not name:
+        raise UserError(f"plugin '{plugin}' registered a {kind} without a `name` attribute: {cls!r}")
+    missing = [m for m in REQUIRED[kind] if not callable(getattr(cls, m, None))]
+    if missing:
+        raise UserError(f"plugin '{plugin}' registered {kind} '{name}' without {missing[0]}()")
+    if issubclass(cls, base):
+        return cls
+    for attr, value in vars(base).items():
+        if not attr.startswith("_") and attr not in REQUIRED[kind] and not hasattr(cls, attr):
+            setattr(cls, attr, value)
+    return cls
+
+
+@dataclass(frozen=True)
+class RunClasses:
+    """The registered classes that serve one run; they travel to the run's child process by reference."""
+
+    method: type
+    model: type
+    dataset: type
+    metrics: dict  # metric label (as in the suite) -> class
+
+    def completed(self) -> RunClasses:
+        """The same classes with their documented defaults (again, in a child process)."""
+        for kind in ("method", "model", "dataset"):
+            complete(kind, getattr(self, kind))
+        for cls in self.metrics.values():
+            complete("metric", cls)
+        return self
+
+    def all(self) -> list:
+        return [self.method, self.model, self.dataset, *self.metrics.values()]
+
+    def new_method(self, spec) -> Method:
+        return instantiate(self.method, spec.method.name, spec.method.options)
+
+    def new_model(self, spec) -> Model:
+        return instantiate(self.model, spec.model.name, spec.model.options)
+
+    def new_dataset(self, spec) -> Dataset:
+        return instantiate(self.dataset, spec.dataset.name, spec.dataset.options)
+
+    def new_metrics(self, spec) -> list:
+        out = []
+        for label in spec.metrics:
+            metric = parse_component(label)
+            out.append(instantiate(self.metrics[label], metric.name, metric.options))
+        return out
+
+    def scoring(self, spec) -> dict:
+        """What ranks and what shows: the first metric's primary score, every metric's columns."""
+        metrics = self.new_metrics(spec)
+        if not metrics:
+            return {}
+        primary = metrics[0].primary
+        columns = [c for m in metrics for c in m.columns]
+        return {"primary": primary, "columns": ([primary] if primary and primary not in columns else []) + columns,
+                "higher_is_better": {c: bool(m.higher_is_better) for m in metrics for c in (*m.columns, m.primary)
+                                     if c}}

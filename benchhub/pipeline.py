@@ -1,0 +1,222 @@
+"""One run, top to bottom: build -> fit memory -> check -> train -> evaluate -> result.
+
+Everything here runs inside the run's own child process (see `isolation`); the result is a dict
+of what was measured, which `records.make_record` turns into the run's record in the parent.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+
+from benchhub import checks, memory
+from benchhub.budget import format_bytes
+from benchhub.components import RunClasses
+from benchhub.errors import RunFailure, first_line
+from benchhub.records import Status, batching
+from benchhub.spec import RunSpec
+
+
+def _silent(*event) -> None:
+    pass
+
+
+@dataclass
+class Prepared:
+    """A run after `build`: its method applied to its model, its data loaded, the first checks passed."""
+
+    method: object
+    bundle: object
+    splits: object
+    checks: dict
+
+
+def build_bundle(spec: RunSpec, classes: RunClasses, method, device):
+    """The model plugin's bundle for a run, loaded quantized when the method asks for it."""
+    model = classes.new_model(spec)
+    if not method.quantization:
+        return model.build(device, seed=spec.seed)
+    if method.quantization not in model.quantizations:
+        raise RunFailure(f"method '{spec.method.name}' needs a {method.quantization} base model, which model "
+                         f"'{spec.model.name}' cannot load")
+    bundle = model.build(device, seed=spec.seed, quantization=method.quantization)
+    from benchhub.quantization import keep_trainable
+
+    keep_trainable(bundle.model)
+    return bundle
+
+
+def build(spec: RunSpec, classes: RunClasses, device, phase=_silent) -> Prepared:
+    """Build the bundle, load the data, apply the method; check the image matters and the method's promises."""
+    import torch
+
+    method = classes.new_method(spec)
+    phase("phase", "building model")
+    bundle = build_bundle(spec, classes, method, device)
+    splits = classes.new_dataset(spec).load(seed=spec.seed)
+    prepared = Prepared(method, bundle, splits, {})
+    checks.check_image_conditioning(bundle, splits, prepared.checks)
+    bundle.total_steps = spec.budget.total_steps(len(splits.train))
+    torch.manual_seed(spec.seed)
+    prepared.bundle = method.prepare(bundle) or bundle
+    checks.check_promises(method, prepared.bundle, spec.method_label)
+    return prepared
+
+
+def check_only(spec: RunSpec, classes: RunClasses, device, phase=_silent) -> dict:
+    """`benchhub check`: every self-check of a run, nothing trained."""
+    run = build(spec, classes, device, phase)
+    if run.method.trains:
+        phase("phase", "checking accumulation")
+        checks.check_accumulation(run.bundle, run.splits.train[:8], run.checks)
+    trainable, total = run.bundle.parameter_counts()
+    return {"status": "ok", "checks": run.checks, "parameters": {"trainable": trainable, "total": total}}
+
+
+def execute(spec: RunSpec, classes: RunClasses, device, phase=_silent, weights_dir: str | None = None) -> dict:
+    """Build, fit into memory, check, train and evaluate one run in this process; returns what was measured."""
+    import torch
+
+    limit = spec.budget.memory_limit_bytes
+    torch.manual_seed(spec.seed)
+    baseline_rss = memory.current_rss() if device.type == "cpu" else None
+    _start_device(device, limit)
+    try:
+        run = build(spec, classes, device, phase)
+    except Exception as exc:
+        if limit is not None and memory.is_out_of_memory(exc):  # the weights alone do not fit
+            return does_not_fit(spec, device, limit, True, None, {}, None, None)
+        raise
+    trainable, total = run.bundle.parameter_counts()
+    parameters = {"trainable": trainable, "total": total, "manifest": run.bundle.manifest()}
+    fitted = fit(spec, run, device, phase) if run.method.trains else None
+    if fitted is not None and fitted["micro_batch"] is None:
+        return does_not_fit(spec, device, fitted["needed_bytes"], fitted["needed_is_lower_bound"], fitted,
+                            run.checks, parameters, run.splits.info)
+    budget = dataclasses.replace(spec.budget, micro_batch=fitted["micro_batch"]) if fitted else spec.budget
+    trained = train(spec, run, budget, device, phase) if run.method.trains else {}
+    phase("phase", "evaluating")
+    evaluated = evaluate(spec, classes, run)
+    saved = save(run, weights_dir) if weights_dir and run.method.trains else {}
+    result = {"status": "ok", "checks": run.checks, "parameters": parameters, "batching": batching(budget),
+              "data": run.splits.info, **trained, **evaluated, **saved}
+    result["memory"] = _memory(device, baseline_rss, fitted)
+    return result
+
+
+def _start_device(device, limit: int | None) -> None:
+    if device.type == "cuda":
+        import torch
+
+        torch.cuda.set_device(device)  # bf16 checks and synchronize then look at this device
+        torch.cuda.reset_peak_memory_stats(device)
+        memory.cap_cuda_memory(device, limit)
+
+
+def fit(spec: RunSpec, run: Prepared, device, phase=_silent) -> dict:
+    """The micro-batch search (see `fit_memory.search_micro_batch`), then the accumulation check."""
+    from benchhub.fit_memory import search_micro_batch
+
+    phase("phase", "measuring memory")
+    search = search_micro_batch(run.bundle, run.splits.train, spec.budget, log=lambda m: phase("phase", m))
+    if search["micro_batch"] is not None:
+        phase("phase", "checking accumulation")
+        with memory.uncapped(device, spec.budget.memory_limit_bytes):  # a check, not part of the budget
+            checks.check_accumulation(run.bundle, run.splits.train[:8], run.checks)
+    return search
+
+
+def train(spec: RunSpec, run: Prepared, budget, device, phase=_silent) -> dict:
+    """FLOPs of one step, then the shared training loop; returns the record's train and compute parts."""
+    from benchhub import compute
+    from benchhub.device import device_name
+    from benchhub.train import batch_indices, collate_micro_batches, train_loop
+
+    phase("phase", "counting FLOPs")
+    first = next(batch_indices(len(run.splits.train), budget.effective_batch, spec.seed))
+    micro = collate_micro_batches(run.bundle, [run.splits.train[i] for i in first], budget.micro_batch)
+    count_start = time.perf_counter()
+    flops = compute.step_flops(run.bundle, micro)
+    count_seconds = time.perf_counter() - count_start
+    del micro
+    phase("phase", "training")
+    stats = train_loop(run.bundle, run.splits.train, budget, spec.lr, spec.seed, method=run.method,
+                       progress=lambda s, n, loss: phase("step", s, n, loss), max_seconds=budget.max_seconds)
+    peak, source = compute.peak_flops(device, device_name(device))
+    per_second = (lambda n: round(n / stats.seconds, 2) if stats.seconds else None)
+    curve_every = max(1, len(stats.losses) // 50)
+    return {"train": {"seconds": round(stats.seconds, 3), "steps": stats.steps, "samples": stats.samples,
+                      "samples_per_second": per_second(stats.samples), "target_tokens": stats.target_tokens,
+                      "tokens_per_second": round(stats.target_tokens / stats.seconds, 1) if stats.seconds else None,
+                      "final_loss": stats.final_loss, "loss_curve": stats.losses[::curve_every],
+                      "stopped_by": stats.stopped_by},
+            "compute": compute.compute_record(flops, stats.steps, stats.seconds, peak, source, count_seconds)}
+
+
+def evaluate(spec: RunSpec, classes: RunClasses, run: Prepared) -> dict:
+    """Predictions for the held-out examples, scored by every metric of the suite."""
+    start = time.perf_counter()
+    predictions, eval_batch = predict_within_memory(run.bundle, run.splits.eval, 64)
+    gen_seconds = time.perf_counter() - start
+    references = [ex["references"] for ex in run.splits.eval]
+    scores, skipped = {}, {}
+    for metric in classes.new_metrics(spec):
+        scores.update(metric.compute(predictions, references))
+        skipped.update(metric.skipped)
+    bad = [k for k, v in scores.items() if v != v]
+    if bad:
+        raise RunFailure(f"metric {bad[0]} is NaN")
+    return {"metrics": scores, "skipped_metrics": skipped,
+            "eval": {"seconds": round(time.perf_counter() - start, 6), "generation_seconds": round(gen_seconds, 6),
+                     "examples": len(predictions), "batch_size": eval_batch,
+                     "samples": [{"prediction": p, "references": r} for p, r in zip(predictions[:5], references)]}}
+
+
+def predict_within_memory(bundle, examples: list, batch_size: int) -> tuple[list, int]:
+    """Predictions in batches of `batch_size`, halved after each out-of-memory error (a CUDA cap)."""
+    while True:
+        try:
+            return bundle.predict(examples, batch_size=batch_size), batch_size
+        except Exception as exc:  # noqa: BLE001
+            if batch_size == 1 or not memory.is_out_of_memory(exc):
+                raise
+        batch_size //= 2
+        memory.release_freed_memory(bundle.device, collect=True)
+
+
+def save(run: Prepared, weights_dir: str) -> dict:
+    """Save the trained weights; the metrics are in hand, so a failed save is noted, not fatal."""
+    import traceback
+
+    try:
+        run.bundle.save(weights_dir)
+        return {"weights": weights_dir}
+    except Exception as exc:  # noqa: BLE001
+        traceback.print_exc()
+        return {"weights_error": first_line(exc, with_type=True)}
+
+
+def _memory(device, baseline_rss: int | None, fitted: dict | None) -> dict:
+    """The run's memory: process peaks, the baseline before the model, the probe's split and search."""
+    from benchhub.fit_memory import memory_split
+
+    out = memory.run_memory(device)
+    if baseline_rss is not None:
+        out["baseline_rss_bytes"] = baseline_rss  # the process before the model: libraries, runtime
+    if fitted is not None:
+        out["split"] = memory_split(fitted["probe"])
+        out["search"] = {k: fitted[k] for k in ("trials", "seconds")}
+    return out
+
+
+def does_not_fit(spec: RunSpec, device, needed: int | None, lower_bound: bool, search: dict | None,
+                 checks_done: dict, parameters: dict | None, data) -> dict:
+    """The result of a run whose training step does not fit its memory limit even at micro-batch 1."""
+    mem = memory.run_memory(device)
+    mem.update(needed_bytes=needed, needed_is_lower_bound=lower_bound)
+    if search is not None:
+        mem["search"] = {k: search[k] for k in ("trials", "seconds")}
+    need = f"{'more than ' if lower_bound else ''}{format_bytes(needed)}"
+    return {"status": Status.DOES_NOT_FIT.value, "error": f"does not fit "
+            f"{format_bytes(spec.budget.memory_limit_bytes)} even at micro-batch 1 (needs {need})",
+            "checks": checks_done, "parameters": parameters, "memory": mem, "data": data}

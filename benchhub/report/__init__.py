@@ -1,0 +1,35 @@
+"""Reports generated from stored records: the Markdown leaderboard, and the console views of runs."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from benchhub.fileio import atomic_write
+from benchhub.report.markdown import render_leaderboard
+
+
+def metric_describer(registry):
+    """`describe(label) -> (citation, task)` from the registered metric plugins (None when unknown)."""
+    from benchhub.errors import UserError
+    from benchhub.spec import parse_component
+
+    def describe(label: str):
+        try:
+            cls = registry.get_variant("metric", parse_component(label).name)
+        except UserError:
+            return None
+        return cls.citation, cls.task
+
+    return describe
+
+
+def write_leaderboard(store, registry=None) -> Path:
+    """Regenerate `<results>/<suite>/leaderboard.md` from every record in the store."""
+    if registry is None:
+        from benchhub import plugins
+
+        registry = plugins.registry()
+    text = render_leaderboard(store.records(), store.dir.name, metric_describer(registry))
+    return atomic_write(store.dir / "leaderboard.md", text)
+
+
+__all__ = ["render_leaderboard", "write_leaderboard", "metric_describer"]

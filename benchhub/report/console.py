@@ -1,0 +1,111 @@
+"""Console views: one run (`show`), the resolved matrix (`--dry-run`), self-checks, plugins, plans."""
+from __future__ import annotations
+
+from benchhub.budget import format_bytes
+from benchhub.records import RunRecord
+
+SPLIT_LABELS = {"weights": "weights", "gradients": "gradients", "optimizer": "optimizer",
+                "activations_other": "activations/other", "peak_allocated": "step peak"}
+
+
+def show_text(record: RunRecord, path) -> str:
+    """`benchhub show RUN`: status, metrics, timings, memory, compute, the parameter manifest, samples."""
+    c = record.config
+    lines = [f"run {record.run_id}  ({path})",
+             f"  suite {c['suite']} · model {c['model']['name']} · method {c['method_label']} · seed {c['seed']}",
+             f"  status {record.status}" + (f": {record.error}" if record.error else "")]
+    if record.metrics:
+        lines.append("  metrics " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(record.metrics.items())))
+    if record.train:
+        t, b = record.train, record.batching
+        lines.append(f"  train {t['seconds']:.1f} s, {t['steps']} steps, {t['samples_per_second']} samples/s, "
+                     f"lr {c['method']['lr']:g}, micro-batch {b['micro_batch']} × {b['grad_accum_steps']} accumulation")
+    if record.eval:
+        lines.append(f"  eval {record.eval['seconds']:.1f} s on {record.eval['examples']} examples")
+    lines += _memory_lines(record.memory) + _compute_lines(record.compute or {})
+    lines += _parameter_lines(record.parameters or {})
+    if record.weights:
+        lines.append(f"  weights {path.parent / record.weights}")
+    for sample in (record.eval or {}).get("samples", [])[:3]:
+        lines.append(f"  e.g. {sample['prediction']!r}  (reference {sample['references'][0]!r})")
+    return "\n".join(lines)
+
+
+def _memory_lines(memory: dict) -> list[str]:
+    lines = []
+    if memory.get("peak_bytes"):
+        limit = f" (limit {format_bytes(memory['limit_bytes'])})" if memory.get("limit_bytes") else ""
+        lines.append(f"  peak memory {format_bytes(memory['peak_bytes'])} [{memory['kind']}]{limit}")
+    split = memory.get("split") or {}
+    if split:
+        lines.append("  step memory " + ", ".join(f"{label} {format_bytes(split[f'{key}_bytes'])}"
+                                                  for key, label in SPLIT_LABELS.items()))
+    search = memory.get("search") or {}
+    if search.get("trials"):
+        tried = ", ".join(f"{t['micro_batch']} {'fits' if t['fits'] else 'no'}"
+                          + (f" ({format_bytes(t['peak_bytes'])})" if t.get("peak_bytes") else "")
+                          for t in search["trials"])
+        lines.append(f"  micro-batch search {tried}; {search['seconds']:.2f} s")
+    return lines
+
+
+def _compute_lines(compute: dict) -> list[str]:
+    if not compute.get("flops_per_step"):
+        return []
+    mfu = f", MFU {100 * compute['mfu']:.2f} % of {compute['peak_flops_per_second'] / 1e9:,.0f} GFLOP/s " \
+          f"({compute['peak_source']})" if compute.get("mfu") else f" (no MFU: {compute.get('peak_source')})"
+    return [f"  compute {compute['flops_per_step'] / 1e9:,.3f} GFLOP per step, "
+            f"{compute['achieved_flops_per_second'] / 1e9:,.2f} GFLOP/s{mfu}"]
+
+
+def _parameter_lines(params: dict) -> list[str]:
+    if not params:
+        return []
+    lines = [f"  parameters {params['trainable']:,} trainable of {params['total']:,}",
+             f"    {'component':<10} {'trainable':>12} {'total':>12} {'share':>8}"]
+    for name, counts in params.get("manifest", {}).items():
+        share = 100 * counts["trainable"] / counts["total"] if counts["total"] else 0.0
+        lines.append(f"    {name:<10} {counts['trainable']:>12,} {counts['total']:>12,} {share:>7.2f}%")
+    return lines
+
+
+def dry_run_table(suite, matrix, rows: list[tuple], device: str):
+    """`run --dry-run`: every resolved run with what would happen to it, and the skipped pairs."""
+    from rich.table import Table
+
+    table = Table("model", "method", "seed", "lr", "µbatch × accum", "steps", "run id", "would", box=None,
+                  title=f"suite {suite.name} · {device} · {suite.budget.describe()}")
+    for spec, run_id, would in rows:
+        table.add_row(spec.model.name, spec.method_label, str(spec.seed), f"{spec.lr:g}",
+                      f"{spec.budget.micro_batch} × {spec.budget.grad_accum_steps}",
+                      str(spec.budget.max_steps or f"{spec.budget.max_epochs} epochs"), run_id, would)
+    for model, method, reason in matrix.skipped:
+        table.add_row(model, method, "–", "–", "–", "–", "–", f"skip: {reason}")
+    return table
+
+
+def check_table(rows: list[tuple]):
+    """`benchhub check`: one row per model × method with its self-check results."""
+    from rich.table import Table
+
+    table = Table("model", "method", "image Δlogit", "accumulation rel. error", "trainable", "result", box=None)
+    for spec, result in rows:
+        checks, params = result.get("checks", {}), result.get("parameters") or {}
+        image = checks.get("image_conditioning_logit_change")
+        accumulation = checks.get("accumulation_rel_error")
+        table.add_row(spec.model.name, spec.method_label, "–" if image is None else f"{image:.3g}",
+                      "–" if accumulation is None else f"{accumulation:.2e}",
+                      f"{params['trainable']:,}" if params else "–",
+                      "ok" if result["status"] == "ok" else f"FAILED: {result.get('error')}")
+    return table
+
+
+def plugins_table(described: list[dict]):
+    from rich.table import Table
+
+    table = Table("plugin", "package", "hooks", "registers")
+    for p in described:
+        package = f"{p['package']} {p['version']}" if p["package"] else p["module"]
+        registers = "; ".join(f"{k}: {', '.join(v)}" for k, v in p["registers"].items())
+        table.add_row(p["name"], package, ", ".join(p["hooks"]), registers)
+    return table

@@ -1,0 +1,178 @@
+"""What to run: components by name and options (`lora(r=8)`), and one fully resolved run."""
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import re
+import tomllib
+from dataclasses import asdict, dataclass, field
+
+from benchhub.budget import Budget
+from benchhub.errors import UserError
+
+# ---------------------------------------------------------------- the `name(key=value,...)` syntax
+
+
+@dataclass(frozen=True)
+class ComponentSpec:
+    """A registered component by name plus its options, e.g. lora(r=8)."""
+
+    name: str
+    options: dict = field(default_factory=dict)
+
+    def label(self) -> str:
+        if not self.options:
+            return self.name
+        inner = ",".join(f"{k}={_literal(v)}" for k, v in sorted(self.options.items()))
+        return f"{self.name}({inner})"
+
+
+def _literal(value) -> str:
+    """An option value as the component syntax reads it back (TOML literals, bare simple strings)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.:/-]*", value) and value not in ("true", "false") \
+            else json.dumps(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_literal(v) if not isinstance(v, str) else json.dumps(v) for v in value) + "]"
+    return json.dumps(value) if value is None else str(value)
+
+
+def split_top(text: str, sep: str = ",") -> list[str]:
+    """Split on `sep` outside brackets and quotes."""
+    parts, depth, quote, cur = [], 0, None, ""
+    for ch in text:
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == sep and depth == 0:
+            parts.append(cur.strip())
+            cur = ""
+            continue
+        cur += ch
+    if depth or quote:
+        raise UserError(f"unbalanced brackets or quotes in '{text}'")
+    parts.append(cur.strip())
+    return [p for p in parts if p]
+
+
+def _value(text: str):
+    """A TOML literal if it parses as one (8, 1e-3, true, ["q_proj","v_proj"]), else a bare string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text.strip()
+
+
+def parse_component(text: str) -> ComponentSpec:
+    """'lora(r=8,alpha=16)' -> ComponentSpec('lora', {'r': 8, 'alpha': 16})."""
+    text = text.strip()
+    if "(" not in text:
+        if not text or any(c in text for c in ")=[]"):
+            raise UserError(f"cannot parse component '{text}'; use name or name(key=value,...)")
+        return ComponentSpec(text)
+    name, _, rest = text.partition("(")
+    if not rest.endswith(")") or not name.strip():
+        raise UserError(f"cannot parse component '{text}'; use name or name(key=value,...)")
+    options = {}
+    for item in split_top(rest[:-1]):
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise UserError(f"cannot parse option '{item}' in '{text}'; use key=value")
+        options[key.strip()] = _value(value)
+    return ComponentSpec(name.strip(), options)
+
+
+def parse_component_list(text: str) -> list[ComponentSpec]:
+    return [parse_component(p) for p in split_top(text)]
+
+
+def split_name(name: str, cls: type | None = None) -> tuple[str, dict]:
+    """'blip2:tiny' -> ('blip2', {'preset': 'tiny'}); 'peft:boft' -> ('peft', {'type': 'boft'}).
+
+    The option a variant sets is the class's `variant_option` (default 'preset').
+    """
+    plugin, sep, variant = name.partition(":")
+    option = cls.variant_option if cls is not None and hasattr(cls, "variant_option") else "preset"
+    return plugin, ({option: variant} if sep else {})
+
+
+def instantiate(cls: type, name: str, options: dict):
+    """A component object from its registered class, its (possibly 'name:variant') name and options."""
+    return cls(**split_name(name, cls)[1], **options)
+
+
+def check_options(kind: str, cls: type, name: str, options: dict) -> None:
+    """Instantiate once to validate a component's options; an unknown option is a one-line error."""
+    options = {**split_name(name, cls)[1], **options}
+    try:
+        inspect.signature(cls).bind(**options)
+    except TypeError:
+        params = [p for p in inspect.signature(cls).parameters.values() if p.kind is p.POSITIONAL_OR_KEYWORD]
+        bad = next((k for k in options if k not in {p.name for p in params}), sorted(options)[0])
+        raise UserError(f"{kind} '{name}' has no option '{bad}'; options: "
+                        f"{', '.join(p.name for p in params) or '(none)'}") from None
+    cls(**options)
+
+
+# ---------------------------------------------------------------- one run
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One cell of the matrix, fully resolved: what the child process runs."""
+
+    suite: str
+    method: ComponentSpec
+    model: ComponentSpec
+    dataset: ComponentSpec
+    metrics: tuple[str, ...]
+    budget: Budget
+    seed: int
+    lr: float
+    method_label: str = ""
+
+    def __post_init__(self):
+        if not self.method_label:
+            object.__setattr__(self, "method_label", self.method.label())
+
+    def config(self) -> dict:
+        """The resolved configuration (what is hashed, minus the environment)."""
+        return {
+            "suite": self.suite,
+            "method": {"name": self.method.name, "options": self.method.options, "lr": self.lr},
+            "method_label": self.method_label,
+            "model": asdict(self.model),
+            "dataset": asdict(self.dataset),
+            "metrics": list(self.metrics),
+            "budget": asdict(self.budget),
+            "seed": self.seed,
+        }
+
+    def config_hash(self, environment: dict) -> str:
+        """The run id: the configuration, library versions and device (the record's file name)."""
+        keyed = {"config": self.config(), "versions": environment.get("versions", {}),
+                 "device": environment.get("device")}
+        blob = json.dumps(keyed, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    @classmethod
+    def from_config(cls, config: dict) -> RunSpec:
+        return cls(
+            suite=config["suite"],
+            method=ComponentSpec(config["method"]["name"], dict(config["method"]["options"])),
+            model=ComponentSpec(**config["model"]),
+            dataset=ComponentSpec(**config["dataset"]),
+            metrics=tuple(config["metrics"]),
+            budget=Budget(**config["budget"]),
+            seed=config["seed"],
+            lr=config["method"]["lr"],
+            method_label=config.get("method_label", ""),
+        )

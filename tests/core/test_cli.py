@@ -2,22 +2,8 @@
 import json
 
 import pytest
-from click.testing import CliRunner
-
-from benchhub.cli import cli
-
-
-def invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-def assert_one_line_error(result, needle):
-    assert result.exit_code == 2, result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit)
-    assert "Traceback" not in result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1, result.output
-    assert lines[0].startswith("Error: ") and needle in lines[0], lines[0]
+from cli_helpers import assert_one_line_error, invoke
+from cli_helpers import records as _records
 
 
 @pytest.mark.parametrize("args,needle", [
@@ -68,10 +54,6 @@ def test_report_without_results(fresh_plugins, tmp_path):
     assert_one_line_error(invoke("report", "--results", tmp_path / "nothing"), "no results found")
 
 
-def _records(results, suite="toy"):
-    return [json.loads(p.read_text()) for p in sorted((results / suite).glob("*.json"))]
-
-
 def test_failing_runs_are_recorded_and_the_matrix_goes_on(toy, toy_suite, tmp_path):
     suite = toy_suite(["explode", "full", "nan", "sigkill", "zero-shot"])
     results = tmp_path / "results"
@@ -102,7 +84,7 @@ def test_record_contents_and_resume(toy, toy_suite, tmp_path):
     records = _records(results)
     assert len(records) == 2
     r = records[0]
-    assert r["schema_version"] == 1 and r["status"] == "ok" and r["error"] is None
+    assert r["schema_version"] == 2 and r["status"] == "ok" and r["error"] is None
     assert r["batching"] == {"effective_batch": 8, "micro_batch": 4, "grad_accum_steps": 2}
     assert r["train"]["steps"] == 20 and r["train"]["samples"] == 160
     assert r["train"]["samples_per_second"] > 0 and r["eval"]["seconds"] > 0
@@ -116,12 +98,15 @@ def test_record_contents_and_resume(toy, toy_suite, tmp_path):
     mtimes = {p: p.stat().st_mtime_ns for p in (results / "toy").glob("*.json")}
     second = invoke("run", "--suite", suite, "--results", results, "--seeds", "0,1")
     assert second.exit_code == 0
-    assert "0 ran, 2 skipped" in second.output
+    assert "0 ran, 2 reused" in second.output
+    assert "reused 2: same configuration, library versions, device, benchhub source and plugin packages" \
+        in second.output
     assert {p: p.stat().st_mtime_ns for p in (results / "toy").glob("*.json")} == mtimes
     forced = invoke("run", "--suite", suite, "--results", results, "--seed", "1", "--force")
-    assert "1 ran, 0 skipped" in forced.output
+    assert "1 ran, 0 reused" in forced.output and "re-ran 1 recorded: --force" in forced.output
     changed = invoke("run", "--suite", suite, "--results", results, "--seed", "0", "--max-steps", "5")
-    assert "1 ran, 0 skipped" in changed.output  # a different budget is a different run
+    assert "1 ran, 0 reused" in changed.output  # a different budget is a different run
+    assert "re-ran" not in changed.output  # ... not a re-run of a recorded one
     assert len(_records(results)) == 3
 
 
@@ -130,7 +115,8 @@ def test_failed_records_are_retried(toy, toy_suite, tmp_path):
     results = tmp_path / "results"
     assert invoke("run", "--suite", suite, "--results", results).exit_code == 1
     again = invoke("run", "--suite", suite, "--results", results)
-    assert "1 ran, 0 skipped, 1 failed" in again.output
+    assert "1 ran, 0 reused, 1 failed" in again.output
+    assert "re-ran 1 recorded: the stored attempt failed" in again.output
     assert len(_records(results)) == 1
 
 

@@ -54,7 +54,7 @@ def autocast(device):
     """bf16 autocast on CUDA devices that support it; a no-op context on CPU."""
     import torch
 
-    if getattr(device, "type", str(device)) == "cuda" and bf16_supported():
+    if device.type == "cuda" and bf16_supported():
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
 

@@ -15,6 +15,7 @@ import time
 import traceback
 
 from benchhub.errors import first_line
+from benchhub.fileio import atomic_write
 
 # A forkserver with the heavy libraries imported once: ~0.8 s per child instead of ~6.5 s for
 # spawn, and no OpenMP deadlock as with a plain fork after torch is loaded (see NOTES).
@@ -83,10 +84,7 @@ def _child(task, payload: dict, events, result_path: str, log_path: str | None) 
             pass
     sys.stdout.flush()
     sys.stderr.flush()
-    tmp = result_path + ".tmp"
-    with open(tmp, "w") as fh:
-        json.dump(result, fh, default=str)
-    os.replace(tmp, result_path)
+    atomic_write(result_path, json.dumps(result, default=str))
 
 
 def run_in_child(task, payload: dict, on_event=None, log_path: str | None = None,

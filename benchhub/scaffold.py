@@ -32,7 +32,7 @@ MODULE = '''"""The '{name}' method for benchhub: BitFit, train only the bias ter
 import benchhub
 
 
-class {cls}:
+class {cls}(benchhub.Method):
     """Train only the bias parameters of the model; freeze every weight matrix."""
 
     name = "{name}"
@@ -56,28 +56,24 @@ def register_methods(register):
     register({cls})
 '''
 
-TEST = '''import torch
+TEST = '''import pytest
 
 from benchhub import plugins
-from benchhub.bundle import Bundle
 
 import {module}
 
-
-class TinyBundle(Bundle):
-    def head(self):
-        return self.model[-1]
+pytest_plugins = ["benchhub.testing"]  # tiny_bundle, train_method, assert_trains_only
 
 
 def test_registered_through_its_entry_point():
     assert plugins.registry().get("method", "{name}") is {module}.{cls}
 
 
-def test_prepare_trains_only_biases():
-    bundle = TinyBundle(torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Linear(4, 2)), torch.device("cpu"))
-    {module}.{cls}().prepare(bundle)
-    trainable = sorted(n for n, p in bundle.model.named_parameters() if p.requires_grad)
-    assert trainable == ["0.bias", "1.bias"]
+@pytest.mark.parametrize("model", ["blip2", "vit", "vit-gpt2"])
+def test_trains_only_biases(model, train_method):
+    trained = train_method({module}.{cls}(), model=model, steps=2)
+    trainable = [n for n, p in trained.bundle.model.named_parameters() if p.requires_grad]
+    assert trainable and all(n.endswith("bias") for n in trainable)
 '''
 
 README = '''# benchhub-{name}

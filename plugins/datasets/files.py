@@ -6,7 +6,7 @@ import random
 from pathlib import Path
 
 import benchhub
-from benchhub.errors import RunFailure
+from benchhub.errors import RunFailure, first_line
 from benchhub import Splits
 from benchhub_plugins.datasets.common import check_sizes
 
@@ -91,7 +91,7 @@ class ImageFolder(benchhub.Dataset):
             loaded = load_dataset("imagefolder", data_dir=str(directory))
         except Exception as exc:  # noqa: BLE001 - datasets raises many types; the message is what helps
             raise RunFailure(f"datasets could not load imagefolder '{self.data_dir}': "
-                             f"{str(exc).splitlines()[0]}") from None
+                             f"{first_line(exc, with_type=False)}") from None
         rows = [row for split in loaded.values() for row in split]
         images = _rows_to_images(rows, "image", self.text_column)
         train, held_out = split_by_image(images, self.eval_fraction, self.split_seed, self.max_train,

@@ -13,6 +13,12 @@ from benchhub.errors import RunFailure
 ROLES = ("attention.query", "attention.key", "attention.value", "mlp.output")
 
 
+def roles(prefix: str, query: str, key: str, value: str, mlp_output: str) -> dict:
+    """A tower's `module_roles` entry: regexes `prefix + name` for each role (a fused projection may repeat)."""
+    names = {"attention.query": query, "attention.key": key, "attention.value": value, "mlp.output": mlp_output}
+    return {role: prefix + name for role, name in names.items()}
+
+
 def module_group(modules: dict | None = None, parameters: dict | None = None):
     """Several modules and loose parameters (e.g. BLIP-2's query tokens) as one torch module."""
     import torch

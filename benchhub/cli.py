@@ -157,8 +157,6 @@ def plan_command(models, methods, limits, effective_batch, micro_batch, text_tok
     peak bytes of tensors (what CUDA reports as allocated). For each memory limit it states the
     largest micro-batch (a divisor of the effective batch) whose estimate fits.
     """
-    import warnings
-
     from benchhub import plugins
     from benchhub.budget import Budget, parse_memory
     from benchhub.isolation import quiet_libraries
@@ -176,7 +174,6 @@ def plan_command(models, methods, limits, effective_batch, micro_batch, text_tok
     if not model_specs or not method_specs:
         raise UserError("plan needs at least one model and one method")
     quiet_libraries()
-    warnings.filterwarnings("ignore", category=FutureWarning)
     table = plan_table(registry, model_specs, method_specs, budget, limit_values, text_tokens, precision)
     _console().print(table, width=240)
 

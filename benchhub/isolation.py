@@ -32,7 +32,10 @@ def mp_context():
 
 
 def quiet_libraries() -> None:
-    """Offline, no tokenizer threads, no transformers progress bars or warnings."""
+    """Offline, no tokenizer threads, no transformers progress bars, warnings or deprecation notices."""
+    import warnings
+
+    warnings.filterwarnings("ignore", category=FutureWarning)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import benchhub
-from benchhub.bundle import Bundle
+from benchhub.bundle import Bundle, roles
 from benchhub.errors import RunFailure
 from benchhub_plugins.models.loading import (SPECIAL, PresetModel, build_tokenizer, dataset, from_pretrained,
                                              pretrain, quantized)
@@ -64,12 +64,8 @@ class Blip2Bundle(Bundle):
     task = "caption"
     towers = ("language", "vision", "bridge")
     # q_proj/v_proj exist only in the OPT language model (NOTES); the vision MLP also has an fc2
-    module_roles = {"language": {"attention.query": r".*language_model.*\.q_proj",
-                                 "attention.key": r".*language_model.*\.k_proj",
-                                 "attention.value": r".*language_model.*\.v_proj",
-                                 "mlp.output": r".*language_model.*\.fc2"},
-                    "vision": {"attention.query": r"vision_model\..*\.qkv", "attention.key": r"vision_model\..*\.qkv",
-                               "attention.value": r"vision_model\..*\.qkv", "mlp.output": r"vision_model\..*\.fc2"}}
+    module_roles = {"language": roles(r".*language_model.*\.", "q_proj", "k_proj", "v_proj", "fc2"),
+                    "vision": roles(r"vision_model\..*\.", "qkv", "qkv", "qkv", "fc2")}
 
     def __init__(self, model, processor, device, max_new_tokens: int = 16):
         super().__init__(model, device)

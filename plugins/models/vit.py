@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import benchhub
-from benchhub.bundle import Bundle
+from benchhub.bundle import Bundle, roles
 from benchhub.errors import RunFailure
 from benchhub_plugins.models.loading import PresetModel, dataset, from_pretrained, pretrain, quantized, vit_layers
 
@@ -23,8 +23,7 @@ class VitBundle(Bundle):
     task = "classify"
     towers = ("vision",)
     output_tower = "vision"
-    module_roles = {"vision": {"attention.query": r".*\.q_proj", "attention.key": r".*\.k_proj",
-                               "attention.value": r".*\.v_proj", "mlp.output": r".*\.fc2"}}
+    module_roles = {"vision": roles(r".*\.", "q_proj", "k_proj", "v_proj", "fc2")}
     labelled_head = True  # the classifier maps to the task's labels (a new label set needs it trained)
 
     def __init__(self, model, image_processor, device):

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import benchhub
-from benchhub.bundle import Bundle
+from benchhub.bundle import Bundle, roles
 from benchhub.errors import RunFailure
 from benchhub_plugins.models.loading import (PresetModel, build_tokenizer, dataset, from_pretrained, pretrain,
                                              quantized, vit_layers)
@@ -15,6 +15,7 @@ TINY_RECIPE = {
     "data": "shapes/source/v1",
 }
 REAL_PRESETS = {"nlpconnect": "nlpconnect/vit-gpt2-image-captioning"}
+FUSED_QKV = r"attn\.c_attn"  # GPT-2's self-attention computes query, key and value in one projection
 PRETRAIN_DATA = "shapes"  # what the tiny preset is pre-trained on (a registered dataset)
 
 
@@ -23,13 +24,8 @@ class VitGpt2Bundle(Bundle):
 
     task = "caption"
     towers = ("language", "vision")
-    # GPT-2's self-attention computes query, key and value in one fused projection, c_attn
-    module_roles = {"language": {"attention.query": r".*decoder.*\.attn\.c_attn",
-                                 "attention.key": r".*decoder.*\.attn\.c_attn",
-                                 "attention.value": r".*decoder.*\.attn\.c_attn",
-                                 "mlp.output": r".*decoder.*\.mlp\.c_proj"},
-                    "vision": {"attention.query": r"encoder\..*\.q_proj", "attention.key": r"encoder\..*\.k_proj",
-                               "attention.value": r"encoder\..*\.v_proj", "mlp.output": r"encoder\..*\.fc2"}}
+    module_roles = {"language": roles(r".*decoder.*\.", FUSED_QKV, FUSED_QKV, FUSED_QKV, r"mlp\.c_proj"),
+                    "vision": roles(r"encoder\..*\.", "q_proj", "k_proj", "v_proj", "fc2")}
 
     def __init__(self, model, image_processor, tokenizer, device, max_new_tokens: int = 16):
         super().__init__(model, device)

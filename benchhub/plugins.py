@@ -8,7 +8,7 @@ import pluggy
 
 from benchhub import hookspecs
 from benchhub.components import RunClasses, complete
-from benchhub.errors import unknown_name
+from benchhub.errors import UserError, unknown_name
 from benchhub.spec import instantiate, parse_component, split_name
 
 ENTRY_POINT_GROUP = "benchhub"

@@ -314,3 +314,21 @@ def test_plan_counts_parameters_without_weights(fresh_plugins):
     assert_one_line_error(invoke("plan", "--models", "vit:tiny", "--micro-batch", "3"), "does not divide")
     assert_one_line_error(invoke("plan", "--models", "vit:tiny", "--memory-limit", "12XB"), "cannot parse")
     assert_one_line_error(invoke("plan", "--models", "vit:tiny", "--memory-limit", "none"), "needs sizes")
+
+
+def test_records_of_other_code_are_run_again(toy, toy_suite, tmp_path):
+    """A record is reused only when the same code made it: benchhub's source, the plugins' packages."""
+    suite = toy_suite(["full"])
+    assert invoke("run", "--suite", suite, "--results", tmp_path).exit_code == 0
+    path = next((tmp_path / "toy").glob("*.json"))
+    stored = json.loads(path.read_text())
+    assert stored["identity"]["source"] and "toyplugin" in stored["identity"]["plugins"]
+    path.write_text(json.dumps({**stored, "identity": {**stored["identity"], "source": "0" * 12}}))
+    changed = invoke("run", "--suite", suite, "--results", tmp_path)
+    assert "1 ran, 0 reused" in changed.output and "re-ran 1 recorded: benchhub source changed" in changed.output
+    assert json.loads(path.read_text())["identity"] == stored["identity"]  # replaced by the new run's record
+    old = {k: v for k, v in stored.items() if k not in ("identity", "scoring", "baseline")}
+    path.write_text(json.dumps({**old, "schema_version": 1, "primary_metric": "accuracy"}))
+    schema1 = invoke("run", "--suite", suite, "--results", tmp_path)
+    assert "1 ran, 0 reused" in schema1.output and "recorded by schema 1 without a source hash" in schema1.output
+    assert "0 ran, 1 reused" in invoke("run", "--suite", suite, "--results", tmp_path).output

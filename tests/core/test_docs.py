@@ -8,8 +8,8 @@ from click.testing import CliRunner
 
 from benchhub.cli import cli
 
-README = (Path(__file__).parent.parent / "README.md").read_text()
-GUIDE = (Path(__file__).parent.parent / "docs" / "writing-plugins.md").read_text()
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+GUIDE = (Path(__file__).resolve().parents[2] / "docs" / "writing-plugins.md").read_text()
 
 
 def _run_example(text, module, method, fresh_plugins, tmp_path, monkeypatch):
@@ -51,15 +51,3 @@ def test_readme_commands_exist():
     helps = {name: CliRunner().invoke(cli, [name, "--help"]).output for name in cli.commands}
     for option in set(re.findall(r"(--[a-z][a-z-]+)", README)):
         assert any(option in text for text in helps.values()), option  # some command has it
-
-
-@pytest.mark.slow
-def test_speed_benchmark_script_runs(tmp_path, monkeypatch):
-    import subprocess
-    import sys
-
-    script = Path(__file__).parent.parent / "benchmarks" / "speed.py"
-    out = subprocess.run([sys.executable, str(script), "--steps", "3", "--rounds", "1"], capture_output=True,
-                         text=True, timeout=600)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert "benchhub / hand loop  = " in out.stdout and "benchhub / HF Trainer = " in out.stdout

@@ -7,7 +7,7 @@ import pytest
 
 from benchhub import hookspecs
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 GUIDE = (ROOT / "docs" / "writing-plugins.md").read_text()
 HOOKS = [name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction)
          if hasattr(fn, "benchhub_spec")]
@@ -20,7 +20,7 @@ def test_there_are_hooks():
 
 @pytest.mark.parametrize("hook", HOOKS)
 def test_every_hook_has_a_test(hook):
-    tests = "".join(p.read_text() for p in (ROOT / "tests").glob("test_*.py"))
+    tests = "".join(p.read_text() for p in (ROOT / "tests").rglob("test_*.py"))
     assert re.search(rf"^def test_hook_{hook}\(", tests, re.M), f"add test_hook_{hook}"
 
 

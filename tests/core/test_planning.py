@@ -3,10 +3,11 @@ import pytest
 import torch
 
 from benchhub import plugins
-from benchhub.memory import heaviest_micro_batches, probe_step, tensor_memory
+from benchhub.budget import Budget
+from benchhub.fit_memory import heaviest_micro_batches, probe_step
+from benchhub.memory import tensor_memory
 from benchhub.planning import PairPlan
-from benchhub.records import Budget
-from benchhub.suite import instantiate, parse_component
+from benchhub.spec import parse_component
 from benchhub.train import train_loop
 
 DATA = {"blip2": ("shapes", {"domain": "target", "train_size": 64, "eval_size": 8}),
@@ -18,7 +19,7 @@ PAIRS = [(m, x) for m in DATA for x in METHODS] + [("blip2", x) for x in ("dora"
 
 def _method(label):
     spec = parse_component(label)
-    return instantiate(plugins.registry().get("method", spec.name), spec.name, spec.options)
+    return plugins.registry().create("method", spec.name, **spec.options)
 
 
 def _prepared(model_name, method_label):
@@ -26,22 +27,22 @@ def _prepared(model_name, method_label):
     from benchhub.quantization import keep_trainable
 
     registry = plugins.registry()
-    model = instantiate(registry.get("model", model_name), model_name, {})
+    model = registry.create("model", model_name)
     method = _method(method_label)
-    quantization = getattr(method, "quantization", None)
-    bundle = model.build(torch.device("cpu"), **({"quantization": quantization} if quantization else {}))
+    quantization = method.quantization
+    bundle = model.build(torch.device("cpu"), quantization=quantization)
     if quantization:
         keep_trainable(bundle.model)
     bundle.total_steps = 100
     torch.manual_seed(0)
     bundle = method.prepare(bundle) or bundle
     name, options = DATA[model_name]
-    return model, bundle, registry.get("dataset", name)(**options).load(seed=0).train
+    return model, bundle, registry.create("dataset", name, **options).load(seed=0).train
 
 
 def _text_tokens(bundle, batch) -> int:
     if "input_ids" in batch:  # BLIP-2: image tokens, then text
-        return batch["input_ids"].shape[1] - bundle._base().config.num_query_tokens
+        return batch["input_ids"].shape[1] - bundle.base_model().config.num_query_tokens
     return batch["labels"].shape[1] if batch["labels"].dim() > 1 else 1
 
 
@@ -64,7 +65,7 @@ def test_plan_estimate_is_within_10_percent_of_the_measured_peak(model_name, met
 
 def test_plan_fits_picks_the_largest_micro_batch_under_the_limit():
     registry = plugins.registry()
-    plan = PairPlan(instantiate(registry.get("model", "vit"), "vit", {}), _method("lora"), precision="fp32",
+    plan = PairPlan(registry.create("model", "vit"), _method("lora"), precision="fp32",
                     effective_batch=16)
     at = {m: plan.step(m)["peak_allocated"] for m in (16, 8, 4, 2, 1)}
     assert at[16] > at[8] > at[4] > at[2] > at[1]  # activations grow with the micro-batch

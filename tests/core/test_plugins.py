@@ -99,13 +99,15 @@ def test_hook_register_commands(fresh_plugins):
         cli.commands.pop("hello-extra", None)
 
 
+REQUIRED = {"method": "prepare", "model": "build", "dataset": "load", "metric": "compute"}
+
+
 def _register_through(fresh_plugins, hook: str):
     """Register a throwaway component through `hook` and look it up in the registry."""
+    from benchhub.components import BASES
+
     kind = hook[len("register_"):-1]
-
-    class Thing:
-        name = f"thing-{kind}"
-
+    Thing = type("Thing", (), {"name": f"thing-{kind}", REQUIRED[kind]: lambda self, *a, **k: None})
     plugin = types.SimpleNamespace()
     setattr(plugin, hook, benchhub.hookimpl(lambda register: register(Thing)))
     fresh_plugins.load_plugins()
@@ -113,6 +115,9 @@ def _register_through(fresh_plugins, hook: str):
     fresh_plugins.reset()
     assert fresh_plugins.registry().get(kind, f"thing-{kind}") is Thing
     assert fresh_plugins.registry().owners[(kind, f"thing-{kind}")] == "thing"
+    # a plain class gets the documented defaults of its kind's base class
+    assert Thing.variant_option == BASES[kind].variant_option
+    assert fresh_plugins.registry().create(kind, f"thing-{kind}") is not None
 
 
 def test_hook_register_methods(fresh_plugins):
@@ -134,6 +139,9 @@ def test_hook_register_metrics(fresh_plugins):
 def test_duplicate_names_are_refused(fresh_plugins):
     class Full:
         name = "full"
+
+        def prepare(self, bundle):
+            return bundle
 
     class Dup:
         @staticmethod
@@ -186,3 +194,45 @@ def test_plugins_command_lists_everything(fresh_plugins):
     assert result.exit_code == 0, result.output
     for needle in ("method_lora", "benchhub 0.1.0", "register_models", "model: blip2"):
         assert needle in result.output
+
+
+@pytest.mark.parametrize("body,needle", [
+    ({}, "registered a method without a `name` attribute"),
+    ({"name": "nameless-prepare"}, "registered method 'nameless-prepare' without prepare()"),
+])
+def test_registered_classes_are_checked(fresh_plugins, body, needle):
+    Bad = type("Bad", (), body)
+    plugin = types.SimpleNamespace(register_methods=benchhub.hookimpl(lambda register: register(Bad)))
+    fresh_plugins.load_plugins()
+    fresh_plugins.pm.register(plugin, name="bad")
+    fresh_plugins.reset()
+    with pytest.raises(UserError, match=needle.replace("(", r"\(").replace(")", r"\)")):
+        fresh_plugins.registry()
+
+
+def test_plain_classes_get_the_documented_defaults(toy):
+    """Registration fills in what the base classes document, so the core reads members without probing."""
+    explode = benchhub.plugins.registry().get("method", "explode")
+    assert explode is toy.Explode and not issubclass(explode, benchhub.Method)
+    assert explode.trains is True and explode.freezes == () and explode.quantization is None
+    assert explode.after_optimizer_step is benchhub.Method.after_optimizer_step
+    assert toy.ToyModel.quantizations == () and toy.ToyModel.prepare is benchhub.Model.prepare
+    assert toy.ToyData.vocabulary is benchhub.Dataset.vocabulary
+    assert toy.ToyAccuracy.higher_is_better is True and toy.ToyAccuracy.citation == ""
+    assert toy.ToyAccuracy.primary == "accuracy"  # what a class defines is kept
+
+
+def test_classes_for_a_run(toy):
+    from benchhub.budget import Budget
+    from benchhub.spec import ComponentSpec, RunSpec
+
+    spec = RunSpec(suite="s", method=ComponentSpec("peft:hra"), model=ComponentSpec("toy:wide"),
+                   dataset=ComponentSpec("toy-data", {"size": 6}), metrics=("toy-accuracy",), budget=Budget(),
+                   seed=0, lr=0.1)
+    classes = benchhub.plugins.registry().classes_for(spec)
+    assert classes.method.name == "peft" and classes.model is toy.ToyModel and classes.dataset is toy.ToyData
+    assert classes.metrics == {"toy-accuracy": toy.ToyAccuracy}
+    assert classes.new_method(spec).type == "hra" and classes.new_model(spec).preset == "wide"
+    assert classes.new_dataset(spec).size == 6
+    assert classes.scoring(spec) == {"primary": "accuracy", "columns": ["accuracy"],
+                                     "higher_is_better": {"accuracy": True}}

@@ -2,17 +2,21 @@
 import os
 from pathlib import Path
 
-from benchhub.records import Budget, ComponentSpec, RunSpec
-from benchhub.report import render_leaderboard
-from benchhub.runner import make_record
+import dataclasses
 
-GOLDEN = Path(__file__).parent / "golden" / "leaderboard.md"
+from benchhub import plugins
+from benchhub.budget import Budget
+from benchhub.records import RunRecord, make_record
+from benchhub.report import metric_describer, render_leaderboard
+from benchhub.spec import ComponentSpec, RunSpec
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "leaderboard.md"
 ENV = {"versions": {"python": "3.11.7", "benchhub": "0.1.0", "torch": "2.13.0", "transformers": "5.23.0",
                     "peft": "0.21.2"}, "device": "CPU Test (2 cores)", "device_type": "cpu"}
 
 
 def record(method, seed=0, cider=None, status="ok", trainable=1000, train_s=5.0, peak_mib=400, error=None,
-           options=None, limit_mib=1024):
+           options=None, limit_mib=1024, scoring=None):
     spec = RunSpec(suite="golden", method=ComponentSpec(method, options or {}), model=ComponentSpec("blip2:tiny"),
                    dataset=ComponentSpec("shapes", {"train_size": 300}), metrics=("coco-caption",),
                    budget=Budget(effective_batch=16, micro_batch=8, max_steps=200,
@@ -36,9 +40,16 @@ def record(method, seed=0, cider=None, status="ok", trainable=1000, train_s=5.0,
     if status == "does-not-fit":
         result["memory"].update(needed_bytes=3 * 2**30, search={"seconds": 0.4, "trials": [
             {"micro_batch": m, "fits": False, "peak_bytes": 3 * 2**30} for m in (8, 4, 2, 1)]})
-    r = make_record(spec, f"{method}{seed}", ENV, result, "2026-01-01T00:00:00+00:00", 9.0)
-    r["primary_metric"], r["leaderboard_metrics"] = "CIDEr", ["CIDEr", "BLEU-4"]
-    return r
+    return make_record(spec, f"{method}{seed}", result, environment=ENV, identity=None, scoring=scoring
+                       or SCORING, baseline="zero-shot", started="2026-01-01T00:00:00+00:00", wall=9.0)
+
+
+SCORING = {"primary": "CIDEr", "columns": ["CIDEr", "BLEU-4"], "higher_is_better": {}}
+
+
+def render(records, suite="golden"):
+    """As `write_leaderboard` renders it: the metric plugins say where their numbers come from."""
+    return render_leaderboard(records, suite, metric_describer(plugins.registry()))
 
 
 def golden_records():
@@ -57,19 +68,19 @@ def golden_records():
 
 
 def test_over_budget_status_comes_from_measured_memory():
-    statuses = {r["config"]["method"]["name"]: r["status"] for r in golden_records()}
+    statuses = {r.config["method"]["name"]: r.status for r in golden_records()}
     assert statuses["wide"] == "over-budget" and statuses["full"] == "ok" and statuses["huge"] == "does-not-fit"
 
 
 def test_leaderboard_matches_golden_file():
-    text = render_leaderboard(golden_records(), "golden")
+    text = render(golden_records())
     if os.environ.get("BENCHHUB_UPDATE_GOLDEN"):
         GOLDEN.write_text(text)
     assert text == GOLDEN.read_text()
 
 
 def test_leaderboard_ranks_and_marks():
-    text = render_leaderboard(golden_records(), "golden")
+    text = render(golden_records())
     main, memory = text.split("Memory of one training step")
     rows = [line for line in main.splitlines() if line.startswith("| `")]
     order = [row.split("|")[1].strip() for row in rows]
@@ -88,23 +99,52 @@ def test_leaderboard_ranks_and_marks():
 
 
 def test_leaderboard_with_no_records():
-    assert "No results yet" in render_leaderboard([], "empty")
+    assert "No results yet" in render([], "empty")
 
 
 def test_records_with_other_settings_are_not_averaged_as_seeds():
     a = record("lora", seed=0, cider=3.0)
     b = record("lora", seed=0, cider=1.0)
-    b["config"]["method"]["lr"] = 5e-2
-    text = render_leaderboard([a, b], "golden").split("Memory of one training step")[0]
+    b = dataclasses.replace(b, config={**b.config, "method": {**b.config["method"], "lr": 5e-2}})
+    text = render([a, b]).split("Memory of one training step")[0]
     rows = [line for line in text.splitlines() if line.startswith("| `lora")]
     assert len(rows) == 2 and all("| 1 |" in r for r in rows)  # two rows of one seed each, not 2 seeds
     assert "0.05" in text and "0.001" in text
 
 
 def test_lower_is_better_metrics_rank_ascending():
-    rs = [record("full", cider=2.0), record("lora", cider=1.0)]
-    for r in rs:
-        r["metric_higher_is_better"] = {"CIDEr": False, "BLEU-4": False}
-    text = render_leaderboard(rs, "golden")
+    lower = {**SCORING, "higher_is_better": {"CIDEr": False, "BLEU-4": False}}
+    rs = [record("full", cider=2.0, scoring=lower), record("lora", cider=1.0, scoring=lower)]
+    text = render(rs)
     rows = [line for line in text.splitlines() if line.startswith("| `")]
     assert rows[0].startswith("| `lora`") and "**1.000**" in rows[0] and "CIDEr ↓" in text
+
+
+def test_metric_sources_come_from_the_metric_plugins():
+    records = golden_records()
+    assert "metrics from pycocoevalcap where captioning; " in render(records)
+    plain = render_leaderboard(records, "golden")  # no describer: no claim about where numbers come from
+    assert "metrics from" not in plain and "- **Records:** 9 runs; peak memory is" in plain
+
+
+def test_the_footnote_names_the_suites_baseline():
+    assert "`zero-shot` is the pre-trained model without fine-tuning." in render(golden_records())
+    full = [dataclasses.replace(r, baseline="full") for r in golden_records()]
+    text = render(full)
+    assert "`full` is the suite's baseline." in text and "`zero-shot` is" not in text
+    none = [dataclasses.replace(r, baseline=None) for r in golden_records()]
+    assert " is the " not in render(none).splitlines()[-2]
+
+
+def test_write_leaderboard_reads_the_store(tmp_path):
+    from benchhub.report import write_leaderboard
+    from benchhub.store import Store
+
+    store = Store(tmp_path, "golden")
+    store.ensure_writable()
+    for r in golden_records():
+        store.write(r, store.path_for(r.spec, r.run_id))
+    assert all(isinstance(r, RunRecord) for r in store.records())
+    path = write_leaderboard(store, plugins.registry())
+    assert path == tmp_path / "golden" / "leaderboard.md"
+    assert path.read_text() == render(sorted(golden_records(), key=lambda r: store.path_for(r.spec, r.run_id)))

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from benchhub.records import Budget
+from benchhub.budget import Budget
 from benchhub.train import accumulate_gradients, batch_indices, lr_factor
 
 SMALL = {"hidden": 32, "layers": 1, "heads": 2, "ffn": 64, "image_size": 32, "patch_size": 8,

@@ -49,14 +49,25 @@ def test_bundle_structure_and_manifest():
 
     from benchhub_plugins.models.blip2 import Blip2Bundle, build_tiny
 
+    from benchhub_plugins.methods.lora import default_targets
+
     model, processor = build_tiny(SMALL)
     bundle = Blip2Bundle(model, processor, torch.device("cpu"))
     assert len(bundle.blocks("language")) == len(bundle.blocks("vision")) == 1
+    assert bundle.blocks() == bundle.blocks("language")  # the output tower
     manifest = bundle.manifest()
     assert set(manifest) == {"vision", "bridge", "head", "language"}
+    assert all(isinstance(m, torch.nn.Module) for m in bundle.components().values())
     assert sum(m["total"] for m in manifest.values()) == bundle.parameter_counts()[1]
+    # LoRA's default targets: the language model's q_proj and v_proj, by full module name (NOTES)
+    targets = default_targets(bundle)
+    assert targets == [name for name, _ in model.named_modules()
+                       if name.startswith("language_model.") and name.rsplit(".", 1)[-1] in ("q_proj", "v_proj")]
+    assert len(targets) == 2 * len(bundle.blocks("language"))
     model.requires_grad_(False)
-    bundle.model = get_peft_model(model, LoraConfig(r=2, target_modules=bundle.lora_target_modules))
+    bundle.model = get_peft_model(model, LoraConfig(r=2, target_modules=targets))
+    assert bundle.base_model() is model
+    assert default_targets(bundle) == targets  # still found through the PEFT wrapper
     manifest = bundle.manifest()
     assert manifest["vision"]["trainable"] == manifest["bridge"]["trainable"] == 0
     assert manifest["language"]["trainable"] == bundle.parameter_counts()[0] > 0
@@ -83,24 +94,6 @@ def test_run_lora_and_full_end_to_end(fresh_plugins, tmp_path):
     assert lora["manifest"]["vision"]["trainable"] == 0
     board = (results / "tiny" / "leaderboard.md").read_text()
     assert "| `lora` |" in board and "| `full` |" in board and "CIDEr ↑" in board
-
-
-@pytest.mark.slow
-def test_default_suite_end_to_end(fresh_plugins, tmp_path):
-    """The README's main job: full pre-training, every method of the default suite, real metrics."""
-    results = tmp_path / "results"
-    result = CliRunner().invoke(cli, ["run", "--results", str(results)])
-    assert result.exit_code == 0, result.output
-    records = {r["config"]["method_label"]: r
-               for r in (json.loads(p.read_text()) for p in (results / "default").glob("*.json"))}
-    cider = {label: r["metrics"]["CIDEr"] for label, r in records.items()}
-    assert set(cider) == {"zero-shot", "full", "lora", "lora(target_modules=all-linear)", "frozen-top(head=true,k=1)",
-                          "domain-head", "qlora(target_modules=all-linear)", "dora(target_modules=all-linear)", "ia3"}
-    assert all(r["status"] == "ok" for r in records.values())
-    # the scenario means something: every method beats the pre-trained model on the target domain,
-    # and adapting the vision side (all-linear adapters, full) beats language-only adaptation
-    assert all(c > cider["zero-shot"] + 0.5 for label, c in cider.items() if label != "zero-shot")
-    assert min(cider["full"], cider["lora(target_modules=all-linear)"]) > max(cider["lora"], cider["ia3"]) + 1.0
 
 
 def _save_small(path, with_query_tokens=True):
@@ -165,7 +158,7 @@ def test_vqa_labels_cover_only_the_answer():
 def test_vqa_end_to_end(fresh_plugins, tmp_path):
     from pathlib import Path
 
-    tiny = (Path(__file__).parent.parent / "benchmarks" / "tiny.toml").read_text()
+    tiny = (Path(__file__).resolve().parents[2] / "benchmarks" / "tiny.toml").read_text()
     suite = tmp_path / "vqa-tiny.toml"
     suite.write_text(tiny.replace('name = "tiny"', 'name = "vqa-tiny"')
                      .replace('metrics = ["coco-caption(meteor=false)"]', 'metrics = ["vqa-accuracy"]')

@@ -68,7 +68,7 @@ def test_imagefolder_suite_end_to_end(fresh_plugins, tmp_path):
             fh.write(json.dumps({"file_name": name, "text": captions[0]}) + "\n")
     from pathlib import Path
 
-    tiny = (Path(__file__).parent.parent / "benchmarks" / "tiny.toml").read_text()
+    tiny = (Path(__file__).resolve().parents[2] / "benchmarks" / "tiny.toml").read_text()
     body = tiny.replace('name = "shapes"\ntrain_size = 64\neval_size = 32',
                         f'name = "imagefolder"\ndata_dir = "{tmp_path / "folder"}"')
     assert "imagefolder" in body

@@ -5,12 +5,12 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from benchhub.budget import Budget
+from benchhub.checks import check_promises
 from benchhub.cli import cli
 from benchhub.errors import RunFailure
-from benchhub.matrix import classes_for
-from benchhub.records import Budget, ComponentSpec, RunSpec
-from benchhub.runner import build_bundle, check_claims
-from benchhub.suite import instantiate
+from benchhub.pipeline import build_bundle
+from benchhub.spec import ComponentSpec, RunSpec, parse_component
 from benchhub.train import train_loop
 
 SMALL = {"hidden": 32, "layers": 2, "heads": 2, "ffn": 64, "num_query_tokens": 4, "pretrain_images": 32,
@@ -39,8 +39,6 @@ EXPECT = {
 
 
 def _spec(label: str) -> RunSpec:
-    from benchhub.suite import parse_component
-
     method = parse_component(label)
     return RunSpec(suite="t", method=method, model=ComponentSpec("blip2:tiny", SMALL),
                    dataset=ComponentSpec("shapes", {"train_size": 16, "eval_size": 4}), metrics=(),
@@ -49,9 +47,9 @@ def _spec(label: str) -> RunSpec:
 
 @pytest.fixture(scope="module")
 def examples():
-    from benchhub_plugins.datasets.shapes import Shapes
+    from benchhub import plugins
 
-    return Shapes(train_size=16, eval_size=4).load().train
+    return plugins.registry().create("dataset", "shapes", train_size=16, eval_size=4).load().train
 
 
 def _logits(bundle, examples):
@@ -65,8 +63,8 @@ def _logits(bundle, examples):
 @pytest.mark.parametrize("label", sorted(EXPECT))
 def test_method_trains_saves_and_reloads_exactly(fresh_plugins, label, examples, tmp_path):
     spec = _spec(label)
-    classes = classes_for(spec, fresh_plugins.registry())
-    method = instantiate(classes["method"], spec.method.name, spec.method.options)
+    classes = fresh_plugins.registry().classes_for(spec)
+    method = classes.new_method(spec)
     bundle = build_bundle(spec, classes, method, torch.device("cpu"))
     before = _logits(bundle, examples)
     bundle.total_steps = 3
@@ -78,13 +76,13 @@ def test_method_trains_saves_and_reloads_exactly(fresh_plugins, label, examples,
         assert manifest[component]["trainable"] == 0, (component, manifest)
     for component in trained:
         assert manifest[component]["trainable"] > 0, (component, manifest)
-    check_claims(method, manifest, label)
+    check_promises(method, bundle, label)
     stats = train_loop(bundle, examples, spec.budget, lr=spec.lr, seed=0, method=method)
     assert stats.steps == 3
     after = _logits(bundle, examples)
     assert (after - before).abs().max() > 1e-4, "training changed nothing"
     bundle.save(tmp_path / "weights")
-    fresh_method = instantiate(classes["method"], spec.method.name, spec.method.options)
+    fresh_method = classes.new_method(spec)
     reloaded = build_bundle(spec, classes, fresh_method, torch.device("cpu"))
     reloaded.total_steps = 3
     reloaded.load_trained(tmp_path / "weights", fresh_method)
@@ -97,8 +95,8 @@ def test_method_trains_saves_and_reloads_exactly(fresh_plugins, label, examples,
 
 def test_adalora_reallocates_rank_every_step(fresh_plugins, examples, monkeypatch):
     spec = _spec("adalora")
-    classes = classes_for(spec, fresh_plugins.registry())
-    method = instantiate(classes["method"], "adalora", {})
+    classes = fresh_plugins.registry().classes_for(spec)
+    method = classes.new_method(spec)
     bundle = build_bundle(spec, classes, method, torch.device("cpu"))
     bundle.total_steps = 3
     method.prepare(bundle)
@@ -116,16 +114,18 @@ def test_quantized_methods_load_quantized_bases(fresh_plugins):
 
     for label, layer in (("qlora", bnb.nn.Linear4bit), ("lora-int8", bnb.nn.Linear8bitLt)):
         spec = _spec(label)
-        classes = classes_for(spec, fresh_plugins.registry())
-        method = instantiate(classes["method"], label, {})
+        classes = fresh_plugins.registry().classes_for(spec)
+        method = classes.new_method(spec)
         bundle = build_bundle(spec, classes, method, torch.device("cpu"))
         q_proj = bundle.blocks("language")[0].self_attn.q_proj
         assert isinstance(q_proj, layer)
         method.prepare(bundle)
         trainable, total = bundle.parameter_counts()
         # logical parameter counts: the 4-bit packing does not shrink the reported total
-        full_total = build_bundle(_spec("full"), classes_for(_spec("full"), fresh_plugins.registry()),
-                                  None, torch.device("cpu")).parameter_counts()[1]
+        full = _spec("full")
+        full_classes = fresh_plugins.registry().classes_for(full)
+        full_total = build_bundle(full, full_classes, full_classes.new_method(full),
+                                  torch.device("cpu")).parameter_counts()[1]
         assert total == full_total + trainable
 
 
@@ -156,8 +156,8 @@ def test_bad_method_options(fresh_plugins, tmp_path, label, needle):
 
 def test_unsupported_peft_type_fails_with_reason(fresh_plugins, examples):
     spec = _spec("peft:prompt_tuning")
-    classes = classes_for(spec, fresh_plugins.registry())
-    method = instantiate(classes["method"], spec.method.name, {})
+    classes = fresh_plugins.registry().classes_for(spec)
+    method = classes.new_method(spec)
     bundle = build_bundle(spec, classes, method, torch.device("cpu"))
     with pytest.raises(RunFailure, match="prompt-learning method"):
         method.prepare(bundle)

@@ -84,11 +84,18 @@ def test_vit_bundle_structure_for_methods():
     manifest = bundle.manifest()
     assert 0 < manifest["vision"]["trainable"] < manifest["vision"]["total"]
     assert manifest["head"]["trainable"] == manifest["head"]["total"]
+    from benchhub_plugins.methods.lora import default_targets, trained_heads
+
     model, processor = build_tiny(SMALL)
-    bundle = Lora().prepare(VitBundle(model, processor, torch.device("cpu")))
+    bundle = VitBundle(model, processor, torch.device("cpu"))
+    assert bundle.output_tower == "vision" and bundle.blocks() == bundle.blocks("vision")
+    assert default_targets(bundle) == [name for name, _ in model.named_modules()
+                                       if name.rsplit(".", 1)[-1] in ("q_proj", "v_proj")]
+    assert trained_heads(bundle) == ["classifier"]
+    bundle = Lora().prepare(bundle)
     manifest = bundle.manifest()
     assert manifest["head"]["trainable"] > 0  # the classifier trains beside the adapters (new labels)
-    with pytest.raises(RunFailure, match="only a vision tower"):
+    with pytest.raises(RunFailure, match="VitBundle has towers vision, not 'language'"):
         bundle.blocks("language")
 
 

@@ -30,9 +30,15 @@ def test_collate_loss_and_conditioning():
 
 
 def test_components_and_lora_targets():
-    from benchhub_plugins.methods.lora import Lora
+    from benchhub_plugins.methods.lora import Lora, default_targets, trained_heads
 
-    bundle = Lora().prepare(_small_bundle())
+    bundle = _small_bundle()
+    # GPT-2 computes query and value in one fused projection: LoRA's default targets are the decoder's c_attn
+    targets = default_targets(bundle)
+    assert targets == [name for name, _ in bundle.model.named_modules()
+                       if name.startswith("decoder.") and name.endswith("attn.c_attn")]
+    assert len(targets) == len(bundle.blocks("language")) and trained_heads(bundle) is None
+    bundle = Lora().prepare(bundle)
     manifest = bundle.manifest()
     assert manifest["vision"]["trainable"] == 0 and manifest["language"]["trainable"] > 0
     assert len(bundle.blocks("language")) == 2 and len(bundle.blocks("vision")) == 2
@@ -64,7 +70,7 @@ def test_shapes_classify_labels():
 def test_vit_gpt2_and_blip2_in_one_suite(fresh_plugins, tmp_path):
     from pathlib import Path
 
-    tiny = (Path(__file__).parent.parent / "benchmarks" / "tiny.toml").read_text()
+    tiny = (Path(__file__).resolve().parents[2] / "benchmarks" / "tiny.toml").read_text()
     body = tiny.replace('models = ["blip2:tiny"]', 'models = ["blip2:tiny", "vit-gpt2:tiny"]') + \
         '\n[models."vit-gpt2:tiny"]\nhidden = 32\nheads = 2\npretrain_images = 64\npretrain_steps = 10\n'
     (tmp_path / "s.toml").write_text(body)

@@ -1,0 +1,86 @@
+"""The run record: made from a run's result, written and read back, and when a stored one is reused."""
+import json
+
+import pytest
+
+import benchhub.budget
+import benchhub.components
+import benchhub.spec
+from benchhub import records
+from benchhub.budget import Budget
+from benchhub.records import SCHEMA_VERSION, RunRecord, Status, make_record, reuse_verdict
+from benchhub.spec import ComponentSpec, RunSpec
+
+SPEC = RunSpec(suite="s", method=ComponentSpec("lora", {"r": 8}), model=ComponentSpec("blip2:tiny"),
+               dataset=ComponentSpec("shapes"), metrics=("coco-caption",),
+               budget=Budget(effective_batch=8, micro_batch=4, max_steps=3, memory_limit_bytes=2**30), seed=1, lr=1e-3)
+IDENTITY = {"benchhub": "0.1.0", "source": "abc", "plugins": {"benchhub_plugins": {"version": "0.1.0", "source": "def"}}}
+SCORING = {"primary": "CIDEr", "columns": ["CIDEr"], "higher_is_better": {"CIDEr": True}}
+
+
+def _record(**result):
+    return make_record(SPEC, "0123456789abcdef", {"status": "ok", **result}, environment={"device": "cpu"},
+                       identity=IDENTITY, scoring=SCORING, baseline="zero-shot", started="2026-01-01T00:00:00+00:00",
+                       wall=1.234, log="logs/x.log", weights=None)
+
+
+def test_plugins_still_find_the_spec_types_in_records():
+    assert records.Budget is benchhub.budget.Budget and records.parse_memory is benchhub.budget.parse_memory
+    assert records.format_bytes is benchhub.budget.format_bytes
+    assert records.ComponentSpec is benchhub.spec.ComponentSpec and records.RunSpec is benchhub.spec.RunSpec
+    assert records.Splits is benchhub.components.Splits is benchhub.Splits
+
+
+def test_make_record_fills_what_the_run_did_not_measure():
+    r = _record(metrics={"CIDEr": 1.5}, memory={"kind": "cpu-rss", "peak_bytes": 2**20})
+    assert r.status is Status.OK and r.status == "ok" and r.schema_version == SCHEMA_VERSION == 2
+    assert r.config == SPEC.config() and r.spec == SPEC and r.seed == 1 and r.label == "lora(r=8)"
+    assert r.batching == {"effective_batch": 8, "micro_batch": 4, "grad_accum_steps": 2}
+    assert r.memory == {"kind": "cpu-rss", "peak_bytes": 2**20, "limit_bytes": 2**30}
+    assert r.primary_score == 1.5 and r.scoring == SCORING and r.baseline == "zero-shot"
+    assert r.identity == IDENTITY and r.wall_seconds == 1.23 and r.log == "logs/x.log" and r.weights is None
+    assert r.error is None and r.train is None and r.skipped_metrics == {}
+
+
+@pytest.mark.parametrize("peak,status", [(2**30, Status.OK), (2**30 + 1, Status.OVER_BUDGET)])
+def test_a_finished_run_over_its_memory_limit_is_over_budget(peak, status):
+    assert _record(memory={"kind": "cpu-rss", "peak_bytes": peak}).status is status
+
+
+def test_a_result_without_status_is_a_failure():
+    r = make_record(SPEC, "x", {"error": "boom"}, environment={}, identity=IDENTITY, scoring={}, baseline=None,
+                    started="t", wall=0.0)
+    assert r.status is Status.FAILED and r.error == "boom" and not r.status.done and not r.status.ranked
+
+
+def test_record_round_trips_through_json():
+    r = _record(metrics={"CIDEr": 1.5}, train={"seconds": 1.0, "steps": 3})
+    data = json.loads(r.to_json())
+    assert data["status"] == "ok" and data["schema_version"] == 2 and data["scoring"] == SCORING
+    assert RunRecord.from_dict(data) == r
+    with pytest.raises(ValueError):  # NaN is not JSON
+        _record(metrics={"CIDEr": float("nan")}).to_json()
+
+
+@pytest.mark.parametrize("status,done,ranked", [("ok", True, True), ("over-budget", True, False),
+                                                ("does-not-fit", True, False), ("failed", False, False)])
+def test_statuses(status, done, ranked):
+    s = Status(status)
+    assert s == status and str(s) == status and f"{s}" == status and (s.done, s.ranked) == (done, ranked)
+
+
+def test_reuse_only_finished_records_of_the_same_code():
+    ok = _record()
+    assert reuse_verdict(None, IDENTITY) == (False, "new")
+    assert reuse_verdict(ok, IDENTITY)[0] is True
+    assert reuse_verdict(ok, IDENTITY, force=True) == (False, "--force")
+    failed = make_record(SPEC, "x", {"status": "failed"}, environment={}, identity=IDENTITY, scoring={},
+                         baseline=None, started="t", wall=0.0)
+    assert reuse_verdict(failed, IDENTITY) == (False, "the stored attempt failed")
+    assert reuse_verdict(RunRecord.from_dict({**ok.to_dict(), "identity": None}), IDENTITY)[0] is False
+    changed = {**IDENTITY, "source": "xyz"}
+    assert reuse_verdict(ok, changed) == (False, "benchhub source changed")
+    plugin = {**IDENTITY, "plugins": {"benchhub_plugins": {"version": "0.2.0", "source": "def"}}}
+    assert reuse_verdict(ok, plugin) == (False, "plugin benchhub_plugins 0.1.0 → 0.2.0")
+    edited = {**IDENTITY, "plugins": {"benchhub_plugins": {"version": "0.1.0", "source": "ghi"}}}
+    assert reuse_verdict(ok, edited) == (False, "plugin benchhub_plugins source changed")

@@ -1,0 +1,82 @@
+"""Results on disk: one JSON record per run, written whole with the usual permissions; lookups by run id."""
+import json
+import os
+import stat
+
+import pytest
+
+from benchhub.budget import Budget
+from benchhub.errors import UserError
+from benchhub.records import RunRecord, make_record
+from benchhub.spec import ComponentSpec, RunSpec
+from benchhub.store import Store, find_record, read_record, suite_stores
+
+
+def _spec(seed=0, method="lora(r=8)"):
+    return RunSpec(suite="my suite", method=ComponentSpec("lora", {"r": 8}), model=ComponentSpec("blip2:tiny"),
+                   dataset=ComponentSpec("shapes"), metrics=(), budget=Budget(), seed=seed, lr=1e-3,
+                   method_label=method)
+
+
+def _stored(store, seed=0, run_id=None, status="ok"):
+    spec = _spec(seed)
+    run_id = run_id or f"{seed:016x}"
+    record = make_record(spec, run_id, {"status": status}, environment={"device": "cpu"}, identity={},
+                         scoring={}, baseline=None, started="t", wall=0.0)
+    return record, store.write(record, store.path_for(spec, run_id))
+
+
+def test_records_are_written_whole_and_read_back(tmp_path):
+    store = Store(tmp_path, "my suite")
+    assert store.dir == tmp_path / "my-suite"
+    record, path = _stored(store)
+    assert path.name == "blip2-tiny__lora-r-8__seed0__0000000000000000.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~_umask()  # not mkstemp's 0600
+    assert not [p for p in store.dir.iterdir() if p.name.startswith(".")]  # no temporary files left
+    assert read_record(path) == record and store.find(record.run_id) == record
+    assert isinstance(store.records()[0], RunRecord) and store.find("ffff") is None
+    assert store.log_path(_spec(), "abc").parent == store.dir / "logs"
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@pytest.mark.parametrize("text", ["not json", "[]", '{"schema_version": "1"}', '{"schema_version": 99}',
+                                  '{"schema_version": 2, "run_id": "x"}'])
+def test_files_that_are_not_readable_records_are_ignored(tmp_path, text):
+    store = Store(tmp_path, "s")
+    record, _ = _stored(store)
+    (store.dir / "junk__x__seed0__abcdef.json").write_text(text)
+    assert read_record(store.dir / "junk__x__seed0__abcdef.json") is None
+    assert store.records() == [record]
+
+
+def test_find_record_by_id_prefix_or_path(tmp_path):
+    store = Store(tmp_path, "s")
+    a, path_a = _stored(store, seed=0, run_id="aaaa000000000000")
+    _stored(store, seed=1, run_id="aaab000000000000")
+    assert find_record("aaaa", tmp_path) == (a, path_a)
+    assert find_record(str(path_a), tmp_path) == (a, path_a)
+    with pytest.raises(UserError, match="run id 'aaa' is ambiguous: aaaa000000000000, aaab000000000000"):
+        find_record("aaa", tmp_path)
+    with pytest.raises(UserError, match="no run 'ffff'"):
+        find_record("ffff", tmp_path)
+    junk = store.dir / "junk.json"
+    junk.write_text(json.dumps({"schema_version": 2}))
+    with pytest.raises(UserError, match="is not a benchhub record"):
+        find_record(str(junk), tmp_path)
+
+
+def test_suite_stores(tmp_path):
+    with pytest.raises(UserError, match="no results found"):
+        suite_stores(tmp_path / "nothing")
+    _stored(Store(tmp_path, "one"))
+    _stored(Store(tmp_path, "two"))
+    (tmp_path / "empty").mkdir()
+    assert [s.dir.name for s in suite_stores(tmp_path)] == ["one", "two"]
+    assert [s.dir.name for s in suite_stores(tmp_path, "two")] == ["two"]
+    with pytest.raises(UserError, match="no results found for suite 'empty'"):
+        suite_stores(tmp_path, "empty")

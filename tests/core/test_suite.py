@@ -1,0 +1,56 @@
+"""Suites: TOML tables and command-line selections -> the validated matrix, before anything runs."""
+import pytest
+
+from benchhub import plugins
+from benchhub.errors import UserError
+from benchhub.spec import ComponentSpec
+from benchhub.suite import baseline_of, load_suite, plan, resolve, suite_from_dict
+
+BASE = {"suite": {"name": "s", "methods": ["zero-shot", "lora(r=4)", "full"], "models": ["blip2:tiny"],
+                  "metrics": ["coco-caption(meteor=false)"]},
+        "dataset": {"name": "shapes", "train_size": 8}, "budget": {"effective_batch": 4, "micro_batch": 2},
+        "methods": {"full": {"lr": 1e-3}}}
+
+
+def _suite(**head):
+    return suite_from_dict({**BASE, "suite": {**BASE["suite"], **head}})
+
+
+def test_unknown_suite_keys_are_refused():
+    with pytest.raises(UserError, match="unknown \\[suite\\] key 'method'; expected: name, description"):
+        _suite(method=["full"])
+
+
+def test_baseline_is_one_of_the_suites_methods():
+    assert _suite().baseline is None and _suite(baseline="full").baseline == "full"
+    assert _suite(baseline="lora(r=4)").baseline == "lora(r=4)"
+    with pytest.raises(UserError, match="baseline must be one of the suite's methods"):
+        _suite(baseline="lora")
+
+
+def test_baseline_defaults_to_the_first_method_that_does_not_train():
+    registry = plugins.registry()
+    assert baseline_of(_suite(), registry) == "zero-shot"
+    assert baseline_of(_suite(baseline="full"), registry) == "full"
+    assert baseline_of(_suite(methods=["full", "lora"]), registry) is None
+    assert load_suite("tiny").baseline == "zero-shot"
+
+
+def test_plan_resolves_options_and_learning_rates():
+    matrix = plan(_suite(seeds=[0, 1]), plugins.registry())
+    assert [(s.method_label, s.seed) for s in matrix.specs] == [
+        ("zero-shot", 0), ("zero-shot", 1), ("lora(r=4)", 0), ("lora(r=4)", 1), ("full", 0), ("full", 1)]
+    full = matrix.specs[-1]
+    assert full.lr == 1e-3 and full.method == ComponentSpec("full") and full.metrics == ("coco-caption(meteor=false)",)
+    assert matrix.specs[2].lr == plugins.registry().get("method", "lora").default_lr
+    assert full.dataset == ComponentSpec("shapes", {"train_size": 8}) and not matrix.skipped
+
+
+def test_resolve_applies_the_command_line(tmp_path):
+    registry = plugins.registry()
+    suite, matrix = resolve(registry, "tiny", methods="lora,dora(r=2)", seeds=(3,),
+                            budget_changes={"effective_batch": 2, "max_steps": None})
+    assert [s.method_label for s in matrix.specs] == ["lora", "dora(r=2)"]
+    assert {s.seed for s in matrix.specs} == {3}
+    assert (suite.budget.effective_batch, suite.budget.micro_batch, suite.budget.max_steps) == (2, 2, 10)
+    assert matrix.specs[0].lr == 5e-3  # the suite's [methods.lora] still applies

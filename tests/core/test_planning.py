@@ -8,6 +8,7 @@ from benchhub.fit_memory import heaviest_micro_batches, probe_step
 from benchhub.memory import tensor_memory
 from benchhub.planning import PairPlan
 from benchhub.spec import parse_component
+from benchhub.testing import BUILTIN_MODELS
 from benchhub.train import train_loop
 
 DATA = {"blip2": ("shapes", {"domain": "target", "train_size": 64, "eval_size": 8}),
@@ -15,6 +16,13 @@ DATA = {"blip2": ("shapes", {"domain": "target", "train_size": 64, "eval_size": 
         "vit-gpt2": ("shapes", {"domain": "target", "train_size": 64, "eval_size": 8})}
 METHODS = ["full", "lora", "lora(target_modules=all-linear)", "frozen-top(k=1,head=true)", "domain-head", "qlora"]
 PAIRS = [(m, x) for m in DATA for x in METHODS] + [("blip2", x) for x in ("dora", "ia3", "lora-int8")]
+
+
+def _preset(model_name):
+    """The tiny preset's architecture, pre-trained briefly as benchhub.testing does it (one shared cached
+    checkpoint per test session): memory does not depend on how long the weights were pre-trained."""
+    name, options, _ = BUILTIN_MODELS[model_name]
+    return plugins.registry().create("model", name, **options)
 
 
 def _method(label):
@@ -27,7 +35,7 @@ def _prepared(model_name, method_label):
     from benchhub.quantization import keep_trainable
 
     registry = plugins.registry()
-    model = registry.create("model", model_name)
+    model = _preset(model_name)
     method = _method(method_label)
     quantization = method.quantization
     bundle = model.build(torch.device("cpu"), quantization=quantization)

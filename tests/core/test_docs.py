@@ -45,8 +45,21 @@ def test_readme_method_plugin_example_runs(fresh_plugins, tmp_path, monkeypatch)
     assert 0 < manifest["language"]["trainable"] < manifest["language"]["total"]
 
 
+def _code_lines(text):
+    """The lines inside the fenced code blocks of a Markdown text (prose may begin a line with 'benchhub')."""
+    inside, out = False, []
+    for line in text.splitlines():
+        if line.startswith("```"):
+            inside = not inside
+        elif inside:
+            out.append(line)
+    return out
+
+
 def test_readme_commands_exist():
-    for command in re.findall(r"^benchhub (\w+)", README, re.M):
+    commands = [m.group(1) for line in _code_lines(README) if (m := re.match(r"benchhub (\w+)", line))]
+    assert {"run", "plan", "show", "predict", "new"} <= set(commands)
+    for command in commands:
         assert command in cli.commands, command
     helps = {name: CliRunner().invoke(cli, [name, "--help"]).output for name in cli.commands}
     for option in set(re.findall(r"(--[a-z][a-z-]+)", README)):

@@ -44,19 +44,23 @@ class Job:
     identity: dict
 
 
+def verdicts(specs: list[RunSpec], registry, store: Store, env: dict, force: bool):
+    """(job, stored record or None, reuse?, why) for every spec: the one place reuse is decided."""
+    for spec in specs:
+        classes = registry.classes_for(spec)
+        job = Job(spec, spec.config_hash(env), classes, identity(classes.all()))
+        stored = store.find(job.run_id) if store.dir.is_dir() else None
+        yield (job, stored, *reuse_verdict(stored, job.identity, force))
+
+
 def triage(specs: list[RunSpec], registry, store: Store, env: dict, force: bool, outcome: Outcome,
            log=lambda line: None) -> list[Job]:
     """The runs to do; finished records served by the same code are reused (counted with the reason)."""
     todo = []
-    for spec in specs:
-        classes = registry.classes_for(spec)
-        job = Job(spec, spec.config_hash(env), classes, identity(classes.all()))
-        stored = store.find(job.run_id)
-        reuse, why = reuse_verdict(stored, job.identity, force)
+    for job, stored, reuse, why in verdicts(specs, registry, store, env, force):
         if reuse:
             outcome.reused[why] += 1
-            log(f"[dim]     reused {spec.model.name} · {spec.method_label} · seed {spec.seed}: record "
-                f"{job.run_id} (use --force to re-run)[/]")
+            log(f"[dim]     reused {_label(job.spec)}: record {job.run_id} (use --force to re-run)[/]")
             continue
         if stored is not None:
             outcome.rerun[why] += 1
@@ -143,14 +147,8 @@ def keep(record: RunRecord, store: Store, job: Job, display) -> None:
 
 def dry_run(specs: list[RunSpec], registry, store: Store, env: dict, force: bool) -> list[tuple]:
     """(spec, run id, what would happen) for every run, nothing run."""
-    rows = []
-    for spec in specs:
-        classes = registry.classes_for(spec)
-        run_id = spec.config_hash(env)
-        stored = store.find(run_id) if store.dir.is_dir() else None
-        reuse, why = reuse_verdict(stored, identity(classes.all()), force)
-        rows.append((spec, run_id, "reuse (recorded)" if reuse else "run" if stored is None else f"run: {why}"))
-    return rows
+    return [(job.spec, job.run_id, "reuse (recorded)" if reuse else "run" if stored is None else f"run: {why}")
+            for job, stored, reuse, why in verdicts(specs, registry, store, env, force)]
 
 
 def check_matrix(specs: list[RunSpec], registry, device) -> list[tuple]:

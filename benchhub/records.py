@@ -197,7 +197,7 @@ def reuse_verdict(stored: RunRecord | None, identity: dict, force: bool = False)
     if not stored.status.done:
         return False, "the stored attempt failed"
     if stored.identity is None:
-        return False, f"recorded by schema {1} without a source hash"
+        return False, "recorded by schema 1 without a source hash"
     changes = identity_changes(stored.identity, identity)
     if changes:
         return False, "; ".join(changes)

@@ -61,6 +61,7 @@ class Budget:
     max_grad_norm: float | None = 1.0
     weight_decay: float = 0.0
     max_seconds: float | None = None  # train wall-clock limit: stop cleanly, evaluate, mark the record
+    threads: int | None = None  # CPU threads per run (torch intra-op); None: torch's default. Changes numerics.
 
     def __post_init__(self):
         for attr in ("effective_batch", "micro_batch"):
@@ -86,6 +87,9 @@ class Budget:
             raise UserError(f"max_grad_norm must be a positive number (or absent), got {self.max_grad_norm!r}")
         if self.max_seconds is not None and (not _number(self.max_seconds) or not 0 < self.max_seconds < float("inf")):
             raise UserError(f"max-seconds must be a positive number, got {self.max_seconds!r}")
+        if self.threads is not None and (not isinstance(self.threads, int) or isinstance(self.threads, bool)
+                                         or self.threads <= 0):
+            raise UserError(f"threads must be a positive integer, got {self.threads!r}")
         if not _number(self.weight_decay) or self.weight_decay < 0:
             raise UserError(f"weight_decay must be a non-negative number, got {self.weight_decay!r}")
 
@@ -109,6 +113,7 @@ class Budget:
             *([f"at most {self.max_seconds:g} s of training"] if self.max_seconds else []),
             f"{self.lr_schedule} lr, {self.warmup_ratio:.0%} warm-up",
             f"memory limit {format_bytes(self.memory_limit_bytes) if self.memory_limit_bytes else 'none'}",
+            *([f"{self.threads} CPU thread{'s' if self.threads > 1 else ''} per run"] if self.threads else []),
         ]
         return ", ".join(parts)
 

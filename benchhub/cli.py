@@ -42,6 +42,17 @@ def _console():
     return Console(width=200)
 
 
+def check_cores(jobs: int, threads: int | None, device) -> None:
+    """Runs side by side must not share cores: jobs × threads per run ≤ the CPU cores (on CPU)."""
+    import os
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if jobs > 1 and device.type == "cpu" and jobs * (threads or cores) > cores:
+        raise UserError(f"--jobs {jobs} × {threads or cores} threads per run needs more than the {cores} CPU cores; "
+                        f"set the budget's threads (--threads {max(1, cores // jobs)}; it changes the numerics, so "
+                        "it is part of the budget)")
+
+
 @click.group(cls=BenchhubGroup)
 @click.version_option(package_name="benchhub")
 def cli():
@@ -51,7 +62,8 @@ def cli():
 @cli.command()
 @click.option("--suite", "suite_name", default="default", show_default=True,
               help="Suite name in benchmarks/ or path to a TOML suite file.")
-@click.option("--methods", help="Comma-separated methods, with options: 'lora(r=8,alpha=16),full'.")
+@click.option("--methods", help="Comma-separated methods, with options: 'lora(r=8,alpha=16),full'; a learning-rate "
+                               "grid, chosen on the validation split: 'full(lr=[1e-4,3e-4,1e-3])'.")
 @click.option("--models", help="Comma-separated models, e.g. 'blip2:tiny'.")
 @click.option("--seed", type=int, help="Run one seed.")
 @click.option("--seeds", help="Run several seeds: '0,1,2'.")
@@ -67,10 +79,14 @@ def cli():
 @click.option("--force", is_flag=True, help="Re-run runs whose record already exists.")
 @click.option("--timeout", "run_timeout", type=click.FloatRange(min=0, min_open=True),
               help="Kill a run after this many seconds (recorded failed).")
+@click.option("--jobs", type=click.IntRange(min=1), help="Runs side by side, each in its own process "
+                                                          "(default: the suite's `jobs`, else 1).")
+@click.option("--threads", type=click.IntRange(min=1), help="CPU threads per run (part of the budget: it changes "
+                                                            "the numerics; overrides the suite).")
 @click.option("--dry-run", is_flag=True, help="Print the resolved matrix (and skipped pairs) without running.")
 @click.pass_context
 def run(ctx, suite_name, methods, models, seed, seeds, results_dir, max_steps, effective_batch, micro_batch,
-        max_seconds, memory_limit, force, run_timeout, dry_run):
+        max_seconds, memory_limit, force, run_timeout, jobs, threads, dry_run):
     """Run every method × model × seed of a suite, each in its own process; write the leaderboard."""
     from rich.console import Console
 
@@ -87,7 +103,7 @@ def run(ctx, suite_name, methods, models, seed, seeds, results_dir, max_steps, e
         raise UserError("use either --seed or --seeds, not both")
     registry = plugins.registry()
     budget_changes = {"max_steps": max_steps, "effective_batch": effective_batch, "micro_batch": micro_batch,
-                      "max_seconds": max_seconds}
+                      "max_seconds": max_seconds, "threads": threads}
     if memory_limit is not None:
         budget_changes["memory_limit_bytes"] = parse_memory(memory_limit)
     suite, matrix = resolve(registry, suite_name, methods, models,
@@ -96,18 +112,22 @@ def run(ctx, suite_name, methods, models, seed, seeds, results_dir, max_steps, e
     device = select_device()
     env = environment(device)
     if dry_run:
-        _console().print(dry_run_table(suite, matrix, matrix_mod.dry_run(matrix.specs, registry, store, env, force),
+        _console().print(dry_run_table(suite, matrix, matrix_mod.dry_run(matrix.cells, registry, store, env, force),
                                        env["device"]))
-        click.echo(f"{len(matrix.specs)} runs planned, {len(matrix.skipped)} pairs skipped; nothing was run (--dry-run)")
+        click.echo(f"{matrix.count()} runs planned, {len(matrix.skipped)} pairs skipped; nothing was run (--dry-run)")
         return
+    jobs = jobs or suite.jobs
+    check_cores(jobs, suite.budget.threads, device)
     store.ensure_writable()
     console = Console(stderr=True)
-    console.print(f"[bold]benchhub[/] suite [cyan]{suite.name}[/] · {len(matrix.specs)} runs · {env['device']}")
+    console.print(f"[bold]benchhub[/] suite [cyan]{suite.name}[/] · {matrix.count()} runs · {env['device']}"
+                  + (f" · {jobs} side by side" if jobs > 1 else ""))
     console.print(f"budget: {suite.budget.describe()}")
     for model, method, reason in matrix.skipped:
         console.print(f"[yellow]    skipped[/] {model} · {method}: {reason}")
-    outcome = matrix_mod.run_matrix(matrix.specs, registry, store, env, device, console, force=force,
-                                    timeout=run_timeout, baseline=baseline_of(suite, registry))
+    outcome = matrix_mod.run_matrix(matrix.cells, registry, store, env, device, console, force=force,
+                                    timeout=run_timeout, baseline=baseline_of(suite, registry), jobs=jobs,
+                                    total=matrix.count())
     for line in outcome.reasons():
         click.echo(line)
     click.echo(outcome.summary())
@@ -130,7 +150,7 @@ def check(ctx, suite_name, methods, models):
 
     registry = plugins.registry()
     _, matrix = resolve(registry, suite_name, methods, models)
-    rows = check_matrix(matrix.specs, registry, select_device())
+    rows = check_matrix(matrix.cells, registry, select_device())
     _console().print(check_table(rows))
     failed = sum(result["status"] != "ok" for _, result in rows)
     click.echo(f"{len(rows) - failed} pairs passed, {failed} failed (accumulation tolerance 1e-5, float32, "

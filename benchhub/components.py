@@ -23,6 +23,27 @@ class Splits:
     train: list
     eval: list
     info: dict = field(default_factory=dict)
+    validation: list | None = None  # for choosing a learning rate; None: the core carves it from train
+    source: list | None = None  # held-out source-domain examples, scored to measure forgetting
+
+    def carve_validation(self, fraction: float) -> None:
+        """Move a fixed `fraction` of the training examples (the same for every seed) to a validation split."""
+        import random
+
+        order = list(range(len(self.train)))
+        random.Random("benchhub/validation").shuffle(order)
+        held = set(order[:max(1, round(fraction * len(order)))])
+        self.validation = [{**_as_held_out(self.train[i]), "id": f"train/{i}"} for i in sorted(held)]
+        self.train = [ex for i, ex in enumerate(self.train) if i not in held]
+        self.info = {**self.info, "train": len(self.train), "validation": len(self.validation),
+                     "validation_split": f"{fraction:.0%} of the training examples, fixed across seeds"}
+
+
+def _as_held_out(example: dict) -> dict:
+    """A training example as a held-out one: its target text becomes the reference."""
+    out = {k: v for k, v in example.items() if k != "text"}
+    out.setdefault("references", [example["text"]] if "text" in example else [str(example.get("label"))])
+    return out
 
 
 class Method:
@@ -97,6 +118,15 @@ class Metric:
     def compute(self, predictions: list, references: list) -> dict:
         raise NotImplementedError
 
+    def score(self, predictions: list, references: list) -> tuple[dict, dict]:
+        """(corpus scores, per-example scores: score name -> one float per prediction, in order).
+
+        Per-example scores make paired comparisons possible (bootstrap over examples). The default
+        has none: `compute` only. A score listed per example should average to its corpus value
+        where the metric is a mean (CIDEr-D, accuracy); corpus-level BLEU is not such a mean.
+        """
+        return self.compute(predictions, references), {}
+
 
 BASES = {"method": Method, "model": Model, "dataset": Dataset, "metric": Metric}
 REQUIRED = {"method": ("prepare",), "model": ("build",), "dataset": ("load",), "metric": ("compute",)}
@@ -127,6 +157,7 @@ class RunClasses:
     model: type
     dataset: type
     metrics: dict  # metric label (as in the suite) -> class
+    source: type | None = None  # the suite's [source] dataset, if it names one
 
     def completed(self) -> RunClasses:
         """The same classes with their documented defaults (again, in a child process)."""
@@ -134,10 +165,12 @@ class RunClasses:
             complete(kind, getattr(self, kind))
         for cls in self.metrics.values():
             complete("metric", cls)
+        if self.source is not None:
+            complete("dataset", self.source)
         return self
 
     def all(self) -> list:
-        return [self.method, self.model, self.dataset, *self.metrics.values()]
+        return [self.method, self.model, self.dataset, *self.metrics.values(), *filter(None, [self.source])]
 
     def new_method(self, spec) -> Method:
         return instantiate(self.method, spec.method.name, spec.method.options)
@@ -147,6 +180,16 @@ class RunClasses:
 
     def new_dataset(self, spec) -> Dataset:
         return instantiate(self.dataset, spec.dataset.name, spec.dataset.options)
+
+    def load_splits(self, spec) -> Splits:
+        """The dataset's splits (the data do not depend on the run seed, except per-seed draws such as
+        which caption trains), with the suite's [source] dataset's eval split as the source set."""
+        splits = self.new_dataset(spec).load(seed=spec.seed)
+        if spec.source is not None:
+            splits.source = instantiate(self.source, spec.source.name, spec.source.options).load(seed=0).eval
+        if splits.validation is None and spec.validation_fraction:
+            splits.carve_validation(spec.validation_fraction)
+        return splits
 
     def new_metrics(self, spec) -> list:
         out = []

@@ -21,6 +21,7 @@ from benchhub.fileio import atomic_write
 # spawn, and no OpenMP deadlock as with a plain fork after torch is loaded (see NOTES).
 PRELOAD = ["torch", "transformers", "peft", "benchhub.pipeline"]
 _ctx = None
+_live: set = set()  # child processes running now (several when runs go side by side)
 
 
 def mp_context():
@@ -102,7 +103,11 @@ def run_in_child(task, payload: dict, on_event=None, log_path: str | None = None
         result_path = os.path.join(tmp, "result.json")
         proc = ctx.Process(target=_child, args=(task, payload, events, result_path, log_path), daemon=True)
         proc.start()
-        failed = _follow(proc, events, on_event, timeout)
+        _live.add(proc)
+        try:
+            failed = _follow(proc, events, on_event, timeout)
+        finally:
+            _live.discard(proc)
         if failed:
             return failed
         proc.join()
@@ -110,6 +115,13 @@ def run_in_child(task, payload: dict, on_event=None, log_path: str | None = None
             with open(result_path) as fh:
                 return json.load(fh)
         return _exit_failure(proc.exitcode)
+
+
+def kill_children() -> None:
+    """Kill every run's child process (Ctrl-C while runs go side by side)."""
+    for proc in list(_live):
+        if proc.is_alive():
+            proc.kill()
 
 
 def _follow(proc, events, on_event, timeout: float | None) -> dict | None:
@@ -144,26 +156,34 @@ def _exit_failure(code: int | None) -> dict:
 # ---------------------------------------------------------------- the tasks a child runs
 
 
-def run_task(payload: dict, send) -> dict:
-    """Train and evaluate one run (`pipeline.execute`)."""
+def _spec_and_classes(payload: dict):
+    """The run's spec and classes, with torch set to the budget's thread count (part of the numerics)."""
     import torch
 
-    from benchhub.pipeline import execute
     from benchhub.spec import RunSpec
 
-    return execute(RunSpec.from_config(payload["config"]), payload["classes"].completed(),
-                   torch.device(payload["device"]), send, weights_dir=payload.get("weights_dir"))
+    spec = RunSpec.from_config(payload["config"])
+    if spec.budget.threads:
+        torch.set_num_threads(spec.budget.threads)
+    return spec, payload["classes"].completed(), torch.device(payload["device"])
+
+
+def run_task(payload: dict, send) -> dict:
+    """Train and score one run (`pipeline.execute`), or score a trained one again (`pipeline.rescore`)."""
+    from benchhub.pipeline import execute, rescore
+
+    spec, classes, device = _spec_and_classes(payload)
+    score = tuple(payload.get("score", ("eval", "source")))
+    if payload.get("rescore"):
+        return rescore(spec, classes, device, payload["weights_dir"], score, send)
+    return execute(spec, classes, device, send, weights_dir=payload.get("weights_dir"), score=score)
 
 
 def check_task(payload: dict, send) -> dict:
     """Every self-check of a run, nothing trained (`benchhub check`)."""
-    import torch
-
     from benchhub.pipeline import check_only
-    from benchhub.spec import RunSpec
 
-    return check_only(RunSpec.from_config(payload["config"]), payload["classes"].completed(),
-                      torch.device(payload["device"]), send)
+    return check_only(*_spec_and_classes(payload), send)
 
 
 def prepare_task(payload: dict, send) -> dict:

@@ -1,19 +1,31 @@
-"""Runs a planned matrix: reuse what is recorded, prepare each model once, one child per run, keep every record."""
+"""Runs a planned matrix: reuse what is recorded, sweep learning rates, prepare each model once, one child per run.
+
+Each cell (model × method) runs its learning-rate sweep first when it has a grid: every rate with
+the first seed, scored on the validation split only. The rate with the best validation score is
+then run with every seed and scored on the evaluation and source splits; the sweep run of the
+chosen rate is not trained again, its saved weights are reloaded and scored. Up to `jobs` runs go
+side by side, each in its own child process.
+"""
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from benchhub import isolation
 from benchhub.components import Model
 from benchhub.environment import identity
 from benchhub.progress import Display, prepared_line, status_line
-from benchhub.records import RunRecord, make_record, now, reuse_verdict
+from benchhub.records import RunRecord, make_record, now, randomness, reuse_verdict, with_scores
 from benchhub.report import write_leaderboard
-from benchhub.spec import RunSpec
+from benchhub.spec import Cell, RunSpec
 from benchhub.store import Store
+from benchhub.sweep import choose_lr
+
+SCORE = {"sweep": ("validation",), "final": ("eval", "source"), "rescore": ("validation", "eval", "source")}
 
 
 @dataclass
@@ -42,53 +54,146 @@ class Job:
     run_id: str
     classes: object
     identity: dict
+    role: str = "final"  # "sweep" (validation only), "final" (evaluation, source) or "rescore"
+    cell: Cell | None = None
+    selection: dict | None = None
 
 
-def verdicts(specs: list[RunSpec], registry, store: Store, env: dict, force: bool):
-    """(job, stored record or None, reuse?, why) for every spec: the one place reuse is decided."""
-    for spec in specs:
-        classes = registry.classes_for(spec)
-        job = Job(spec, spec.config_hash(env), classes, identity(classes.all()))
-        stored = store.find(job.run_id) if store.dir.is_dir() else None
-        yield (job, stored, *reuse_verdict(stored, job.identity, force))
+def verdict(job: Job, stored: RunRecord | None, force: bool) -> tuple[str, str]:
+    """(what to do: "reuse" | "rescore" | "run", why) for a job and its stored record: the one place reuse is decided."""
+    reuse, why = reuse_verdict(stored, job.identity, force)
+    if not reuse:
+        return "run", why
+    if not stored.status.ranked:  # a finished finding (does not fit, over budget): nothing to score
+        return "reuse", why
+    if job.role == "sweep" and stored.split_score("validation") is None:
+        return "run", "recorded without a validation score"
+    if job.role == "final" and not stored.evaluated:
+        if stored.weights and stored.split_score("validation") is not None:
+            return "rescore", "the chosen rate's sweep run: its saved weights are scored"
+        return "run", "recorded without evaluation scores"
+    return "reuse", why
 
 
-def triage(specs: list[RunSpec], registry, store: Store, env: dict, force: bool, outcome: Outcome,
-           log=lambda line: None) -> list[Job]:
-    """The runs to do; finished records served by the same code are reused (counted with the reason)."""
-    todo = []
-    for job, stored, reuse, why in verdicts(specs, registry, store, env, force):
-        if reuse:
-            outcome.reused[why] += 1
-            log(f"[dim]     reused {_label(job.spec)}: record {job.run_id} (use --force to re-run)[/]")
-            continue
-        if stored is not None:
-            outcome.rerun[why] += 1
-        todo.append(job)
-    return todo
+def new_job(spec: RunSpec, registry, env: dict, role: str = "final", cell: Cell | None = None,
+            selection: dict | None = None) -> Job:
+    classes = registry.classes_for(spec)
+    return Job(spec, spec.config_hash(env), classes, identity(classes.all()), role, cell, selection)
 
 
-def run_matrix(specs: list[RunSpec], registry, store: Store, env: dict, device, console, *, force: bool = False,
-               timeout: float | None = None, baseline: str | None = None) -> Outcome:
-    """Run every spec not already recorded; write each record and redraw the leaderboard after each."""
-    outcome = Outcome()
-    todo = triage(specs, registry, store, env, force, outcome, log=console.print)
-    prepared: dict[str, dict] = {}
-    with Display(console, len(todo)) as display:
-        for job in todo:
-            prep = prepare_model(job, prepared, store, display)
-            record = run_one(job, prep, store, env, device, display, timeout, baseline)
-            keep(record, store, job, display)
-            outcome.records.append(record)
-            outcome.leaderboard = write_leaderboard(store)
-            display.done(status_line(record, _label(job.spec)))
+def run_matrix(cells: list[Cell], registry, store: Store, env: dict, device, console, *, force: bool = False,
+               timeout: float | None = None, baseline: str | None = None, jobs: int = 1, total: int = 0) -> Outcome:
+    """Run every cell (sweep, choose, final runs); write each record and redraw the leaderboard after each."""
+    runner = _Runner(registry, store, env, device, force, timeout, baseline, console)
+    with Display(console, total or sum(len(c.planned_specs()) for c in cells)) as display, \
+            ThreadPoolExecutor(max_workers=jobs) as pool:
+        runner.display, runner.pool = display, pool
+        try:
+            for cell in cells:
+                runner.start(cell)
+            runner.drain()
+        except KeyboardInterrupt:
+            isolation.kill_children()
+            raise
+    outcome = runner.outcome
     if outcome.leaderboard is None and store.dir.exists():
         outcome.leaderboard = write_leaderboard(store)
     return outcome
 
 
+class _Runner:
+    """The state of a running matrix: jobs in flight, sweeps waiting for their last rate."""
+
+    def __init__(self, registry, store: Store, env: dict, device, force: bool, timeout, baseline, console):
+        self.registry, self.store, self.env, self.device = registry, store, env, device
+        self.force, self.timeout, self.baseline, self.console = force, timeout, baseline, console
+        self.outcome = Outcome()
+        self.futures: dict = {}
+        self.sweeps: dict = {}  # id(cell) -> {lr: record}
+        self.prepared: dict = {}
+        self.fresh: set = set()  # run ids recorded by this invocation
+        self.prepare_lock = threading.Lock()
+        self.display = self.pool = None
+
+    def start(self, cell: Cell) -> None:
+        if cell.sweeps:
+            self.sweeps[id(cell)] = {}
+            for spec in cell.sweep_specs():
+                self.submit(new_job(spec, self.registry, self.env, "sweep", cell))
+        else:
+            for spec in cell.final_specs(cell.grid[0]):
+                self.submit(new_job(spec, self.registry, self.env, "final", cell))
+
+    def submit(self, job: Job, retrain: bool = False) -> None:
+        stored = self.store.find(job.run_id) if self.store.dir.is_dir() else None
+        force = self.force and job.run_id not in self.fresh  # --force re-runs what earlier invocations recorded
+        action, why = ("run", "its saved weights did not reproduce the sweep") if retrain else \
+            verdict(job, stored, force)
+        if action == "reuse":
+            self.outcome.reused[why] += 1
+            self.display.print(f"[dim]     reused {_label(job.spec)}: record {job.run_id} (use --force to re-run)[/]")
+            self.finished(job, self._reselected(stored, job))
+            return
+        if stored is not None and action == "run":
+            self.outcome.rerun[why] += 1
+        if action == "rescore":
+            job = replace(job, role="rescore")
+        self.futures[self.pool.submit(self.execute, job, stored)] = job
+
+    def drain(self) -> None:
+        while self.futures:
+            done, _ = wait(list(self.futures), return_when=FIRST_COMPLETED)
+            for future in done:
+                job = self.futures.pop(future)
+                record = future.result()
+                if job.role == "rescore" and record is None:  # the reloaded weights did not reproduce
+                    self.submit(replace(job, role="final"), retrain=True)
+                    continue
+                keep(record, self.store, job, self.display)
+                self.fresh.add(job.run_id)
+                self.outcome.records.append(record)
+                self.outcome.leaderboard = write_leaderboard(self.store, self.registry)
+                self.display.done(job.run_id, status_line(record, _label(job.spec), job.role))
+                self.finished(job, record)
+
+    def finished(self, job: Job, record: RunRecord) -> None:
+        """After a run (or a reused record): a sweep's last rate chooses and starts the final runs."""
+        if job.role != "sweep":
+            return
+        results = self.sweeps[id(job.cell)]
+        results[job.spec.lr] = record
+        if len(results) < len(job.cell.grid):
+            return
+        selection = choose_lr(job.cell, results)
+        if selection is None:
+            self.display.print(f"[red]   no rate[/] of {job.spec.model.name} · {job.spec.method_label} finished its "
+                               "sweep; it has no evaluation runs")
+            return
+        self.display.print(f"[cyan]   chose[/] lr {selection['chosen']:g} for {job.spec.model.name} · "
+                           f"{job.spec.method_label} on validation {selection['metric']} ({selection['summary']})")
+        for spec in job.cell.final_specs(selection["chosen"]):
+            self.submit(new_job(spec, self.registry, self.env, "final", job.cell, selection))
+
+    def _reselected(self, record: RunRecord, job: Job) -> RunRecord:
+        """A reused final record carries the current sweep's selection (rewritten if it changed)."""
+        if job.role != "final" or job.selection == record.selection or not record.status.ranked:
+            return record
+        record = replace(record, selection=job.selection)
+        self.store.write(record, self.store.path_for(job.spec, job.run_id))
+        return record
+
+    def execute(self, job: Job, stored: RunRecord | None) -> RunRecord | None:
+        """In a worker thread: the model's preparation (once), then the run's child process."""
+        with self.prepare_lock:
+            prep = prepare_model(job, self.prepared, self.store, self.display)
+        self.display.start(job.run_id, _label(job.spec) + ("" if job.role == "final" else f" ({job.role})"))
+        if job.role == "rescore":
+            return rescore(job, stored, self.store, self.device, self.display)
+        return run_one(job, prep, self.store, self.env, self.device, self.display, self.timeout, self.baseline)
+
+
 def _label(spec: RunSpec) -> str:
-    return f"{spec.model.name} · {spec.method_label} · seed {spec.seed}"
+    return f"{spec.model.name} · {spec.method_label} · lr {spec.lr:g} · seed {spec.seed}"
 
 
 def prepare_model(job: Job, prepared: dict, store: Store, display) -> dict:
@@ -98,13 +203,14 @@ def prepare_model(job: Job, prepared: dict, store: Store, display) -> dict:
         return {"status": "ok"}
     key = f"{spec.model.name}:{sorted(spec.model.options.items())}"
     if key not in prepared:
-        display.start(f"preparing {spec.model.name}")
+        display.start("prepare", f"preparing {spec.model.name}")
         log_dir = store.dir / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
         prepared[key] = isolation.run_in_child(
             isolation.prepare_task, {"cls": job.classes.model, "name": spec.model.name,
                                      "options": spec.model.options},
-            display.event, log_path=str(log_dir / "prepare.log"))
+            display.listener("prepare"), log_path=str(log_dir / "prepare.log"))
+        display.finish("prepare")
         if prepared[key]["status"] != "ok" or prepared[key].get("info"):
             display.print(prepared_line(spec.model.name, prepared[key]))
     return prepared[key]
@@ -116,20 +222,37 @@ def run_one(job: Job, prep: dict, store: Store, env: dict, device, display, time
     log_path, weights = store.log_path(spec, job.run_id), store.weights_dir(spec, job.run_id)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log_path.unlink(missing_ok=True)
-    display.start(_label(spec))
     started, t0 = now(), time.perf_counter()
     if prep["status"] != "ok":
         result = {"status": "failed", "error": f"model preparation failed: {prep.get('error')}"}
     else:
         result = isolation.run_in_child(
             isolation.run_task, {"config": spec.config(), "classes": job.classes, "device": str(device),
-                                 "weights_dir": str(weights)},
-            display.event, log_path=str(log_path), timeout=timeout)
+                                 "weights_dir": str(weights), "score": SCORE[job.role]},
+            display.listener(job.run_id), log_path=str(log_path), timeout=timeout)
     return make_record(spec, job.run_id, result, environment=env, identity=job.identity,
                        scoring=job.classes.scoring(spec), baseline=baseline, started=started,
                        wall=time.perf_counter() - t0, log=str(log_path.relative_to(store.dir)),
                        weights=str(weights.relative_to(store.dir)) if result.get("weights") else None,
-                       model_preparation=prep.get("info"))
+                       model_preparation=prep.get("info"), selection=job.selection,
+                       randomness=randomness(spec, bool(job.cell is None or job.cell.trains)))
+
+
+def rescore(job: Job, stored: RunRecord, store: Store, device, display) -> RunRecord | None:
+    """The chosen rate's sweep run scored on the evaluation splits from its saved weights; None when the
+    reloaded model does not reproduce the sweep's validation score exactly (then it trains again)."""
+    log_path = store.log_path(job.spec, job.run_id)
+    result = isolation.run_in_child(
+        isolation.run_task, {"config": job.spec.config(), "classes": job.classes, "device": str(device),
+                             "weights_dir": str(store.dir / stored.weights), "score": SCORE["rescore"],
+                             "rescore": True},
+        display.listener(job.run_id), log_path=str(log_path), timeout=None)
+    again = ((result.get("scores") or {}).get("validation") or {}).get("metrics")
+    if result.get("status") != "ok" or again != (stored.scores.get("validation") or {}).get("metrics"):
+        display.print(f"[yellow]  retrain[/] {_label(job.spec)}: reloading its weights gave "
+                      f"{result.get('error') or 'other validation scores'}")
+        return None
+    return with_scores(stored, result, job.selection)
 
 
 def keep(record: RunRecord, store: Store, job: Job, display) -> None:
@@ -145,21 +268,31 @@ def keep(record: RunRecord, store: Store, job: Job, display) -> None:
         store.write(record, path)
 
 
-def dry_run(specs: list[RunSpec], registry, store: Store, env: dict, force: bool) -> list[tuple]:
-    """(spec, run id, what would happen) for every run, nothing run."""
-    return [(job.spec, job.run_id, "reuse (recorded)" if reuse else "run" if stored is None else f"run: {why}")
-            for job, stored, reuse, why in verdicts(specs, registry, store, env, force)]
+def dry_run(cells: list[Cell], registry, store: Store, env: dict, force: bool) -> list[tuple]:
+    """(spec, run id, what would happen) for every run known before the sweeps, nothing run."""
+    rows = []
+    for cell in cells:
+        role = "sweep" if cell.sweeps else "final"
+        for spec in cell.planned_specs():
+            job = new_job(spec, registry, env, role, cell)
+            stored = store.find(job.run_id) if store.dir.is_dir() else None
+            action, why = verdict(job, stored, force)
+            would = {"reuse": "reuse (recorded)", "rescore": "score saved weights"}.get(action) or \
+                ("run" if stored is None else f"run: {why}")
+            rows.append((spec, job.run_id, f"{would}{' (sweep: validation only)' if cell.sweeps else ''}"))
+        if cell.sweeps:
+            rows.append((cell.spec, "–", f"then the chosen lr × seeds {', '.join(map(str, cell.seeds))} "
+                                         f"(grid {', '.join(f'{lr:g}' for lr in cell.grid)})"))
+    return rows
 
 
-def check_matrix(specs: list[RunSpec], registry, device) -> list[tuple]:
-    """`benchhub check`: every self-check of each model × method pair (seeds do not change them), in children."""
+def check_matrix(cells: list[Cell], registry, device) -> list[tuple]:
+    """`benchhub check`: every self-check of each model × method pair (seeds and rates do not change them)."""
     import os
 
-    rows, seen = [], set()
-    for spec in specs:
-        if (spec.model.name, spec.method_label) in seen:
-            continue
-        seen.add((spec.model.name, spec.method_label))
+    rows = []
+    for cell in cells:
+        spec = cell.spec
         result = isolation.run_in_child(isolation.check_task, {"config": spec.config(), "device": str(device),
                                                                "classes": registry.classes_for(spec)},
                                         log_path=os.devnull)

@@ -53,7 +53,7 @@ def build(spec: RunSpec, classes: RunClasses, device, phase=_silent) -> Prepared
     method = classes.new_method(spec)
     phase("phase", "building model")
     bundle = build_bundle(spec, classes, method, device)
-    splits = classes.new_dataset(spec).load(seed=spec.seed)
+    splits = classes.load_splits(spec)
     prepared = Prepared(method, bundle, splits, {})
     checks.check_image_conditioning(bundle, splits, prepared.checks)
     bundle.total_steps = spec.budget.total_steps(len(splits.train))
@@ -73,8 +73,12 @@ def check_only(spec: RunSpec, classes: RunClasses, device, phase=_silent) -> dic
     return {"status": "ok", "checks": run.checks, "parameters": {"trainable": trainable, "total": total}}
 
 
-def execute(spec: RunSpec, classes: RunClasses, device, phase=_silent, weights_dir: str | None = None) -> dict:
-    """Build, fit into memory, check, train and evaluate one run in this process; returns what was measured."""
+def execute(spec: RunSpec, classes: RunClasses, device, phase=_silent, weights_dir: str | None = None,
+            score: tuple = ("eval", "source")) -> dict:
+    """Build, fit into memory, check, train and score one run in this process; returns what was measured.
+
+    `score`: the splits scored after training: a learning-rate sweep scores only "validation".
+    """
     import torch
 
     limit = spec.budget.memory_limit_bytes
@@ -96,12 +100,28 @@ def execute(spec: RunSpec, classes: RunClasses, device, phase=_silent, weights_d
     budget = dataclasses.replace(spec.budget, micro_batch=fitted["micro_batch"]) if fitted else spec.budget
     trained = train(spec, run, budget, device, phase) if run.method.trains else {}
     phase("phase", "evaluating")
-    evaluated = evaluate(spec, classes, run)
+    scored = evaluate(spec, classes, run.bundle, run.splits, score)
     saved = save(run, weights_dir) if weights_dir and run.method.trains else {}
     result = {"status": "ok", "checks": run.checks, "parameters": parameters, "batching": batching(budget),
-              "data": run.splits.info, **trained, **evaluated, **saved}
+              "data": run.splits.info, **trained, **scored, **saved}
     result["memory"] = _memory(device, baseline_rss, fitted)
     return result
+
+
+def rescore(spec: RunSpec, classes: RunClasses, device, weights_dir: str, score: tuple, phase=_silent) -> dict:
+    """A finished run's saved weights reloaded onto a fresh build, and scored on `score` splits
+    (the learning rate a sweep chose gets its evaluation this way, without training again)."""
+    import torch
+
+    torch.manual_seed(spec.seed)
+    phase("phase", "reloading trained weights")
+    method = classes.new_method(spec)
+    bundle = build_bundle(spec, classes, method, device)
+    splits = classes.load_splits(spec)
+    bundle.total_steps = spec.budget.total_steps(len(splits.train))
+    bundle.load_trained(weights_dir, method)
+    phase("phase", "evaluating")
+    return {"status": "ok", **evaluate(spec, classes, bundle, splits, score)}
 
 
 def _start_device(device, limit: int | None) -> None:
@@ -153,23 +173,51 @@ def train(spec: RunSpec, run: Prepared, budget, device, phase=_silent) -> dict:
             "compute": compute.compute_record(flops, stats.steps, stats.seconds, peak, source, count_seconds)}
 
 
-def evaluate(spec: RunSpec, classes: RunClasses, run: Prepared) -> dict:
-    """Predictions for the held-out examples, scored by every metric of the suite."""
+SPLITS = ("eval", "validation", "source")
+
+
+def evaluate(spec: RunSpec, classes: RunClasses, bundle, splits, score: tuple) -> dict:
+    """Predictions for each held-out split in `score` that the data have, scored by every metric.
+
+    The evaluation split's scores are the record's `metrics` (and `eval`); validation and source
+    scores go to `scores`; per-example scores of every split to `per_example`.
+    """
+    out: dict = {"scores": {}, "per_example": {}}
+    for split in (s for s in SPLITS if s in score):
+        examples = getattr(splits, split)
+        if not examples:
+            continue
+        scored = score_split(spec, classes, bundle, examples)
+        out["per_example"][split] = scored.pop("per_example")
+        if split == "eval":
+            out["metrics"], out["skipped_metrics"] = scored.pop("metrics"), scored.pop("skipped")
+            out["eval"] = scored
+        else:
+            scored.pop("skipped")
+            scored.pop("samples")
+            out["scores"][split] = scored
+    return out
+
+
+def score_split(spec: RunSpec, classes: RunClasses, bundle, examples: list) -> dict:
+    """One held-out split: predictions, corpus and per-example scores, timings."""
     start = time.perf_counter()
-    predictions, eval_batch = predict_within_memory(run.bundle, run.splits.eval, 64)
+    predictions, eval_batch = predict_within_memory(bundle, examples, 64)
     gen_seconds = time.perf_counter() - start
-    references = [ex["references"] for ex in run.splits.eval]
-    scores, skipped = {}, {}
+    references = [ex["references"] for ex in examples]
+    scores, per_example, skipped = {}, {"ids": [str(ex.get("id", i)) for i, ex in enumerate(examples)]}, {}
     for metric in classes.new_metrics(spec):
-        scores.update(metric.compute(predictions, references))
+        corpus, each = metric.score(predictions, references)
+        scores.update(corpus)
+        per_example.update(each)
         skipped.update(metric.skipped)
     bad = [k for k, v in scores.items() if v != v]
     if bad:
         raise RunFailure(f"metric {bad[0]} is NaN")
-    return {"metrics": scores, "skipped_metrics": skipped,
-            "eval": {"seconds": round(time.perf_counter() - start, 6), "generation_seconds": round(gen_seconds, 6),
-                     "examples": len(predictions), "batch_size": eval_batch,
-                     "samples": [{"prediction": p, "references": r} for p, r in zip(predictions[:5], references)]}}
+    return {"metrics": scores, "skipped": skipped, "per_example": per_example,
+            "seconds": round(time.perf_counter() - start, 6), "generation_seconds": round(gen_seconds, 6),
+            "examples": len(predictions), "batch_size": eval_batch,
+            "samples": [{"prediction": p, "references": r} for p, r in zip(predictions[:5], references)]}
 
 
 def predict_within_memory(bundle, examples: list, batch_size: int) -> tuple[list, int]:

@@ -52,7 +52,8 @@ class Registry:
         return RunClasses(method=self.get_variant("method", spec.method.name),
                           model=self.get_variant("model", spec.model.name),
                           dataset=self.get("dataset", spec.dataset.name),
-                          metrics={m: self.get_variant("metric", parse_component(m).name) for m in spec.metrics})
+                          metrics={m: self.get_variant("metric", parse_component(m).name) for m in spec.metrics},
+                          source=self.get("dataset", spec.source.name) if spec.source else None)
 
 
 def new_plugin_manager() -> pluggy.PluginManager:

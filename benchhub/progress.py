@@ -1,9 +1,11 @@
-"""What a running matrix shows on the console: a bar over the runs, the current run's steps, one line per run."""
+"""What a running matrix shows on the console: a bar over the runs, each running run's steps, one line per run."""
 from __future__ import annotations
+
+import threading
 
 
 class Display:
-    """Rich progress: one bar for the matrix, one for the current run's optimizer steps."""
+    """Rich progress: one bar for the matrix, one per run in flight (several when runs go side by side)."""
 
     def __init__(self, console, total: int):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -12,7 +14,8 @@ class Display:
                                  TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=console,
                                  transient=True)
         self.matrix = self.progress.add_task("runs", total=total, info="")
-        self.current = None
+        self.running: dict = {}
+        self.lock = threading.Lock()
 
     def __enter__(self):
         self.progress.__enter__()
@@ -22,21 +25,36 @@ class Display:
         self.progress.__exit__(*exc)
 
     def print(self, line: str) -> None:
-        self.progress.console.print(line)
+        with self.lock:
+            self.progress.console.print(line)
 
-    def start(self, label: str) -> None:
-        if self.current is not None:
-            self.progress.remove_task(self.current)
-        self.current = self.progress.add_task(f"  {label}", total=None, info="starting")
+    def start(self, key: str, label: str) -> None:
+        with self.lock:
+            self.running[key] = self.progress.add_task(f"  {label}", total=None, info="starting")
 
-    def event(self, kind, *args) -> None:
-        if kind == "phase":
-            self.progress.update(self.current, info=args[0])
-        elif kind == "step":
-            step, total, loss = args
-            self.progress.update(self.current, completed=step, total=total, info=f"loss {loss:.3f}")
+    def listener(self, key: str):
+        """The event callback of the run `key`: phases and optimizer steps update its bar."""
 
-    def done(self, line: str) -> None:
+        def event(kind, *args) -> None:
+            task = self.running.get(key)
+            if task is None:
+                return
+            if kind == "phase":
+                self.progress.update(task, info=args[0])
+            elif kind == "step":
+                step, total, loss = args
+                self.progress.update(task, completed=step, total=total, info=f"loss {loss:.3f}")
+
+        return event
+
+    def finish(self, key: str) -> None:
+        with self.lock:
+            task = self.running.pop(key, None)
+            if task is not None:
+                self.progress.remove_task(task)
+
+    def done(self, key: str, line: str) -> None:
+        self.finish(key)
         self.print(line)
         self.progress.advance(self.matrix)
 
@@ -44,13 +62,14 @@ class Display:
 COLOURS = {"ok": "green", "over-budget": "yellow", "does-not-fit": "yellow"}
 
 
-def status_line(record, label: str) -> str:
-    """'       ok blip2:tiny · lora · seed 0: CIDEr 1.747, train 4.0s, wall 6.1s'."""
+def status_line(record, label: str, role: str = "final") -> str:
+    """'       ok blip2:tiny · lora · lr 0.001 · seed 0: CIDEr 1.747, train 4.0s, wall 6.1s'."""
     primary = record.scoring.get("primary")
-    score = record.primary_score
-    parts = [f"{primary} {score:.3f}" if score is not None else None,
+    split = "validation" if role == "sweep" else "eval"
+    score = record.split_score(split)
+    parts = [f"{'validation ' if role == 'sweep' else ''}{primary} {score:.3f}" if score is not None else None,
              f"train {record.train['seconds']:.1f}s" if record.train else None,
-             f"wall {record.wall_seconds:.1f}s"]
+             f"wall {record.wall_seconds:.1f}s" if role != "rescore" else "scored from saved weights"]
     detail = record.error or ", ".join(p for p in parts if p)
     return f"[{COLOURS.get(record.status.value, 'red')}]{record.status:>11}[/] {label}: {detail}"
 

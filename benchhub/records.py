@@ -15,7 +15,12 @@ from benchhub.budget import Budget, format_bytes, parse_memory  # noqa: F401 - r
 from benchhub.components import Splits  # noqa: F401 - re-exported for plugins
 from benchhub.spec import ComponentSpec, RunSpec  # noqa: F401 - re-exported for plugins
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+
+# What a run's seed changes, and what it never does (every record says so).
+SEED_VARIES = ("initialisation of new parameters (adapters, heads)", "training data order", "dropout",
+               "per-seed draws of the dataset (e.g. which caption of an image trains)")
+SEED_FIXED = ("train / validation / evaluation / source splits", "the pre-trained checkpoint")
 
 
 class Status(str, enum.Enum):
@@ -59,6 +64,10 @@ class RunRecord:
     checks: dict = field(default_factory=dict)
     train: dict | None = None
     eval: dict | None = None
+    scores: dict = field(default_factory=dict)  # other held-out splits: {"validation"|"source": {"metrics": ...}}
+    per_example: dict = field(default_factory=dict)  # split -> {"ids": [...], score name: [one per example]}
+    selection: dict | None = None  # the learning-rate sweep this run's rate was chosen by
+    randomness: dict | None = None  # what the seed varied and what it kept fixed
     memory: dict = field(default_factory=dict)
     compute: dict | None = None
     parameters: dict | None = None
@@ -88,6 +97,17 @@ class RunRecord:
     def primary_score(self) -> float | None:
         primary = self.scoring.get("primary")
         return self.metrics.get(primary) if primary else None
+
+    def split_score(self, split: str, name: str | None = None) -> float | None:
+        """A score on a held-out split ("eval", "validation", "source"); default: the primary one."""
+        name = name or self.scoring.get("primary")
+        metrics = self.metrics if split == "eval" else (self.scores.get(split) or {}).get("metrics", {})
+        return metrics.get(name) if name else None
+
+    @property
+    def evaluated(self) -> bool:
+        """Scored on the evaluation split (a sweep run whose rate was not chosen never is)."""
+        return bool(self.metrics)
 
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)
@@ -128,7 +148,13 @@ def upgrade_1_to_2(record: dict) -> dict:
     return record
 
 
-UPGRADES = {1: upgrade_1_to_2}
+def upgrade_2_to_3(record: dict) -> dict:
+    """Schema 3 adds validation/source scores, per-example scores, the lr selection and the seed's role;
+    a schema-2 record has none of them (and was always scored on the evaluation split)."""
+    return {**record, "schema_version": 3}
+
+
+UPGRADES = {1: upgrade_1_to_2, 2: upgrade_2_to_3}
 REQUIRED = ("run_id", "config", "status", "environment")
 
 
@@ -164,11 +190,16 @@ def batching(budget: Budget) -> dict:
             "grad_accum_steps": budget.grad_accum_steps}
 
 
+def randomness(spec: RunSpec, trains: bool) -> dict:
+    return {"seed": spec.seed, "varies": list(SEED_VARIES) if trains else [], "fixed": list(SEED_FIXED)}
+
+
 def make_record(spec: RunSpec, run_id: str, result: dict, *, environment: dict, identity: dict,
                 scoring: dict, baseline: str | None, started: str, wall: float, **paths) -> RunRecord:
     """The one place a record is assembled from what the run's child process measured.
 
-    `paths`: log, weights (relative to the suite's results directory), model_preparation.
+    `paths`: log, weights (relative to the suite's results directory), model_preparation, selection,
+    randomness.
     """
     status = Status(result.get("status", "failed"))
     memory = dict(result.get("memory") or {})
@@ -177,8 +208,9 @@ def make_record(spec: RunSpec, run_id: str, result: dict, *, environment: dict, 
         memory["limit_bytes"] = limit
         if status is Status.OK and memory.get("peak_bytes", 0) > limit:
             status = Status.OVER_BUDGET
-    measured = {k: result[k] for k in ("error", "metrics", "skipped_metrics", "checks", "train", "eval",
-                                       "compute", "parameters", "weights_error", "data") if result.get(k)}
+    measured = {k: result[k] for k in ("error", "metrics", "skipped_metrics", "checks", "train", "eval", "scores",
+                                       "per_example", "compute", "parameters", "weights_error", "data")
+                if result.get(k)}
     return RunRecord(run_id=run_id, config=spec.config(), status=status, environment=environment,
                      identity=identity, scoring=scoring, baseline=baseline, memory=memory,
                      batching=result.get("batching") or batching(spec.budget), started_at=started,
@@ -186,6 +218,17 @@ def make_record(spec: RunSpec, run_id: str, result: dict, *, environment: dict, 
 
 
 # ---------------------------------------------------------------- reuse
+
+
+def with_scores(record: RunRecord, result: dict, selection: dict | None) -> RunRecord:
+    """`record` with the splits a later scoring pass measured (`pipeline.rescore`) added."""
+    if result.get("status") != "ok":
+        return record
+    return dataclasses.replace(
+        record, metrics=result.get("metrics") or record.metrics, eval=result.get("eval") or record.eval,
+        skipped_metrics=result.get("skipped_metrics") or record.skipped_metrics,
+        scores={**record.scores, **(result.get("scores") or {})},
+        per_example={**record.per_example, **(result.get("per_example") or {})}, selection=selection)
 
 
 def reuse_verdict(stored: RunRecord | None, identity: dict, force: bool = False) -> tuple[bool, str]:
@@ -222,4 +265,5 @@ def identity_changes(old: dict, new: dict) -> list[str]:
 
 
 __all__ = ["SCHEMA_VERSION", "Status", "RunRecord", "SchemaError", "upgrade", "make_record", "reuse_verdict",
+           "with_scores", "randomness",
            "Budget", "ComponentSpec", "RunSpec", "Splits", "format_bytes", "parse_memory"]

@@ -6,7 +6,7 @@ import inspect
 import json
 import re
 import tomllib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from benchhub.budget import Budget
 from benchhub.errors import UserError
@@ -138,6 +138,8 @@ class RunSpec:
     seed: int
     lr: float
     method_label: str = ""
+    source: ComponentSpec | None = None  # a dataset whose eval split is scored as the source set
+    validation_fraction: float = 0.0  # carved from train when the dataset has no validation split (lr grids)
 
     def __post_init__(self):
         if not self.method_label:
@@ -154,6 +156,8 @@ class RunSpec:
             "metrics": list(self.metrics),
             "budget": asdict(self.budget),
             "seed": self.seed,
+            **({"source": asdict(self.source)} if self.source else {}),
+            **({"validation_fraction": self.validation_fraction} if self.validation_fraction else {}),
         }
 
     def config_hash(self, environment: dict) -> str:
@@ -175,4 +179,38 @@ class RunSpec:
             seed=config["seed"],
             lr=config["method"]["lr"],
             method_label=config.get("method_label", ""),
+            source=ComponentSpec(**config["source"]) if config.get("source") else None,
+            validation_fraction=config.get("validation_fraction", 0.0),
         )
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One model × method pair of a suite: its learning-rate grid and its training seeds.
+
+    With a grid of several rates, each rate trains with the first seed and is scored on the
+    validation split (the sweep); the rate chosen there then runs with every seed and only those
+    runs are scored on the evaluation split. A method that does not train runs once.
+    """
+
+    spec: RunSpec  # at the grid's first rate and the first seed
+    grid: tuple[float, ...]
+    seeds: tuple[int, ...]
+    trains: bool = True
+
+    def at(self, lr: float, seed: int) -> RunSpec:
+        return replace(self.spec, lr=lr, seed=seed)
+
+    @property
+    def sweeps(self) -> bool:
+        return self.trains and len(self.grid) > 1
+
+    def sweep_specs(self) -> list[RunSpec]:
+        return [self.at(lr, self.seeds[0]) for lr in self.grid] if self.sweeps else []
+
+    def final_specs(self, lr: float) -> list[RunSpec]:
+        return [self.at(lr, seed) for seed in (self.seeds if self.trains else self.seeds[:1])]
+
+    def planned_specs(self) -> list[RunSpec]:
+        """The runs known before anything ran: the sweep, or (no grid) the final runs."""
+        return self.sweep_specs() if self.sweeps else self.final_specs(self.grid[0])

@@ -9,11 +9,12 @@ from pathlib import Path
 
 from benchhub.budget import Budget, parse_memory
 from benchhub.errors import UserError, unknown_name
-from benchhub.spec import (ComponentSpec, RunSpec, check_options, instantiate, parse_component, parse_component_list,
-                           split_name)
+from benchhub.spec import (Cell, ComponentSpec, RunSpec, check_options, instantiate, parse_component,
+                           parse_component_list, split_name)
 
 BUILTIN_SUITES = Path(__file__).resolve().parent.parent / "benchmarks"
-SUITE_KEYS = ("name", "description", "methods", "models", "metrics", "seeds", "baseline")
+VALIDATION_FRACTION = 0.1  # of the training examples, when an lr grid needs a validation split the dataset lacks
+SUITE_KEYS = ("name", "description", "methods", "models", "metrics", "seeds", "baseline", "reference", "jobs")
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,9 @@ class Suite:
     method_options: dict = field(default_factory=dict)
     model_options: dict = field(default_factory=dict)
     baseline: str | None = None  # the method every other is read against (default: the first that does not train)
+    reference: str | None = None  # differences and their intervals are to this method (default: full)
+    source_set: ComponentSpec | None = None  # [source]: a dataset whose eval split is the source set (forgetting)
+    jobs: int = 1  # runs side by side (each in its own process)
 
 
 def find_suite(name_or_path: str) -> Path:
@@ -69,7 +73,7 @@ _BUDGET_KEYS = {f.name for f in fields(Budget)} | {"memory_limit"}
 
 def _check_tables(data: dict, source: str) -> dict:
     """The shape of a suite file: known tables, [suite] with methods and models; returns [suite]."""
-    known = {"suite", "budget", "methods", "models", "dataset"}
+    known = {"suite", "budget", "methods", "models", "dataset", "source"}
     extra = sorted(set(data) - known)
     _expect(not extra, source, f"unknown table '{extra[0] if extra else ''}'; expected: {', '.join(sorted(known))}")
     head = data.get("suite", {})
@@ -80,7 +84,7 @@ def _check_tables(data: dict, source: str) -> dict:
     for key in ("methods", "models"):
         _expect(isinstance(head.get(key), list) and head[key] and all(isinstance(v, str) for v in head[key]),
                 source, f"[suite] {key} must be a non-empty list of strings")
-    for key in ("budget", "methods", "models"):
+    for key in ("budget", "methods", "models", "source"):
         _expect(isinstance(data.get(key, {}), dict), source, f"[{key}] must be a table")
     for key in ("methods", "models"):
         bad = [k for k, v in data.get(key, {}).items() if not isinstance(v, dict)]
@@ -116,16 +120,25 @@ def suite_from_dict(data: dict, default_name: str = "suite", source: str = "<dic
     metrics = head.get("metrics", [])
     _expect(isinstance(metrics, list) and all(isinstance(m, str) for m in metrics), source,
             "metrics must be a list of names")
-    baseline = head.get("baseline")
     labels = [parse_component(m).label() for m in head["methods"]]
-    _expect(baseline is None or baseline in labels, source,
-            f"baseline must be one of the suite's methods ({', '.join(labels)}), got {baseline!r}")
+    for key in ("baseline", "reference"):
+        _expect(head.get(key) is None or head[key] in labels, source,
+                f"{key} must be one of the suite's methods ({', '.join(labels)}), got {head.get(key)!r}")
+    jobs = head.get("jobs", 1)
+    _expect(isinstance(jobs, int) and not isinstance(jobs, bool) and jobs > 0, source,
+            f"jobs must be a positive integer, got {jobs!r}")
+    source_set = data.get("source")
+    _expect(source_set is None or isinstance(source_set.get("name"), str), source,
+            "[source] needs a dataset name, e.g. name = \"shapes\" (its eval split is the source set)")
     return Suite(name=name, description=head.get("description", ""),
                  methods=tuple(parse_component(m) for m in head["methods"]),
                  models=tuple(parse_component(m) for m in head["models"]),
                  dataset=ComponentSpec(dataset.pop("name"), dataset), metrics=tuple(metrics),
                  budget=_budget(data.get("budget", {}), source), seeds=tuple(dict.fromkeys(seeds)), source=source,
-                 method_options=data.get("methods", {}), model_options=data.get("models", {}), baseline=baseline)
+                 method_options=data.get("methods", {}), model_options=data.get("models", {}),
+                 baseline=head.get("baseline"), reference=head.get("reference"), jobs=jobs,
+                 source_set=ComponentSpec(source_set["name"], {k: v for k, v in source_set.items() if k != "name"})
+                 if source_set else None)
 
 
 def override_budget(budget: Budget, **changes) -> Budget:
@@ -141,10 +154,20 @@ def override_budget(budget: Budget, **changes) -> Budget:
 
 @dataclass
 class Plan:
-    """The resolved matrix: runs to do, and pairs skipped with the reason."""
+    """The resolved matrix: one cell per model × method, and pairs skipped with the reason."""
 
-    specs: list
+    cells: list
     skipped: list  # (model, method label, reason)
+
+    @property
+    def specs(self) -> list[RunSpec]:
+        """The runs known before anything runs (sweeps; the chosen rates' seeds come after)."""
+        return [spec for cell in self.cells for spec in cell.planned_specs()]
+
+    def count(self) -> int:
+        """Every run the matrix will do: sweep points, then each seed of the chosen rate (one re-used)."""
+        return sum(len(c.grid) + len(c.seeds) - 1 if c.sweeps else len(c.final_specs(c.grid[0]))
+                   for c in self.cells)
 
 
 def _metrics(suite: Suite, registry, task: str) -> tuple[str, ...]:
@@ -162,20 +185,34 @@ def _metrics(suite: Suite, registry, task: str) -> tuple[str, ...]:
     return tuple(n for n in registry.names("metric") if registry.get("metric", n).task == task)[:1]
 
 
-def _lr(method: ComponentSpec, method_cls: type, options: dict) -> float:
+def _lr_grid(method: ComponentSpec, method_cls: type, options: dict) -> tuple[float, ...]:
+    """The method's learning rate, or its grid (`lr = [1e-4, 3e-4]`): finite, non-negative, distinct."""
     lr = options.pop("lr", method_cls.default_lr)
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr < 0:
-        raise UserError(f"method '{method.label()}': lr must be a finite non-negative number, got {lr!r}")
-    return float(lr)
+    grid = lr if isinstance(lr, list) else [lr]
+    for value in grid:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise UserError(f"method '{method.label()}': lr must be a finite non-negative number (or a list of "
+                            f"them), got {value!r}")
+    if not grid or len(set(grid)) != len(grid):
+        raise UserError(f"method '{method.label()}': an lr grid needs distinct values, got {lr!r}")
+    if len(grid) > 1 and not method_cls.trains:
+        raise UserError(f"method '{method.label()}' does not train; it takes no learning-rate grid")
+    return tuple(float(v) for v in grid)
 
 
 def plan(suite: Suite, registry) -> Plan:
-    """Every method × model × seed cell, resolved and validated (classes, options, learning rates)."""
+    """Every model × method cell, resolved and validated (classes, options, learning-rate grids)."""
     dataset_cls = registry.get("dataset", suite.dataset.name)
     check_options("dataset", dataset_cls, suite.dataset.name, suite.dataset.options)
     task = dataset_cls.task
     metrics = _metrics(suite, registry, task)
-    specs, skipped = [], []
+    if suite.source_set is not None:
+        source_cls = registry.get("dataset", suite.source_set.name)
+        check_options("dataset", source_cls, suite.source_set.name, suite.source_set.options)
+        if source_cls.task != task:
+            raise UserError(f"[source] dataset '{suite.source_set.name}' is task '{source_cls.task}', but the suite's "
+                            f"dataset is task '{task}'")
+    cells, skipped = [], []
     for model in suite.models:
         model_cls = registry.get_variant("model", model.name)
         model_opts = {**suite.model_options.get(model.name, {}), **model.options}
@@ -187,13 +224,16 @@ def plan(suite: Suite, registry) -> Plan:
         for method in suite.methods:
             method_cls = registry.get_variant("method", method.name)
             options = {**suite.method_options.get(method.name, {}), **method.options}
-            lr = _lr(method, method_cls, options)
+            grid = _lr_grid(method, method_cls, options)
             check_options("method", method_cls, method.name, options)
-            specs += [RunSpec(suite=suite.name, method=ComponentSpec(method.name, options),
-                              model=ComponentSpec(model.name, model_opts), dataset=suite.dataset, metrics=metrics,
-                              budget=suite.budget, seed=seed, lr=lr, method_label=method.label())
-                      for seed in suite.seeds]
-    return Plan(specs, skipped)
+            spec = RunSpec(suite=suite.name, method=ComponentSpec(method.name, options),
+                           model=ComponentSpec(model.name, model_opts), dataset=suite.dataset, metrics=metrics,
+                           budget=suite.budget, seed=suite.seeds[0], lr=grid[0], method_label=method.label(),
+                           source=suite.source_set)
+            cells.append(Cell(spec, grid, suite.seeds, trains=bool(method_cls.trains)))
+    if any(cell.sweeps for cell in cells):  # every run trains on the same examples, sweep or not
+        cells = [replace(c, spec=replace(c.spec, validation_fraction=VALIDATION_FRACTION)) for c in cells]
+    return Plan(cells, skipped)
 
 
 def baseline_of(suite: Suite, registry) -> str | None:
@@ -201,6 +241,16 @@ def baseline_of(suite: Suite, registry) -> str | None:
     if suite.baseline is not None:
         return suite.baseline
     return next((m.label() for m in suite.methods if not registry.get_variant("method", m.name).trains), None)
+
+
+def reference_of(suite: Suite, registry) -> str | None:
+    """The method differences are measured against: named in [suite], else `full`, else the first that trains."""
+    labels = [m.label() for m in suite.methods]
+    if suite.reference is not None and suite.reference in labels:
+        return suite.reference
+    if "full" in labels:
+        return "full"
+    return next((m.label() for m in suite.methods if registry.get_variant("method", m.name).trains), None)
 
 
 def _select(requested: str | None, available: tuple) -> tuple | None:
@@ -226,11 +276,11 @@ def resolve(registry, suite_name: str, methods: str | None = None, models: str |
                     models=_select(models, suite.models) or suite.models, seeds=seeds or suite.seeds,
                     budget=override_budget(suite.budget, **(budget_changes or {})))
     matrix = plan(suite, registry)
-    if not matrix.specs:
+    if not matrix.cells:
         reasons = "; ".join(f"{model}: {reason}" for model, _, reason in matrix.skipped)
         raise UserError(f"nothing to run: every model × dataset pair was skipped ({reasons})")
     return suite, matrix
 
 
-__all__ = ["Suite", "Plan", "load_suite", "find_suite", "suite_from_dict", "plan", "resolve", "baseline_of",
+__all__ = ["Suite", "Plan", "load_suite", "find_suite", "suite_from_dict", "plan", "resolve", "baseline_of", "reference_of",
            "override_budget", "split_name"]

@@ -76,7 +76,9 @@ def dry_run_table(suite, matrix, rows: list[tuple], device: str):
     table = Table("model", "method", "seed", "lr", "µbatch × accum", "steps", "run id", "would", box=None,
                   title=f"suite {suite.name} · {device} · {suite.budget.describe()}")
     for spec, run_id, would in rows:
-        table.add_row(spec.model.name, spec.method_label, str(spec.seed), f"{spec.lr:g}",
+        later = run_id == "–"  # after a sweep: the chosen rate, every seed
+        table.add_row(spec.model.name, spec.method_label, "all" if later else str(spec.seed),
+                      "chosen" if later else f"{spec.lr:g}",
                       f"{spec.budget.micro_batch} × {spec.budget.grad_accum_steps}",
                       str(spec.budget.max_steps or f"{spec.budget.max_epochs} epochs"), run_id, would)
     for model, method, reason in matrix.skipped:

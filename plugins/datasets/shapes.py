@@ -143,20 +143,29 @@ def vocabulary_corpus(vqa: bool = False) -> list[str]:
 
 
 class Shapes(benchhub.Dataset):
-    """Shapes world: fine-tune on the shifted target domain, evaluate on held-out target images."""
+    """Shapes world: fine-tune on the shifted target domain, evaluate on held-out target images.
+
+    Besides train and eval (image seeds 1 and 2) it generates a validation set in the same domain
+    (image seed 3, for choosing learning rates) and, for the target domain, held-out *source*
+    images (seed 4, apart from the seed-0 images a model pre-trains on) to measure forgetting.
+    None of them depends on the run seed, which only picks each training image's caption.
+    """
 
     name = "shapes"
     task = "caption"
+    SPLIT = "generated: train seed 1, eval seed 2, validation seed 3, source seed 4"
 
-    def __init__(self, domain: str = "target", train_size: int = 300, eval_size: int = 200):
+    def __init__(self, domain: str = "target", train_size: int = 300, eval_size: int = 200,
+                 validation_size: int = 100, source_size: int = 200):
         if domain not in ("source", "target"):
             raise benchhub.UserError(f"dataset shapes: domain must be 'source' or 'target', got {domain!r}")
-        check_sizes(self.name, train_size=train_size, eval_size=eval_size)
+        check_sizes(self.name, train_size=train_size, eval_size=eval_size, validation_size=validation_size,
+                    source_size=source_size)
         self.domain, self.train_size, self.eval_size = domain, train_size, eval_size
+        self.validation_size, self.source_size = validation_size, source_size
 
-    def _images(self) -> tuple[list, list]:
-        """Training and held-out scenes; fixed across run seeds, so seeds vary only the training."""
-        return generate(self.domain, self.train_size, seed=1), generate(self.domain, self.eval_size, seed=2)
+    def _scenes(self, domain: str, n: int, image_seed: int) -> list[dict]:
+        return generate(domain, n, seed=image_seed)
 
     def pretraining(self, size: int | None = None) -> list[dict]:
         """`size` captioned images of the domain (seed 0, apart from the runs' data), captions in turn."""
@@ -166,14 +175,30 @@ class Shapes(benchhub.Dataset):
     def vocabulary(self) -> list[str]:
         return vocabulary_corpus()
 
+    def train_example(self, scene: dict, rng: random.Random) -> dict:
+        return {"image": scene["image"], "text": rng.choice(scene["captions"])}
+
+    def held_out_example(self, scene: dict, rng: random.Random) -> dict:
+        return {"image": scene["image"], "references": scene["captions"]}
+
+    def _held_out(self, domain: str, n: int, image_seed: int, rng_name: str) -> list[dict]:
+        rng = random.Random(rng_name)  # held-out questions/labels do not depend on the run seed
+        return [{"id": f"{domain}/{image_seed}/{i}", **self.held_out_example(scene, rng)}
+                for i, scene in enumerate(self._scenes(domain, n, image_seed))]
+
     def load(self, seed: int = 0) -> Splits:
-        train, held_out = self._images()
-        rng = random.Random(f"shapes/captions/{seed}")
-        train_examples = [{"image": ex["image"], "text": rng.choice(ex["captions"])} for ex in train]
-        eval_examples = [{"image": ex["image"], "references": ex["captions"]} for ex in held_out]
-        info = {"domain": self.domain, "train": len(train_examples), "eval": len(eval_examples),
-                "split": "generated: train seed 1, eval seed 2"}
-        return Splits(train_examples, eval_examples, info)
+        rng = random.Random(f"shapes/{self.task_tag}/{seed}")
+        train = [self.train_example(scene, rng) for scene in self._scenes(self.domain, self.train_size, 1)]
+        tag = self.task_tag
+        held_out = self._held_out(self.domain, self.eval_size, 2, f"shapes/{tag}/eval")
+        validation = self._held_out(self.domain, self.validation_size, 3, f"shapes/{tag}/validation")
+        source = (self._held_out("source", self.source_size, 4, f"shapes/{tag}/source")
+                  if self.domain == "target" else None)
+        info = {"domain": self.domain, "train": len(train), "eval": len(held_out), "validation": len(validation),
+                "source": len(source) if source else 0, "split": self.SPLIT}
+        return Splits(train, held_out, info, validation=validation, source=source)
+
+    task_tag = "captions"  # names the seeded caption/question draws (kept stable: same data as before)
 
 
 class ShapesVqa(Shapes):
@@ -181,6 +206,8 @@ class ShapesVqa(Shapes):
 
     name = "shapes-vqa"
     task = "vqa"
+    task_tag = "vqa"
+    SPLIT = Shapes.SPLIT + "; one question per image"
 
     def pretraining(self, size: int | None = None) -> list[dict]:
         """One question about each of the `size` images `Shapes.pretraining` captions (the same images)."""
@@ -194,22 +221,13 @@ class ShapesVqa(Shapes):
     def vocabulary(self) -> list[str]:
         return vocabulary_corpus(vqa=True)
 
-    def load(self, seed: int = 0) -> Splits:
-        train, held_out = self._images()
-        rng = random.Random(f"shapes/vqa/{seed}")
-        eval_rng = random.Random("shapes/vqa/eval")  # the evaluation questions do not depend on the seed
-        train_examples = []
-        for ex in train:
-            question, answer = rng.choice(questions(ex, rng))
-            train_examples.append({"image": ex["image"], "prompt": vqa_prompt(question), "text": answer})
-        eval_examples = []
-        for ex in held_out:
-            question, answer = eval_rng.choice(questions(ex, eval_rng))
-            eval_examples.append({"image": ex["image"], "prompt": vqa_prompt(question), "question": question,
-                                  "references": [answer]})
-        info = {"domain": self.domain, "train": len(train_examples), "eval": len(eval_examples),
-                "split": "generated: train seed 1, eval seed 2; one question per image"}
-        return Splits(train_examples, eval_examples, info)
+    def train_example(self, scene: dict, rng: random.Random) -> dict:
+        question, answer = rng.choice(questions(scene, rng))
+        return {"image": scene["image"], "prompt": vqa_prompt(question), "text": answer}
+
+    def held_out_example(self, scene: dict, rng: random.Random) -> dict:
+        question, answer = rng.choice(questions(scene, rng))
+        return {"image": scene["image"], "prompt": vqa_prompt(question), "question": question, "references": [answer]}
 
 
 class ShapesClassify(Shapes):
@@ -217,24 +235,29 @@ class ShapesClassify(Shapes):
 
     name = "shapes-classify"
     task = "classify"
+    task_tag = "classify"
     labels = TARGET["shapes"]
+    SPLIT = "generated single-shape images: train seed 1, eval seed 2, validation seed 3, source seed 4"
     pretraining = benchhub.Dataset.pretraining  # labelled single-shape images, not captions
 
-    def load(self, seed: int = 0) -> Splits:
-        def single(domain_seed: int, n: int) -> list[dict]:
-            rng = random.Random(f"shapes/classify/{self.domain}/{domain_seed}")
-            out = []
-            while len(out) < n:
-                ex = make_example(rng, self.domain)
-                if len(ex["scene"]) == 1:
-                    label = self.labels.index(ex["scene"][0][1])
-                    out.append({"image": ex["image"], "label": label, "references": [str(label)]})
-            return out
+    def _scenes(self, domain: str, n: int, image_seed: int) -> list[dict]:
+        rng = random.Random(f"shapes/classify/{domain}/{image_seed}")
+        out = []
+        while len(out) < n:
+            ex = make_example(rng, domain)
+            if len(ex["scene"]) == 1:
+                out.append(ex)
+        return out
 
-        train, held_out = single(1, self.train_size), single(2, self.eval_size)
-        info = {"domain": self.domain, "labels": list(self.labels), "train": len(train), "eval": len(held_out),
-                "split": "generated single-shape images: train seed 1, eval seed 2"}
-        return Splits(train, held_out, info)
+    def _example(self, scene: dict) -> dict:
+        label = self.labels.index(scene["scene"][0][1])
+        return {"image": scene["image"], "label": label, "references": [str(label)]}
+
+    def train_example(self, scene: dict, rng: random.Random) -> dict:
+        return self._example(scene)
+
+    def held_out_example(self, scene: dict, rng: random.Random) -> dict:
+        return self._example(scene)
 
 
 @benchhub.hookimpl

@@ -39,6 +39,15 @@ def ptb_tokenize(references: list[list[str]], predictions: list[str]) -> tuple[d
     return gts, res
 
 
+def _in_prediction_order(ids: list, values, n: int) -> list[float]:
+    """pycocoevalcap's per-image scores (in the order of `ids`, its dict keys) as floats indexed 0..n-1."""
+    values = list(values)
+    if len(values) != len(ids):
+        raise RunFailure(f"pycocoevalcap returned {len(values)} per-image scores for {len(ids)} images")
+    by_id = {image_id: float(v) for image_id, v in zip(ids, values)}
+    return [by_id[i] for i in range(n)]
+
+
 class CocoCaption(benchhub.Metric):
     """COCO caption metrics: BLEU-1..4, ROUGE-L, CIDEr (CIDEr-D), METEOR (opt-out), SPICE (needs CoreNLP)."""
 
@@ -59,6 +68,15 @@ class CocoCaption(benchhub.Metric):
         self.skipped: dict[str, str] = {}
 
     def compute(self, predictions: list[str], references: list[list[str]]) -> dict:
+        return self.score(predictions, references)[0]
+
+    def score(self, predictions: list[str], references: list[list[str]]) -> tuple[dict, dict]:
+        """Corpus scores, plus per-image CIDEr (CIDEr-D), BLEU-4 and ROUGE-L from the same pass.
+
+        Per-image CIDEr and ROUGE-L average to their corpus values. Per-image BLEU-4 is pycocoevalcap's
+        sentence-level BLEU (own brevity penalty), not a decomposition of corpus BLEU. METEOR and SPICE
+        are corpus only.
+        """
         if shutil.which("java") is None:
             raise RunFailure("pycocoevalcap's PTBTokenizer needs `java` on PATH; install a JRE "
                              "(e.g. apt-get install default-jre-headless)")
@@ -68,10 +86,19 @@ class CocoCaption(benchhub.Metric):
 
         with _quiet():
             gts, res = ptb_tokenize(references, predictions)
-            bleu, _ = Bleu(4).compute_score(gts, res)
+            # pycocoevalcap scores images in the order of gts.keys(): map its lists back to prediction order
+            ids = list(gts.keys())
+            bleu, bleu_per_image = Bleu(4).compute_score(gts, res)
             scores = {f"BLEU-{i + 1}": float(b) for i, b in enumerate(bleu)}
-            scores["ROUGE-L"] = float(Rouge().compute_score(gts, res)[0])
-            scores["CIDEr"] = float(Cider().compute_score(gts, res)[0])
+            rouge, rouge_per_image = Rouge().compute_score(gts, res)
+            scores["ROUGE-L"] = float(rouge)
+            cider, cider_per_image = Cider().compute_score(gts, res)
+            scores["CIDEr"] = float(cider)
+            per_example = {
+                "CIDEr": _in_prediction_order(ids, cider_per_image, len(predictions)),
+                "BLEU-4": _in_prediction_order(ids, bleu_per_image[3], len(predictions)),
+                "ROUGE-L": _in_prediction_order(ids, rouge_per_image, len(predictions)),
+            }
             if self.meteor:
                 from pycocoevalcap.meteor.meteor import Meteor
 
@@ -81,7 +108,7 @@ class CocoCaption(benchhub.Metric):
             else:
                 self.skipped["SPICE"] = ("SPICE needs Stanford CoreNLP 3.6.0, which pycocoevalcap downloads; "
                                          "offline, set coco-caption(spice_corenlp=PATH-to-the-jar)")
-        return scores
+        return scores, per_example
 
     def _spice(self, gts, res) -> float:
         """SPICE with a user-provided CoreNLP jar placed where pycocoevalcap looks for it."""

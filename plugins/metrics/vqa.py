@@ -57,10 +57,16 @@ class VqaAccuracy(benchhub.Metric):
     higher_is_better = True
 
     def compute(self, predictions: list[str], references: list[list[str]]) -> dict:
+        return self.score(predictions, references)[0]
+
+    def score(self, predictions: list[str], references: list[list[str]]) -> tuple[dict, dict]:
+        """Corpus scores and per-question "VQA accuracy" and "exact match" (their means are the corpus scores)."""
+        pairs = list(zip(predictions, references))
+        accuracy = [float(vqa_accuracy(p, refs)) for p, refs in pairs]
+        exact = [float(normalize_answer(p) == normalize_answer(refs[0])) for p, refs in pairs]
         n = len(predictions) or 1
-        accuracy = sum(vqa_accuracy(p, refs) for p, refs in zip(predictions, references)) / n
-        exact = sum(normalize_answer(p) == normalize_answer(refs[0]) for p, refs in zip(predictions, references)) / n
-        return {"VQA accuracy": accuracy, "exact match": exact}
+        scores = {"VQA accuracy": sum(accuracy) / n, "exact match": sum(exact) / n}
+        return scores, {"VQA accuracy": accuracy, "exact match": exact}
 
 
 @benchhub.hookimpl

@@ -97,7 +97,7 @@ def run(ctx, suite_name, methods, models, seed, seeds, results_dir, max_steps, e
     from benchhub.environment import environment
     from benchhub.report.console import dry_run_table
     from benchhub.store import Store
-    from benchhub.suite import baseline_of, resolve
+    from benchhub.suite import baseline_of, reference_of, resolve
 
     if seed is not None and seeds is not None:
         raise UserError("use either --seed or --seeds, not both")
@@ -126,7 +126,8 @@ def run(ctx, suite_name, methods, models, seed, seeds, results_dir, max_steps, e
     for model, method, reason in matrix.skipped:
         console.print(f"[yellow]    skipped[/] {model} · {method}: {reason}")
     outcome = matrix_mod.run_matrix(matrix.cells, registry, store, env, device, console, force=force,
-                                    timeout=run_timeout, baseline=baseline_of(suite, registry), jobs=jobs,
+                                    timeout=run_timeout, baseline=baseline_of(suite, registry),
+                                    reference=reference_of(suite, registry), jobs=jobs,
                                     total=matrix.count())
     for line in outcome.reasons():
         click.echo(line)

@@ -82,9 +82,10 @@ def new_job(spec: RunSpec, registry, env: dict, role: str = "final", cell: Cell 
 
 
 def run_matrix(cells: list[Cell], registry, store: Store, env: dict, device, console, *, force: bool = False,
-               timeout: float | None = None, baseline: str | None = None, jobs: int = 1, total: int = 0) -> Outcome:
+               timeout: float | None = None, baseline: str | None = None, reference: str | None = None,
+               jobs: int = 1, total: int = 0) -> Outcome:
     """Run every cell (sweep, choose, final runs); write each record and redraw the leaderboard after each."""
-    runner = _Runner(registry, store, env, device, force, timeout, baseline, console)
+    runner = _Runner(registry, store, env, device, force, timeout, (baseline, reference), console)
     with Display(console, total or sum(len(c.planned_specs()) for c in cells)) as display, \
             ThreadPoolExecutor(max_workers=jobs) as pool:
         runner.display, runner.pool = display, pool
@@ -104,9 +105,9 @@ def run_matrix(cells: list[Cell], registry, store: Store, env: dict, device, con
 class _Runner:
     """The state of a running matrix: jobs in flight, sweeps waiting for their last rate."""
 
-    def __init__(self, registry, store: Store, env: dict, device, force: bool, timeout, baseline, console):
+    def __init__(self, registry, store: Store, env: dict, device, force: bool, timeout, readers: tuple, console):
         self.registry, self.store, self.env, self.device = registry, store, env, device
-        self.force, self.timeout, self.baseline, self.console = force, timeout, baseline, console
+        self.force, self.timeout, self.readers, self.console = force, timeout, readers, console
         self.outcome = Outcome()
         self.futures: dict = {}
         self.sweeps: dict = {}  # id(cell) -> {lr: record}
@@ -189,7 +190,7 @@ class _Runner:
         self.display.start(job.run_id, _label(job.spec) + ("" if job.role == "final" else f" ({job.role})"))
         if job.role == "rescore":
             return rescore(job, stored, self.store, self.device, self.display)
-        return run_one(job, prep, self.store, self.env, self.device, self.display, self.timeout, self.baseline)
+        return run_one(job, prep, self.store, self.env, self.device, self.display, self.timeout, self.readers)
 
 
 def _label(spec: RunSpec) -> str:
@@ -216,8 +217,8 @@ def prepare_model(job: Job, prepared: dict, store: Store, display) -> dict:
     return prepared[key]
 
 
-def run_one(job: Job, prep: dict, store: Store, env: dict, device, display, timeout, baseline) -> RunRecord:
-    """One run in its child process, turned into its record."""
+def run_one(job: Job, prep: dict, store: Store, env: dict, device, display, timeout, readers: tuple) -> RunRecord:
+    """One run in its child process, turned into its record (`readers`: the suite's baseline and reference)."""
     spec = job.spec
     log_path, weights = store.log_path(spec, job.run_id), store.weights_dir(spec, job.run_id)
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -231,10 +232,10 @@ def run_one(job: Job, prep: dict, store: Store, env: dict, device, display, time
                                  "weights_dir": str(weights), "score": SCORE[job.role]},
             display.listener(job.run_id), log_path=str(log_path), timeout=timeout)
     return make_record(spec, job.run_id, result, environment=env, identity=job.identity,
-                       scoring=job.classes.scoring(spec), baseline=baseline, started=started,
+                       scoring=job.classes.scoring(spec), baseline=readers[0], reference=readers[1], started=started,
                        wall=time.perf_counter() - t0, log=str(log_path.relative_to(store.dir)),
                        weights=str(weights.relative_to(store.dir)) if result.get("weights") else None,
-                       model_preparation=prep.get("info"), selection=job.selection,
+                       model_preparation=prep.get("info"), selection=job.selection, role=job.role,
                        randomness=randomness(spec, bool(job.cell is None or job.cell.trains)))
 
 

@@ -61,11 +61,13 @@ class RunRecord:
     skipped_metrics: dict = field(default_factory=dict)
     scoring: dict = field(default_factory=dict)  # primary, columns, higher_is_better
     baseline: str | None = None  # the suite's baseline method
+    reference: str | None = None  # the suite's reference method (differences are to it)
     checks: dict = field(default_factory=dict)
     train: dict | None = None
     eval: dict | None = None
     scores: dict = field(default_factory=dict)  # other held-out splits: {"validation"|"source": {"metrics": ...}}
     per_example: dict = field(default_factory=dict)  # split -> {"ids": [...], score name: [one per example]}
+    role: str | None = None  # "sweep" (a grid point, scored on validation only) or "final"
     selection: dict | None = None  # the learning-rate sweep this run's rate was chosen by
     randomness: dict | None = None  # what the seed varied and what it kept fixed
     memory: dict = field(default_factory=dict)
@@ -195,7 +197,8 @@ def randomness(spec: RunSpec, trains: bool) -> dict:
 
 
 def make_record(spec: RunSpec, run_id: str, result: dict, *, environment: dict, identity: dict,
-                scoring: dict, baseline: str | None, started: str, wall: float, **paths) -> RunRecord:
+                scoring: dict, baseline: str | None, started: str, wall: float, reference: str | None = None,
+                **paths) -> RunRecord:
     """The one place a record is assembled from what the run's child process measured.
 
     `paths`: log, weights (relative to the suite's results directory), model_preparation, selection,
@@ -212,7 +215,7 @@ def make_record(spec: RunSpec, run_id: str, result: dict, *, environment: dict, 
                                        "per_example", "compute", "parameters", "weights_error", "data")
                 if result.get(k)}
     return RunRecord(run_id=run_id, config=spec.config(), status=status, environment=environment,
-                     identity=identity, scoring=scoring, baseline=baseline, memory=memory,
+                     identity=identity, scoring=scoring, baseline=baseline, reference=reference, memory=memory,
                      batching=result.get("batching") or batching(spec.budget), started_at=started,
                      wall_seconds=round(wall, 2), **measured, **{k: v for k, v in paths.items() if v})
 
@@ -228,7 +231,8 @@ def with_scores(record: RunRecord, result: dict, selection: dict | None) -> RunR
         record, metrics=result.get("metrics") or record.metrics, eval=result.get("eval") or record.eval,
         skipped_metrics=result.get("skipped_metrics") or record.skipped_metrics,
         scores={**record.scores, **(result.get("scores") or {})},
-        per_example={**record.per_example, **(result.get("per_example") or {})}, selection=selection)
+        per_example={**record.per_example, **(result.get("per_example") or {})}, selection=selection,
+        role="final")
 
 
 def reuse_verdict(stored: RunRecord | None, identity: dict, force: bool = False) -> tuple[bool, str]:

@@ -134,6 +134,16 @@ def accumulation_error(bundle, examples: list, pieces: int = 4) -> float:
 ACCUMULATION_TOLERANCE = 1e-5
 
 
+def new_optimizer(params: list, lr: float, weight_decay: float):
+    """AdamW; fused (one kernel for every parameter, ~4× faster steps for small models on CPU) where
+    torch supports the parameters' devices and dtypes."""
+    import torch
+
+    fused = all(p.device.type in ("cpu", "cuda") and p.dtype in (torch.float32, torch.float16, torch.bfloat16)
+                for p in params)
+    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=True if fused else None)
+
+
 def train_loop(bundle, examples: list, budget, lr: float, seed: int, *, method=None,
                progress=None, max_seconds: float | None = None) -> TrainStats:
     """Train the parameters that require grad under `budget`; return what happened."""
@@ -146,7 +156,7 @@ def train_loop(bundle, examples: list, budget, lr: float, seed: int, *, method=N
     total_steps = budget.total_steps(len(examples))
     if not params:
         return TrainStats(0, 0, 0, 0.0, None, [])
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=budget.weight_decay)
+    optimizer = new_optimizer(params, lr, budget.weight_decay)
     warmup = int(budget.warmup_ratio * total_steps)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(budget.lr_schedule, warmup, total_steps))
     sampler = batch_indices(len(examples), budget.effective_batch, seed)

@@ -6,6 +6,7 @@ from collections import defaultdict
 
 from benchhub.budget import Budget, format_bytes
 from benchhub.records import RunRecord, Status
+from benchhub.report import ranking
 from benchhub.report.rows import group_key, table_rows
 
 TASK_WORDS = {"caption": "captioning", "vqa": "VQA", "classify": "classification"}
@@ -61,22 +62,18 @@ def _sources(records: list[RunRecord], describe_metric) -> str:
 
 
 def _footnote(records: list[RunRecord]) -> str:
-    text = ("Bold marks the best value per column among ranked runs; ↑ higher is better, ↓ lower is better. ")
+    text = ("Metric cells: mean ± 95 % confidence half-width over seeds (Student t; none with one seed) and the "
+            "number of seeds n. Rank: methods whose difference to the best of their group is not significant share "
+            "its rank (paired bootstrap over evaluation examples and seeds, 95 %); bold marks only a method "
+            "significantly better than every other, `tied` a shared rank. Differences carry a 95 % paired-bootstrap "
+            "interval, \\* where it excludes zero. ↑ higher is better, ↓ lower is better. ")
     baselines = sorted({r.baseline for r in records if r.baseline})
     for baseline in baselines:
         runs = [r for r in records if r.label == baseline]
         trains = any((r.parameters or {}).get("trainable") for r in runs) or not runs
         what = "the suite's baseline" if trains else "the pre-trained model without fine-tuning"
         text += f"`{baseline}` is {what}. "
-    return text + "Values with ± are mean ± standard deviation over seeds."
-
-
-def _best(rows, key, higher: bool, only_training: bool = False):
-    values = [r[key][0] for r in rows if r["ranked"] and r[key][0] is not None
-              and (r["trains"] or not only_training)]
-    if not values:
-        return None
-    return max(values) if higher else min(values)
+    return text.rstrip()
 
 
 def _table(key: tuple, group: list[RunRecord], several_budgets: bool) -> list[str]:
@@ -91,20 +88,67 @@ def _table(key: tuple, group: list[RunRecord], several_budgets: bool) -> list[st
     heading = f"## {model} on {dataset}"
     if several_budgets:
         heading += f" ({Budget(**json.loads(budget)).describe()})"
-    header = ["Method", *[f"{c} {'↑' if higher[c] else '↓'}" for c in columns], "Train s ↓", "Eval s",
-              "Samples/s ↑", "Peak memory ↓", "Trainable params ↓", "µbatch × accum", "LR", "Seeds", "Status"]
+    view = _View(rows, group, primary, higher.get(primary, True) if primary else True)
+    header = ["Rank", "Method", *[f"{c} {'↑' if higher[c] else '↓'}" for c in columns], *view.extra_headers(),
+              "LR", "Train s ↓", "Eval s", "Samples/s ↑", "Peak memory ↓", "Trainable params ↓", "µbatch × accum",
+              "Status"]
     lines = [heading, "", "| " + " | ".join(header) + " |",
-             "|" + "|".join([":---"] + ["---:"] * (len(header) - 3) + [":---:", ":---"]) + "|"]
-    best = {c: _best(rows, c, higher[c]) for c in columns}
-    best.update(train_s=_best(rows, "train_s", False, True), sps=_best(rows, "sps", True, True),
-                memory=_best(rows, "memory", False))
-    best["trainable"] = min((r["trainable"] for r in rows if r["ranked"] and r["trains"]), default=None)
-    lines += ["| " + " | ".join(_cells(row, columns, best)) + " |" for row in rows]
-    lines += _memory_table(rows)
+             "|" + "|".join([":---:", ":---"] + ["---:"] * (len(header) - 4) + [":---", ":---"]) + "|"]
+    best_trainable = min((r["trainable"] for r in rows if r["ranked"] and r["trains"]), default=None)
+    lines += ["| " + " | ".join(_cells(row, columns, view, best_trainable)) + " |" for row in view.ordered()]
+    lines += _sweep_table(rows, primary) + _memory_table(rows)
     errors = [(row["method"], seed, err) for row in rows for seed, err in row["errors"]]
+    errors += [(r.label, r.seed, f"(lr {r.config['method']['lr']:g} sweep) {r.error}") for r in group
+               if r.role == "sweep" and r.status is Status.FAILED]
     if errors:
         lines += ["", "Failures:"] + [f"- `{m}` seed {s}: {e}" for m, s, e in errors]
     return lines + [""]
+
+
+class _View:
+    """The statistics of one table: ranks, differences to the reference, source scores and forgetting."""
+
+    def __init__(self, rows: list[dict], group: list[RunRecord], primary: str | None, higher: bool):
+        self.rows, self.primary, self.higher = rows, primary, higher
+        self.ranks = ranking.ranks(rows, primary, higher) if primary else {}
+        self.reference = ranking.reference_row(rows, _reference_label(group))
+        baseline = group[0].baseline
+        self.baseline = next((r for r in rows if r["label"] == baseline and r["ranked"]), None)
+        self.has_source = any(r["source"][0] is not None for r in rows)
+
+    def extra_headers(self) -> list[str]:
+        out = []
+        if self.reference is not None:
+            out.append(f"Δ {self.primary} vs `{self.reference['method']}` [95 % CI]")
+        if self.has_source:
+            out += [f"Source {self.primary} {'↑' if self.higher else '↓'}", "Forgetting ↓ [95 % CI]"]
+        return out
+
+    def ordered(self) -> list[dict]:
+        far = 10 ** 9
+        return sorted(self.rows, key=lambda r: (self.ranks.get(r["method"], (far,))[0], self.rows.index(r)))
+
+    def rank_cell(self, row: dict) -> str:
+        if row["method"] not in self.ranks:
+            return "–"
+        rank, tied = self.ranks[row["method"]]
+        return f"{rank} tied" if tied else (f"**{rank}**" if rank == 1 else str(rank))
+
+    def extra_cells(self, row: dict) -> list[str]:
+        out = []
+        if self.reference is not None:
+            out.append("reference" if row is self.reference else ranking.fmt_difference(
+                ranking.difference(row["records"], self.reference["records"], "eval", self.primary)
+                if row["ranked"] else None))
+        if self.has_source:
+            source = fmt_num(*row["source"], 3) if row["ranked"] else "–"
+            forgot = ranking.forgetting(row, self.baseline, self.primary) if row["ranked"] else None
+            out += [source, "baseline" if row is self.baseline else ranking.fmt_difference(forgot)]
+        return out
+
+
+def _reference_label(group: list[RunRecord]) -> str | None:
+    return next((r.reference for r in group if r.reference), None)
 
 
 def _status_text(row: dict) -> str:
@@ -119,24 +163,47 @@ def _status_text(row: dict) -> str:
     return "❌ failed"
 
 
-def _cells(row: dict, columns: list[str], best: dict) -> list[str]:
-    def bold(key, text):
-        return f"**{text}**" if row["ranked"] and best.get(key) is not None and row[key][0] == best[key] else text
+def _lr_text(row: dict) -> str:
+    if not row["trains"]:
+        return "–"
+    grid = (row["selection"] or {}).get("grid")
+    return f"{row['lr']:g} of {', '.join(f'{g:g}' for g in grid)}" if grid else f"{row['lr']:g}"
 
+
+def _cells(row: dict, columns: list[str], view: _View, best_trainable) -> list[str]:
     trains = row["trains"]
     share = f" ({100 * row['trainable'] / row['total']:.2f} %)" if row["total"] else ""
     trainable = "–" if row["trainable"] is None else f"{row['trainable']:,}{share}"
-    if row["ranked"] and trains and row["trainable"] == best["trainable"]:
+    if row["ranked"] and trains and row["trainable"] == best_trainable:
         trainable = f"**{trainable}**"
     mem = row["memory"][0]
-    return [f"`{row['method']}`",
-            *[bold(c, fmt_num(*row[c], 3)) for c in columns],
-            bold("train_s", fmt_num(*row["train_s"], 1)) if trains else "–",
-            fmt_num(*row["eval_s"], 1),
-            bold("sps", fmt_num(*row["sps"], 1)) if trains else "–",
-            bold("memory", "–" if mem is None else format_bytes(int(mem))),
+    significantly_best = view.rank_cell(row) == "**1**"
+
+    def metric(c):
+        text = fmt_num(*row[c], 3) + (f" (n={row['n']})" if row[c][0] is not None else "")
+        return f"**{text}**" if significantly_best and c == view.primary else text
+
+    return [view.rank_cell(row), f"`{row['method']}`", *[metric(c) for c in columns], *view.extra_cells(row),
+            _lr_text(row), fmt_num(*row["train_s"], 1) if trains else "–", fmt_num(*row["eval_s"], 1),
+            fmt_num(*row["sps"], 1) if trains else "–", "–" if mem is None else format_bytes(int(mem)),
             trainable, row["batching"] if trains and row["status"] is not Status.DOES_NOT_FIT else "–",
-            f"{row['lr']:g}" if trains else "–", str(row["n"]), _status_text(row)]
+            _status_text(row)]
+
+
+def _sweep_table(rows: list[dict], primary: str | None) -> list[str]:
+    """Each swept method's grid: the validation score of every rate (first seed) and the rate chosen."""
+    swept = [r for r in rows if (r["selection"] or {}).get("grid")]
+    if not swept:
+        return []
+    first = swept[0]["selection"]
+    lines = ["", f"Learning rates, chosen on the validation split ({first.get('examples') or '?'} examples, "
+                 f"seed {first.get('seed', 0)}; the evaluation split is scored only for the chosen rate):", "",
+             f"| Method | Validation {primary} per rate | Chosen |", "|:---|:---|---:|"]
+    for row in swept:
+        sel = row["selection"]
+        per_rate = ", ".join(f"{lr}: {'–' if v is None else f'{v:.3f}'}" for lr, v in sel["validation"].items())
+        lines.append(f"| `{row['method']}` | {per_rate} | {sel['chosen']:g} |")
+    return lines
 
 
 def _search_text(searches: list[dict]) -> str:

@@ -3,20 +3,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import statistics
 from collections import defaultdict
 
 from benchhub.records import RunRecord, Status
+from benchhub.stats import t_interval
 
 STATUS_ORDER = {Status.OK: 0, Status.OVER_BUDGET: 1, Status.DOES_NOT_FIT: 2, Status.FAILED: 3}
 SPLIT_KEYS = ("weights", "gradients", "optimizer", "activations_other", "peak_allocated")
 
 
-def mean_std(values: list) -> tuple[float | None, float | None]:
-    values = [v for v in values if v is not None]
-    if not values:
-        return None, None
-    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else None)
+def mean_ci(values: list) -> tuple[float | None, float | None]:
+    """(mean, 95 % Student-t half-width over seeds; None with one value)."""
+    interval = t_interval([v for v in values if v is not None])
+    return interval.mean, interval.half_width
 
 
 def row_key(record: RunRecord) -> str:
@@ -42,28 +41,30 @@ def _status(records: list[RunRecord]) -> Status:
 
 
 def make_row(records: list[RunRecord], metric_columns: list[str]) -> dict:
-    """Aggregate the seeds of one configuration: means (± std) of everything shown."""
+    """Aggregate the seeds of one configuration: means (± 95 % t half-width) of everything shown."""
     first = records[0]
     use = [r for r in records if r.status.ranked] or records
     status = _status(records)
-    row = {"method": first.label, "status": status, "n": len(records), "ranked": status.ranked,
+    row = {"method": first.label, "label": first.label, "status": status, "n": len(records),
+           "ranked": status.ranked, "records": use, "selection": first.selection,
            "errors": [(r.seed, r.error) for r in records if r.error and r.status is Status.FAILED]}
     for col in metric_columns:
-        row[col] = mean_std([r.metrics.get(col) for r in use])
+        row[col] = mean_ci([r.metrics.get(col) for r in use])
+    row["source"] = mean_ci([r.split_score("source") for r in use])
     train = [r.train or {} for r in use]
-    row["train_s"] = mean_std([t.get("seconds") for t in train])
-    row["sps"] = mean_std([t.get("samples_per_second") for t in train])
-    row["eval_s"] = mean_std([(r.eval or {}).get("seconds") for r in use])
-    row["memory"] = mean_std([r.memory.get("peak_bytes") for r in use])
-    row["needed"] = mean_std([r.memory.get("needed_bytes") for r in use])
+    row["train_s"] = mean_ci([t.get("seconds") for t in train])
+    row["sps"] = mean_ci([t.get("samples_per_second") for t in train])
+    row["eval_s"] = mean_ci([(r.eval or {}).get("seconds") for r in use])
+    row["memory"] = mean_ci([r.memory.get("peak_bytes") for r in use])
+    row["needed"] = mean_ci([r.memory.get("needed_bytes") for r in use])
     split = [r.memory.get("split") or {} for r in use]
     for key in SPLIT_KEYS:
-        row[key] = mean_std([s.get(f"{key}_bytes") for s in split])
+        row[key] = mean_ci([s.get(f"{key}_bytes") for s in split])
     row["search"] = [r.memory.get("search") or {} for r in use]
     compute = [r.compute or {} for r in use]
-    row["flops_per_step"] = mean_std([c.get("flops_per_step") for c in compute])
-    row["flops_per_second"] = mean_std([c.get("achieved_flops_per_second") for c in compute])
-    row["mfu"] = mean_std([c.get("mfu") for c in compute])
+    row["flops_per_step"] = mean_ci([c.get("flops_per_step") for c in compute])
+    row["flops_per_second"] = mean_ci([c.get("achieved_flops_per_second") for c in compute])
+    row["mfu"] = mean_ci([c.get("mfu") for c in compute])
     params = use[0].parameters or {}
     row["trainable"], row["total"] = params.get("trainable"), params.get("total")
     row["batching"] = f"{first.batching['micro_batch']} × {first.batching['grad_accum_steps']}"
@@ -77,6 +78,8 @@ def table_rows(group: list[RunRecord], columns: list[str], primary: str | None, 
     """The rows of one table, ranked: ranked runs by the primary score, then the unranked by status."""
     by_config: dict[str, list] = defaultdict(list)
     for r in group:
+        if r.role == "sweep" and not r.evaluated:  # a grid point: shown in the sweep table, not ranked
+            continue
         by_config[row_key(r)].append(r)
     keys = sorted(by_config)
     rows = [make_row(sorted(by_config[k], key=lambda r: r.seed), columns) for k in keys]

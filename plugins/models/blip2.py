@@ -6,7 +6,7 @@ from pathlib import Path
 import benchhub
 from benchhub.bundle import Bundle, roles
 from benchhub.errors import RunFailure
-from benchhub_plugins.models.loading import (SPECIAL, PresetModel, build_tokenizer, dataset, from_pretrained,
+from benchhub_plugins.models.loading import (SPECIAL, PixelCache, PresetModel, build_tokenizer, dataset, from_pretrained,
                                              pretrain, quantized)
 
 # Every number that shapes the tiny checkpoint; the cache key is a hash of this recipe.
@@ -72,6 +72,7 @@ class Blip2Bundle(Bundle):
         self.processor = processor
         self.tokenizer = processor.tokenizer if processor is not None else None  # None: a meta-device plan
         self.max_new_tokens = max_new_tokens
+        self.pixel_cache = PixelCache(processor.image_processor if processor is not None else None)
         self.image_token_id = model.config.image_token_index
         self.num_query_tokens = model.config.num_query_tokens
         # OPT's tokenizer adds BOS itself; the tiny word-level one does not
@@ -104,9 +105,16 @@ class Blip2Bundle(Bundle):
         return {"vision": base.vision_model, "bridge": bridge, "head": self.head(), "language": base.language_model}
 
     def _encode(self, examples: list[dict], texts: list[str], side: str = "right") -> dict:
+        """What `Blip2Processor(images, text, padding=True)` returns: `num_query_tokens` image tokens, then
+        the padded text; each image's pixels are computed once per run (`pixel_cache`)."""
+        import torch
+
         self.tokenizer.padding_side = side
-        return dict(self.processor(images=[ex["image"] for ex in examples], text=texts, padding=True,
-                                   return_tensors="pt"))
+        text = self.tokenizer(texts, padding=True, return_token_type_ids=False)
+        queries = self.num_query_tokens
+        return {"input_ids": torch.tensor([[self.image_token_id] * queries + ids for ids in text["input_ids"]]),
+                "attention_mask": torch.tensor([[1] * queries + mask for mask in text["attention_mask"]]),
+                "pixel_values": self.pixel_cache.stack([ex["image"] for ex in examples])}
 
     def _check_vocabulary(self, example: dict) -> None:
         prompt = example.get("prompt")

@@ -130,3 +130,30 @@ def meta_model(model_cls, config):
 
     with torch.device("meta"):
         return model_cls(config)
+
+
+class PixelCache:
+    """Each image through the image processor once per run: training revisits the same images every
+    epoch, and processing them again costs a sizeable share of a small model's step. Bounded: past
+    `max_bytes` of cached pixels, images are processed each time as before."""
+
+    def __init__(self, image_processor, max_bytes: int = 256 * 2**20):
+        self.image_processor, self.max_bytes = image_processor, max_bytes
+        self.cache: dict[int, tuple] = {}
+        self.bytes = 0
+
+    def pixels(self, image):
+        hit = self.cache.get(id(image))
+        if hit is not None and hit[0] is image:  # the same object (an id may be reused after one is freed)
+            return hit[1]
+        pixels = self.image_processor(image, return_tensors="pt")["pixel_values"][0]
+        size = pixels.numel() * pixels.element_size()
+        if self.bytes + size <= self.max_bytes:
+            self.cache[id(image)] = (image, pixels)
+            self.bytes += size
+        return pixels
+
+    def stack(self, images: list):
+        import torch
+
+        return torch.stack([self.pixels(image) for image in images])

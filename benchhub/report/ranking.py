@@ -1,0 +1,86 @@
+"""What a careful reader needs beside the means: differences to the reference with paired-bootstrap
+intervals, shared ranks of methods that are not significantly apart, and forgetting of the source domain.
+
+Each row's records are its seeds. Per-example scores (`record.per_example[split][score]`) make the
+comparisons paired: two rows are compared on the examples both were scored on, resampling the
+examples (shared) and each row's seeds. Rows without per-example scores (records older than
+schema 3, metrics that give none) fall back to Welch's t-test over seeds, or to "tied" with one seed.
+"""
+from __future__ import annotations
+
+from benchhub.records import RunRecord
+from benchhub.stats import Difference, paired_bootstrap, rank_groups
+
+CONFIDENCE = 0.95
+
+
+def example_matrix(records: list[RunRecord], split: str, score: str) -> tuple[list, list] | None:
+    """(example ids, seeds × examples scores) of one row on one split, on the ids every seed has; None if absent."""
+    per = [(r.per_example.get(split) or {}) for r in records]
+    if not per or any(score not in p or "ids" not in p for p in per):
+        return None
+    common = set(per[0]["ids"]).intersection(*(p["ids"] for p in per[1:]))
+    ids = [i for i in per[0]["ids"] if i in common]
+    rows = []
+    for p in per:
+        where = dict(zip(p["ids"], p[score]))
+        rows.append([where[i] for i in ids])
+    return ids, rows
+
+
+def difference(a: list[RunRecord], b: list[RunRecord], split: str, score: str) -> Difference | None:
+    """mean(a) − mean(b) on `split` with a paired bootstrap interval; None without shared per-example scores."""
+    ma, mb = example_matrix(a, split, score), example_matrix(b, split, score)
+    if ma is None or mb is None:
+        return None
+    shared = [i for i in ma[0] if i in set(mb[0])]
+    if not shared:
+        return None
+    pick_a, pick_b = ({i: k for k, i in enumerate(m[0])} for m in (ma, mb))
+    rows_a = [[row[pick_a[i]] for i in shared] for row in ma[1]]
+    rows_b = [[row[pick_b[i]] for i in shared] for row in mb[1]]
+    return paired_bootstrap(rows_a, rows_b, confidence=CONFIDENCE)
+
+
+def seeds_differ(a: list[float], b: list[float]) -> bool:
+    """Welch's t-test over seeds (p < 0.05) when per-example scores are missing; False with < 2 seeds each."""
+    if len(a) < 2 or len(b) < 2:
+        return False
+    from scipy.stats import ttest_ind
+
+    return bool(ttest_ind(a, b, equal_var=False).pvalue < 1 - CONFIDENCE)
+
+
+def ranks(rows: list[dict], primary: str, higher: bool) -> dict:
+    """Row method -> (rank, tied) for the ranked rows, best first; rows not significantly apart share a rank."""
+    ranked = [r for r in rows if r["ranked"] and r[primary][0] is not None]
+    ranked.sort(key=lambda r: -r[primary][0] if higher else r[primary][0])
+
+    def significant(i: int, j: int) -> bool:
+        a, b = ranked[i], ranked[j]
+        diff = difference(a["records"], b["records"], "eval", primary)
+        if diff is not None:
+            return diff.significant
+        return seeds_differ([r.metrics[primary] for r in a["records"]], [r.metrics[primary] for r in b["records"]])
+
+    groups = rank_groups([(r["method"], r[primary][0]) for r in ranked], significant)
+    return {g.name: (g.rank, g.tied) for g in groups}
+
+
+def reference_row(rows: list[dict], reference: str | None) -> dict | None:
+    return next((r for r in rows if reference and r["label"] == reference and r["ranked"]), None)
+
+
+def forgetting(row: dict, baseline: dict | None, primary: str) -> Difference | None:
+    """Baseline (zero-shot) source score minus this row's source score, with its paired interval."""
+    if baseline is None or row is baseline:
+        return None
+    return difference(baseline["records"], row["records"], "source", primary)
+
+
+def fmt_difference(diff: Difference | None, digits: int = 3) -> str:
+    """'+0.123 [+0.050, +0.200] *' (the star: the interval excludes zero)."""
+    if diff is None:
+        return "–"
+    mark = " \\*" if diff.significant else ""
+    return f"{diff.estimate:+.{digits}f} [{diff.low:+.{digits}f}, {diff.high:+.{digits}f}]{mark}"

@@ -13,7 +13,7 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write(path, text: str, durable: bool = False) -> Path:
+def atomic_write(path, text: str | bytes, durable: bool = False) -> Path:
     """Write `text` beside `path`, then rename: readers see the old file or the new one, never half.
 
     The file gets the usual permissions (0666 minus the umask), not mkstemp's 0600. `durable`
@@ -23,7 +23,7 @@ def atomic_write(path, text: str, durable: bool = False) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as fh:
+        with os.fdopen(fd, "wb" if isinstance(text, bytes) else "w") as fh:
             fh.write(text)
             if durable:
                 fh.flush()

@@ -25,6 +25,7 @@ from benchhub.spec import Cell, RunSpec
 from benchhub.store import Store
 from benchhub.sweep import choose_lr
 
+REDRAW_SECONDS = 10.0
 SCORE = {"sweep": ("validation",), "final": ("eval", "source"), "rescore": ("validation", "eval", "source")}
 
 
@@ -84,7 +85,8 @@ def new_job(spec: RunSpec, registry, env: dict, role: str = "final", cell: Cell 
 def run_matrix(cells: list[Cell], registry, store: Store, env: dict, device, console, *, force: bool = False,
                timeout: float | None = None, baseline: str | None = None, reference: str | None = None,
                jobs: int = 1, total: int = 0) -> Outcome:
-    """Run every cell (sweep, choose, final runs); write each record and redraw the leaderboard after each."""
+    """Run every cell (sweep, choose, final runs); write each record, redraw the leaderboard as records arrive
+    (at most every REDRAW_SECONDS) and once at the end."""
     runner = _Runner(registry, store, env, device, force, timeout, (baseline, reference), console)
     with Display(console, total or sum(len(c.planned_specs()) for c in cells)) as display, \
             ThreadPoolExecutor(max_workers=jobs) as pool:
@@ -96,10 +98,10 @@ def run_matrix(cells: list[Cell], registry, store: Store, env: dict, device, con
         except KeyboardInterrupt:
             isolation.kill_children()
             raise
-    outcome = runner.outcome
-    if outcome.leaderboard is None and store.dir.exists():
-        outcome.leaderboard = write_leaderboard(store)
-    return outcome
+        finally:
+            if store.dir.exists():
+                runner.redraw(every=0)
+    return runner.outcome
 
 
 class _Runner:
@@ -113,6 +115,7 @@ class _Runner:
         self.sweeps: dict = {}  # id(cell) -> {lr: record}
         self.prepared: dict = {}
         self.fresh: set = set()  # run ids recorded by this invocation
+        self.drawn = float("-inf")  # when the leaderboard was last written
         self.prepare_lock = threading.Lock()
         self.display = self.pool = None
 
@@ -132,7 +135,7 @@ class _Runner:
             verdict(job, stored, force)
         if action == "reuse":
             self.outcome.reused[why] += 1
-            self.display.print(f"[dim]     reused {_label(job.spec)}: record {job.run_id} (use --force to re-run)[/]")
+            self.display.print(f"[dim]     reused {_label(job)}: record {job.run_id} (use --force to re-run)[/]")
             self.finished(job, self._reselected(stored, job))
             return
         if stored is not None and action == "run":
@@ -153,9 +156,15 @@ class _Runner:
                 keep(record, self.store, job, self.display)
                 self.fresh.add(job.run_id)
                 self.outcome.records.append(record)
-                self.outcome.leaderboard = write_leaderboard(self.store, self.registry)
-                self.display.done(job.run_id, status_line(record, _label(job.spec), job.role))
+                self.redraw()
+                self.display.done(job.run_id, status_line(record, _label(job), job.role))
                 self.finished(job, record)
+
+    def redraw(self, every: float = REDRAW_SECONDS) -> None:
+        """Rewrite the leaderboard (its statistics take a moment: at most every `every` seconds while runs go on)."""
+        if time.monotonic() - self.drawn >= every:
+            self.outcome.leaderboard = write_leaderboard(self.store, self.registry)
+            self.drawn = time.monotonic()
 
     def finished(self, job: Job, record: RunRecord) -> None:
         """After a run (or a reused record): a sweep's last rate chooses and starts the final runs."""
@@ -187,14 +196,16 @@ class _Runner:
         """In a worker thread: the model's preparation (once), then the run's child process."""
         with self.prepare_lock:
             prep = prepare_model(job, self.prepared, self.store, self.display)
-        self.display.start(job.run_id, _label(job.spec) + ("" if job.role == "final" else f" ({job.role})"))
+        self.display.start(job.run_id, _label(job) + ("" if job.role == "final" else f" ({job.role})"))
         if job.role == "rescore":
             return rescore(job, stored, self.store, self.device, self.display)
         return run_one(job, prep, self.store, self.env, self.device, self.display, self.timeout, self.readers)
 
 
-def _label(spec: RunSpec) -> str:
-    return f"{spec.model.name} · {spec.method_label} · lr {spec.lr:g} · seed {spec.seed}"
+def _label(job: Job) -> str:
+    spec = job.spec
+    lr = f" · lr {spec.lr:g}" if job.cell is None or job.cell.trains else ""
+    return f"{spec.model.name} · {spec.method_label}{lr} · seed {spec.seed}"
 
 
 def prepare_model(job: Job, prepared: dict, store: Store, display) -> dict:
@@ -250,7 +261,7 @@ def rescore(job: Job, stored: RunRecord, store: Store, device, display) -> RunRe
         display.listener(job.run_id), log_path=str(log_path), timeout=None)
     again = ((result.get("scores") or {}).get("validation") or {}).get("metrics")
     if result.get("status") != "ok" or again != (stored.scores.get("validation") or {}).get("metrics"):
-        display.print(f"[yellow]  retrain[/] {_label(job.spec)}: reloading its weights gave "
+        display.print(f"[yellow]  retrain[/] {_label(job)}: reloading its weights gave "
                       f"{result.get('error') or 'other validation scores'}")
         return None
     return with_scores(stored, result, job.selection)
@@ -263,7 +274,7 @@ def keep(record: RunRecord, store: Store, job: Job, display) -> None:
     if previous is not None and previous.status.done:
         failed_path = store.dir / "logs" / f"{path.stem}.failed.json"
         store.write(record, failed_path)
-        display.print(f"[yellow]    kept[/] the earlier {previous.status} record of {_label(job.spec)}; "
+        display.print(f"[yellow]    kept[/] the earlier {previous.status} record of {_label(job)}; "
                       f"this failure is in logs/{path.stem}.failed.json")
     else:
         store.write(record, path)

@@ -6,7 +6,7 @@ from collections import defaultdict
 
 from benchhub.budget import Budget, format_bytes
 from benchhub.records import RunRecord, Status
-from benchhub.report import ranking
+from benchhub.report.ranking import difference, fmt_difference, forgetting, ranks, reference_row
 from benchhub.report.rows import group_key, table_rows
 
 TASK_WORDS = {"caption": "captioning", "vqa": "VQA", "classify": "classification"}
@@ -110,8 +110,8 @@ class _View:
 
     def __init__(self, rows: list[dict], group: list[RunRecord], primary: str | None, higher: bool):
         self.rows, self.primary, self.higher = rows, primary, higher
-        self.ranks = ranking.ranks(rows, primary, higher) if primary else {}
-        self.reference = ranking.reference_row(rows, _reference_label(group))
+        self.ranks = ranks(rows, primary, higher) if primary else {}
+        self.reference = reference_row(rows, _reference_label(group))
         baseline = group[0].baseline
         self.baseline = next((r for r in rows if r["label"] == baseline and r["ranked"]), None)
         self.has_source = any(r["source"][0] is not None for r in rows)
@@ -137,13 +137,13 @@ class _View:
     def extra_cells(self, row: dict) -> list[str]:
         out = []
         if self.reference is not None:
-            out.append("reference" if row is self.reference else ranking.fmt_difference(
-                ranking.difference(row["records"], self.reference["records"], "eval", self.primary)
+            out.append("reference" if row is self.reference else fmt_difference(
+                difference(row["records"], self.reference["records"], "eval", self.primary)
                 if row["ranked"] else None))
         if self.has_source:
-            source = fmt_num(*row["source"], 3) if row["ranked"] else "–"
-            forgot = ranking.forgetting(row, self.baseline, self.primary) if row["ranked"] else None
-            out += [source, "baseline" if row is self.baseline else ranking.fmt_difference(forgot)]
+            source = _with_n(fmt_num(*row["source"], 3), row) if row["ranked"] else "–"
+            forgot = forgetting(row, self.baseline, self.primary) if row["ranked"] else None
+            out += [source, "baseline" if row is self.baseline else fmt_difference(forgot)]
         return out
 
 
@@ -180,7 +180,7 @@ def _cells(row: dict, columns: list[str], view: _View, best_trainable) -> list[s
     significantly_best = view.rank_cell(row) == "**1**"
 
     def metric(c):
-        text = fmt_num(*row[c], 3) + (f" (n={row['n']})" if row[c][0] is not None else "")
+        text = _with_n(fmt_num(*row[c], 3), row)
         return f"**{text}**" if significantly_best and c == view.primary else text
 
     return [view.rank_cell(row), f"`{row['method']}`", *[metric(c) for c in columns], *view.extra_cells(row),
@@ -188,6 +188,11 @@ def _cells(row: dict, columns: list[str], view: _View, best_trainable) -> list[s
             fmt_num(*row["sps"], 1) if trains else "–", "–" if mem is None else format_bytes(int(mem)),
             trainable, row["batching"] if trains and row["status"] is not Status.DOES_NOT_FIT else "–",
             _status_text(row)]
+
+
+def _with_n(text: str, row: dict) -> str:
+    """A metric cell: 'mean ± half-width (n=seeds)'."""
+    return text if text == "–" else f"{text} (n={len(row['records'])})"
 
 
 def _sweep_table(rows: list[dict], primary: str | None) -> list[str]:

@@ -111,7 +111,7 @@ class Blip2Bundle(Bundle):
 
         self.tokenizer.padding_side = side
         text = self.tokenizer(texts, padding=True, return_token_type_ids=False)
-        queries = self.num_query_tokens
+        queries = self.processor.num_query_tokens or 0  # as the processor: none if it was built without them
         return {"input_ids": torch.tensor([[self.image_token_id] * queries + ids for ids in text["input_ids"]]),
                 "attention_mask": torch.tensor([[1] * queries + mask for mask in text["attention_mask"]]),
                 "pixel_values": self.pixel_cache.stack([ex["image"] for ex in examples])}

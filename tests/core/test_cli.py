@@ -84,7 +84,7 @@ def test_record_contents_and_resume(toy, toy_suite, tmp_path):
     records = _records(results)
     assert len(records) == 2
     r = records[0]
-    assert r["schema_version"] == 2 and r["status"] == "ok" and r["error"] is None
+    assert r["schema_version"] == 3 and r["status"] == "ok" and r["error"] is None
     assert r["batching"] == {"effective_batch": 8, "micro_batch": 4, "grad_accum_steps": 2}
     assert r["train"]["steps"] == 20 and r["train"]["samples"] == 160
     assert r["train"]["samples_per_second"] > 0 and r["eval"]["seconds"] > 0
@@ -152,10 +152,13 @@ def test_report_regenerates(toy, toy_suite, tmp_path):
 
 
 def test_dry_run_prints_the_matrix_and_runs_nothing(fresh_plugins, tmp_path):
-    result = invoke("run", "--dry-run", "--seeds", "0,1", "--methods", "lora,full", "--results", tmp_path)
+    result = invoke("run", "--dry-run", "--seeds", "0,1", "--methods", "zero-shot,lora,full(lr=1e-3)",
+                    "--results", tmp_path)
     assert result.exit_code == 0, result.output
-    assert result.output.count("blip2:tiny") == 4 and "lora" in result.output and "full" in result.output
-    assert "4 runs planned, 0 pairs skipped; nothing was run (--dry-run)" in result.output
+    # the default suite's lora grid: 3 sweep runs and a line for what follows; zero-shot once; full, 2 seeds
+    assert result.output.count("blip2:tiny") == 7 and result.output.count("(sweep: validation only)") == 3
+    assert "then the chosen lr × seeds 0, 1 (grid 0.002, 0.005, 0.01)" in result.output
+    assert "7 runs planned, 0 pairs skipped; nothing was run (--dry-run)" in result.output
     assert not (tmp_path / "default").exists()
 
 

@@ -57,7 +57,7 @@ def test_a_run_that_does_not_fit_at_micro_batch_1_is_recorded_unranked(toy, toy_
     board = (results / "toy" / "leaderboard.md").read_text()
     assert "🚫 does-not-fit (unranked; needs" in board
     again = invoke("run", "--suite", suite, "--results", results)  # a finished finding is not re-run
-    assert "reused toy · full · seed 0" in again.output and "0 ran, 2 reused" in again.output
+    assert "reused toy · full · lr 0.5 · seed 0" in again.output and "0 ran, 2 reused" in again.output
     assert_predict = invoke("predict", record["run_id"], "x.png", "--results", results)
     assert assert_predict.exit_code == 2 and "did not fit" in assert_predict.output
 

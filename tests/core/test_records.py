@@ -33,7 +33,7 @@ def test_plugins_still_find_the_spec_types_in_records():
 
 def test_make_record_fills_what_the_run_did_not_measure():
     r = _record(metrics={"CIDEr": 1.5}, memory={"kind": "cpu-rss", "peak_bytes": 2**20})
-    assert r.status is Status.OK and r.status == "ok" and r.schema_version == SCHEMA_VERSION == 2
+    assert r.status is Status.OK and r.status == "ok" and r.schema_version == SCHEMA_VERSION == 3
     assert r.config == SPEC.config() and r.spec == SPEC and r.seed == 1 and r.label == "lora(r=8)"
     assert r.batching == {"effective_batch": 8, "micro_batch": 4, "grad_accum_steps": 2}
     assert r.memory == {"kind": "cpu-rss", "peak_bytes": 2**20, "limit_bytes": 2**30}
@@ -56,7 +56,7 @@ def test_a_result_without_status_is_a_failure():
 def test_record_round_trips_through_json():
     r = _record(metrics={"CIDEr": 1.5}, train={"seconds": 1.0, "steps": 3})
     data = json.loads(r.to_json())
-    assert data["status"] == "ok" and data["schema_version"] == 2 and data["scoring"] == SCORING
+    assert data["status"] == "ok" and data["schema_version"] == 3 and data["scoring"] == SCORING
     assert RunRecord.from_dict(data) == r
     with pytest.raises(ValueError):  # NaN is not JSON
         _record(metrics={"CIDEr": float("nan")}).to_json()
@@ -84,3 +84,34 @@ def test_reuse_only_finished_records_of_the_same_code():
     assert reuse_verdict(ok, plugin) == (False, "plugin benchhub_plugins 0.1.0 → 0.2.0")
     edited = {**IDENTITY, "plugins": {"benchhub_plugins": {"version": "0.1.0", "source": "ghi"}}}
     assert reuse_verdict(ok, edited) == (False, "plugin benchhub_plugins source changed")
+
+
+def test_scores_of_other_splits_and_a_later_scoring_pass():
+    per = {"ids": ["a", "b"], "CIDEr": [1.0, 2.0]}
+    sweep = _record(scores={"validation": {"metrics": {"CIDEr": 2.5}, "examples": 2}},
+                    per_example={"validation": per}, role="sweep")
+    assert sweep.split_score("validation") == 2.5 and sweep.split_score("eval") is None and not sweep.evaluated
+    scored = records.with_scores(sweep, {"status": "ok", "metrics": {"CIDEr": 1.5}, "eval": {"seconds": 1.0},
+                                         "scores": {"source": {"metrics": {"CIDEr": 0.5}}},
+                                         "per_example": {"eval": per}}, {"chosen": 1e-3})
+    assert scored.evaluated and scored.primary_score == 1.5 and scored.split_score("source") == 0.5
+    assert scored.split_score("validation") == 2.5 and set(scored.per_example) == {"validation", "eval"}
+    assert scored.selection == {"chosen": 1e-3} and scored.role == "final" and scored.run_id == sweep.run_id
+    failed = records.with_scores(sweep, {"status": "failed", "error": "x"}, None)
+    assert failed == sweep
+
+
+def test_schema_2_records_upgrade_to_3_unchanged_otherwise():
+    data = json.loads(_record(metrics={"CIDEr": 1.5}).to_json())
+    for key in ("scores", "per_example", "selection", "randomness", "role", "reference"):
+        data.pop(key)
+    data["schema_version"] = 2
+    upgraded = RunRecord.from_dict(data)
+    assert upgraded.schema_version == 3 and upgraded.scores == {} and upgraded.selection is None
+    assert upgraded.evaluated and upgraded.primary_score == 1.5
+
+
+def test_the_record_says_what_the_seed_varies():
+    said = records.randomness(SPEC, trains=True)
+    assert said["seed"] == 1 and "training data order" in said["varies"]
+    assert "the pre-trained checkpoint" in said["fixed"] and records.randomness(SPEC, trains=False)["varies"] == []

@@ -15,8 +15,13 @@ ENV = {"versions": {"python": "3.11.7", "benchhub": "0.1.0", "torch": "2.13.0", 
                     "peft": "0.21.2"}, "device": "CPU Test (2 cores)", "device_type": "cpu"}
 
 
+def per_image(mean, n=20, spread=0.5):
+    """Per-image scores with exactly `mean` as their mean (the same pattern for every method: paired)."""
+    return [mean + spread * ((i * 7) % 5 - 2) / 2 for i in range(n)]
+
+
 def record(method, seed=0, cider=None, status="ok", trainable=1000, train_s=5.0, peak_mib=400, error=None,
-           options=None, limit_mib=1024, scoring=None):
+           options=None, limit_mib=1024, scoring=None, source=None, examples=None):
     spec = RunSpec(suite="golden", method=ComponentSpec(method, options or {}), model=ComponentSpec("blip2:tiny"),
                    dataset=ComponentSpec("shapes", {"train_size": 300}), metrics=("coco-caption",),
                    budget=Budget(effective_batch=16, micro_batch=8, max_steps=200,
@@ -30,6 +35,12 @@ def record(method, seed=0, cider=None, status="ok", trainable=1000, train_s=5.0,
               "eval": {"seconds": 0.5} if status not in ("failed", "does-not-fit") else None,
               "memory": {"kind": "cpu-rss", "peak_bytes": peak_mib * 2**20},
               "parameters": None if status == "failed" else {"trainable": trainable if trains else 0, "total": 10000}}
+    if cider is not None and status == "ok":
+        ids = [f"img{i}" for i in range(20)]
+        result["per_example"] = {"eval": {"ids": ids, "CIDEr": examples or per_image(cider)}}
+        if source is not None:
+            result["scores"] = {"source": {"metrics": {"CIDEr": source}, "examples": 20}}
+            result["per_example"]["source"] = {"ids": ids, "CIDEr": per_image(source)}
     if trains and status == "ok":
         result["memory"]["split"] = {"weights_bytes": 40_000, "gradients_bytes": 4 * trainable,
                                      "optimizer_bytes": 8 * trainable, "activations_other_bytes": 2**20,
@@ -41,7 +52,8 @@ def record(method, seed=0, cider=None, status="ok", trainable=1000, train_s=5.0,
         result["memory"].update(needed_bytes=3 * 2**30, search={"seconds": 0.4, "trials": [
             {"micro_batch": m, "fits": False, "peak_bytes": 3 * 2**30} for m in (8, 4, 2, 1)]})
     return make_record(spec, f"{method}{seed}", result, environment=ENV, identity=None, scoring=scoring
-                       or SCORING, baseline="zero-shot", started="2026-01-01T00:00:00+00:00", wall=9.0)
+                       or SCORING, baseline="zero-shot", reference="full", started="2026-01-01T00:00:00+00:00",
+                       wall=9.0)
 
 
 SCORING = {"primary": "CIDEr", "columns": ["CIDEr", "BLEU-4"], "higher_is_better": {}}
@@ -54,11 +66,11 @@ def render(records, suite="golden"):
 
 def golden_records():
     return [
-        record("zero-shot", cider=0.7),
-        record("full", seed=0, cider=3.8, trainable=10000, train_s=6.0, peak_mib=500),
-        record("full", seed=1, cider=3.7, trainable=10000, train_s=6.2, peak_mib=502),
-        record("lora", seed=0, cider=3.5, trainable=900, train_s=4.0, peak_mib=450),
-        record("lora", seed=1, cider=3.3, trainable=900, train_s=4.2, peak_mib=452),
+        record("zero-shot", cider=0.7, source=5.0),
+        record("full", seed=0, cider=3.8, trainable=10000, train_s=6.0, peak_mib=500, source=2.0),
+        record("full", seed=1, cider=3.7, trainable=10000, train_s=6.2, peak_mib=502, source=2.2),
+        record("lora", seed=0, cider=3.5, trainable=900, train_s=4.0, peak_mib=450, source=4.0),
+        record("lora", seed=1, cider=3.3, trainable=900, train_s=4.2, peak_mib=452, source=4.1),
         record("lora", cider=1.9, trainable=80, train_s=2.5, peak_mib=420, options={"target_modules": "q_proj"}),
         record("wide", cider=4.5, trainable=9000, train_s=3.0, peak_mib=2000),  # over its 1 GiB limit
         record("broken", status="failed", error="RuntimeError: boom"),
@@ -79,23 +91,52 @@ def test_leaderboard_matches_golden_file():
     assert text == GOLDEN.read_text()
 
 
+def _rows(text):
+    main = text.split("Memory of one training step")[0]
+    rows = {row.split("|")[2].strip(): row for row in main.splitlines() if row.startswith("| ")}
+    return {k: v for k, v in rows.items() if k.startswith("`")}
+
+
 def test_leaderboard_ranks_and_marks():
     text = render(golden_records())
     main, memory = text.split("Memory of one training step")
-    rows = [line for line in main.splitlines() if line.startswith("| `")]
-    order = [row.split("|")[1].strip() for row in rows]
+    rows = [line for line in main.splitlines() if line.startswith("| ") and "`" in line.split("|")[2]]
+    order = [row.split("|")[2].strip() for row in rows]
     # over-budget, does-not-fit and failed runs are listed last, unranked, even with the best CIDEr
     assert order == ["`full`", "`lora`", "`lora(target_modules=q_proj)`", "`zero-shot`", "`wide`", "`huge`",
                      "`broken`"]
-    assert "**3.750 ± 0.071**" in rows[0]
-    assert "**4.500**" not in text
+    ranks = [row.split("|")[1].strip() for row in rows]
+    assert ranks == ["**1**", "2", "3", "4", "–", "–", "–"]  # the paired bootstrap separates every method
+    assert "| **3.750 ± 0.635 (n=2)** |" in rows[0]  # t(0.975, 1) × 0.0707 / √2 = 0.635
+    assert "**4.500" not in text and "| 3.400 ± 1.271 (n=2) |" in rows[1]
+    assert "| reference |" in rows[0] and "| -0.350 [-0.500, -0.200] \\* |" in rows[1]
+    assert "| 5.000 (n=1) | baseline |" in rows[3] and "| 2.100 ± 1.271 (n=2) | +2.900 [+2.800, +3.000] \\* |" in rows[0]
     assert "- `broken` seed 0: RuntimeError: boom" in text
     huge = rows[order.index("`huge`")]
-    assert "🚫 does-not-fit (unranked; needs 3.00 GiB)" in huge and "| – | 0.001 | 1 |" in huge  # no micro-batch
+    assert "🚫 does-not-fit (unranked; needs 3.00 GiB)" in huge and "| 0.001 | – | – | – | 3.00 GiB |" in huge
     assert "- `huge`" not in text  # its reason is in the status cell, not among the failures
     split = {row.split("|")[1].strip(): row for row in memory.splitlines() if row.startswith("| `")}
     assert "| 8 (1 probe, 0.05 s) | 39 KiB | 39 KiB | 78 KiB | 1 MiB |" in split["`full`"]
     assert "none (4 probes, 0.40 s)" in split["`huge`"] and "`zero-shot`" not in split
+
+
+def test_methods_not_significantly_apart_share_a_rank_and_nothing_is_bold():
+    noisy = [3.0 + (1.5 if i % 2 else -1.5) for i in range(20)]  # mean 3.0, very noisy per image
+    other = [3.1 + (1.5 if i % 3 else -3.0) for i in range(20)]
+    rs = [record("full", cider=3.0, examples=noisy), record("lora", cider=sum(other) / 20, examples=other),
+          record("zero-shot", cider=0.5)]
+    rows = _rows(render(rs))
+    assert rows["`lora`"].split("|")[1].strip() == "1 tied" and rows["`full`"].split("|")[1].strip() == "1 tied"
+    assert rows["`zero-shot`"].split("|")[1].strip() == "3"
+    assert "**3." not in rows["`lora`"] + rows["`full`"] and "**1**" not in rows["`lora`"] + rows["`full`"]
+    assert " \\* |" not in rows["`lora`"]  # its difference to `full` is not significant
+
+
+def test_without_per_example_scores_one_seed_cannot_separate_methods():
+    rs = [dataclasses.replace(r, per_example={}) for r in (record("full", cider=3.0), record("lora", cider=2.0))]
+    rows = _rows(render(rs))
+    assert all(row.split("|")[1].strip() == "1 tied" for row in rows.values())
+    assert "| – |" in rows["`lora`"]  # no paired difference without per-example scores
 
 
 def test_leaderboard_with_no_records():
@@ -107,8 +148,8 @@ def test_records_with_other_settings_are_not_averaged_as_seeds():
     b = record("lora", seed=0, cider=1.0)
     b = dataclasses.replace(b, config={**b.config, "method": {**b.config["method"], "lr": 5e-2}})
     text = render([a, b]).split("Memory of one training step")[0]
-    rows = [line for line in text.splitlines() if line.startswith("| `lora")]
-    assert len(rows) == 2 and all("| 1 |" in r for r in rows)  # two rows of one seed each, not 2 seeds
+    rows = [line for line in text.splitlines() if "| `lora" in line]
+    assert len(rows) == 2 and all("(n=1)" in r for r in rows)  # two rows of one seed each, not 2 seeds
     assert "0.05" in text and "0.001" in text
 
 
@@ -116,8 +157,8 @@ def test_lower_is_better_metrics_rank_ascending():
     lower = {**SCORING, "higher_is_better": {"CIDEr": False, "BLEU-4": False}}
     rs = [record("full", cider=2.0, scoring=lower), record("lora", cider=1.0, scoring=lower)]
     text = render(rs)
-    rows = [line for line in text.splitlines() if line.startswith("| `")]
-    assert rows[0].startswith("| `lora`") and "**1.000**" in rows[0] and "CIDEr ↓" in text
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "`" in line.split("|")[2]]
+    assert "`lora`" in rows[0] and "**1.000 (n=1)**" in rows[0] and "CIDEr ↓" in text
 
 
 def test_metric_sources_come_from_the_metric_plugins():

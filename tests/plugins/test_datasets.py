@@ -112,3 +112,39 @@ def test_dataset_option_types(fresh_plugins, tmp_path, option, needle):
     result = CliRunner().invoke(cli, ["run", "--suite", str(tmp_path / "s.toml"), "--dry-run", "--results",
                                       str(tmp_path)])
     assert result.exit_code == 2 and needle in result.output and "Traceback" not in result.output
+
+
+def test_shapes_validation_and_source_sets_are_fixed_and_apart():
+    from benchhub_plugins.datasets.shapes import Shapes, ShapesClassify, ShapesVqa
+
+    a, b = Shapes().load(seed=0), Shapes().load(seed=1)
+    assert (len(a.train), len(a.eval), len(a.validation), len(a.source)) == (300, 200, 100, 200)
+    for split in ("eval", "validation", "source"):  # held-out sets do not depend on the run seed
+        assert [ex["id"] for ex in getattr(a, split)] == [ex["id"] for ex in getattr(b, split)]
+        assert all(x["image"].tobytes() == y["image"].tobytes() for x, y in zip(getattr(a, split), getattr(b, split)))
+    assert [ex["text"] for ex in a.train] != [ex["text"] for ex in b.train]  # the seed draws training captions
+    pixels = {split: {ex["image"].tobytes() for ex in getattr(a, split)} for split in ("train", "eval", "validation")}
+    assert not pixels["validation"] & pixels["eval"] and not pixels["validation"] & pixels["train"]
+    source_words = {w for ex in a.source for ref in ex["references"] for w in ref.split()}
+    assert not source_words & {"purple", "orange", "star"}  # the source domain has none of the target's additions
+    pretraining = {ex["image"].tobytes() for ex in Shapes(domain="source").pretraining(3000)}
+    assert not pretraining & {ex["image"].tobytes() for ex in a.source}  # held out from pre-training
+    assert Shapes(domain="source").load().source is None
+    for cls in (ShapesVqa, ShapesClassify):
+        splits = cls().load()
+        assert len(splits.validation) == 100 and len(splits.source) == 200
+        assert all("references" in ex for ex in splits.validation + splits.source)
+
+
+def test_the_core_carves_validation_from_train_only_when_a_dataset_has_none():
+    from benchhub.components import Splits
+
+    train = [{"image": i, "text": f"t{i}"} for i in range(50)]
+    splits = Splits(list(train), [], {"train": 50})
+    splits.carve_validation(0.1)
+    assert len(splits.validation) == 5 and len(splits.train) == 45
+    assert all(ex["references"] == [f"t{ex['image']}"] and "text" not in ex for ex in splits.validation)
+    again = Splits(list(train), [], {})
+    again.carve_validation(0.1)
+    assert [ex["id"] for ex in again.validation] == [ex["id"] for ex in splits.validation]  # fixed, not seeded
+    assert splits.info["validation"] == 5

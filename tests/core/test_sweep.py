@@ -1,0 +1,104 @@
+"""Learning-rate grids: each rate trains with the first seed and is scored on validation only; the rate
+chosen there runs with every seed and only those runs are scored on the evaluation split."""
+import dataclasses
+
+import pytest
+
+from benchhub.budget import Budget
+from benchhub.records import RunRecord, Status
+from benchhub.spec import Cell, ComponentSpec, RunSpec
+from benchhub.sweep import choose_lr
+from cli_helpers import assert_one_line_error, invoke, records
+
+
+def test_a_grid_is_swept_on_validation_and_the_chosen_rate_runs_every_seed(toy, toy_suite, tmp_path):
+    suite = toy_suite(["zero-shot", "full"], extra="").read_text().replace("lr = 0.5", "lr = [0.05, 0.5, 5.0]")
+    suite = suite.replace('metrics = ["toy-accuracy"]', 'metrics = ["toy-accuracy"]\nseeds = [0, 1]')
+    path = tmp_path / "grid.toml"
+    path.write_text(suite)
+    results = tmp_path / "results"
+    result = invoke("run", "--suite", path, "--results", results)
+    assert result.exit_code == 0, result.output
+    stored = [r for r in records(results) if r["config"]["method"]["name"] == "full"]
+    sweep = {r["config"]["method"]["lr"]: r for r in stored if r["config"]["seed"] == 0}
+    assert set(sweep) == {0.05, 0.5, 5.0}  # every rate once, with the first seed
+    validation = {lr: r["scores"]["validation"]["metrics"]["accuracy"] for lr, r in sweep.items()}
+    chosen = max(validation, key=lambda lr: (validation[lr], -[0.05, 0.5, 5.0].index(lr)))
+    finals = [r for r in stored if r["metrics"]]
+    assert {r["config"]["method"]["lr"] for r in finals} == {chosen}  # only the chosen rate saw the eval split
+    assert sorted(r["config"]["seed"] for r in finals) == [0, 1]
+    for r in finals:
+        assert r["selection"]["chosen"] == chosen and r["selection"]["grid"] == [0.05, 0.5, 5.0]
+        assert r["role"] == "final" and r["randomness"]["seed"] == r["config"]["seed"]
+    for lr, r in sweep.items():
+        if lr != chosen:
+            assert r["role"] == "sweep" and not r["metrics"] and "eval" not in r["per_example"]
+    # the sweep carved its validation examples out of the training data, the same for every run
+    assert {r["data"]["validation"] for r in stored} == {finals[0]["data"]["validation"]}
+    assert finals[0]["data"]["train"] + finals[0]["data"]["validation"] == 48  # the toy dataset's size
+    assert finals[0]["data"]["validation"] == 5
+    board = (results / "toy" / "leaderboard.md").read_text()
+    assert "Learning rates, chosen on the validation split" in board
+    assert f"| {chosen:g} |" in board and "Rank" in board
+    again = invoke("run", "--suite", path, "--results", results)
+    assert again.exit_code == 0 and "0 ran, 6 reused" in again.output  # zero-shot, 3 sweep runs, 2 seeds
+
+
+def test_the_dry_run_shows_the_sweep_and_what_follows(toy, toy_suite):
+    result = invoke("run", "--suite", toy_suite(["full(lr=[0.1,0.3])"]), "--seeds", "0,1,2", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert result.output.count("(sweep: validation only)") == 2
+    assert "then the chosen lr × seeds 0, 1, 2" in result.output
+    assert "4 runs planned" in result.output  # 2 rates + seeds 1 and 2 of the chosen one
+
+
+@pytest.mark.parametrize("value, needle", [
+    ("[0.1, nan]", "finite non-negative"), ("[0.1, inf]", "finite non-negative"), ("[0.1, 0.1]", "distinct"),
+    ("[]", "distinct"), ('[0.1, "x"]', "finite non-negative"), ("-1", "finite non-negative"),
+])
+def test_bad_grids_are_refused_before_anything_runs(toy, toy_suite, tmp_path, value, needle):
+    results = tmp_path / "results"
+    result = invoke("run", "--suite", toy_suite(["full"]), "--methods", f"full(lr={value})", "--results", results)
+    assert_one_line_error(result, needle)
+    assert not results.exists()
+
+
+def test_a_method_that_does_not_train_takes_no_grid(toy, toy_suite):
+    assert_one_line_error(invoke("run", "--suite", toy_suite(["zero-shot"]), "--methods", "zero-shot(lr=[0.1,0.2])",
+                                 "--dry-run"), "does not train")
+
+
+def test_runs_side_by_side_must_fit_the_cores(toy, toy_suite):
+    import os
+
+    cores = len(os.sched_getaffinity(0))
+    assert_one_line_error(invoke("run", "--suite", toy_suite(), "--jobs", cores + 1, "--threads", 1),
+                          "needs more than")
+
+
+def _spec(lr):
+    return RunSpec(suite="s", method=ComponentSpec("full"), model=ComponentSpec("toy"), dataset=ComponentSpec("d"),
+                   metrics=("m",), budget=Budget(), seed=0, lr=lr)
+
+
+def _sweep_record(lr, score, status=Status.OK, higher=True):
+    return RunRecord(run_id=f"r{lr}", config=_spec(lr).config(), status=status, environment={},
+                     scoring={"primary": "acc", "higher_is_better": {"acc": higher}},
+                     scores={"validation": {"metrics": {"acc": score}, "examples": 10}} if score is not None else {})
+
+
+def test_choose_lr_takes_the_best_validation_score_and_breaks_ties_by_grid_order():
+    cell = Cell(_spec(0.1), (0.1, 0.3, 1.0), (0, 1))
+    picked = choose_lr(cell, {0.1: _sweep_record(0.1, 0.5), 0.3: _sweep_record(0.3, 0.7), 1.0: _sweep_record(1.0, 0.7)})
+    assert picked["chosen"] == 0.3 and picked["validation"] == {"0.1": 0.5, "0.3": 0.7, "1": 0.7}
+    assert picked["examples"] == 10 and picked["seed"] == 0
+
+
+def test_choose_lr_skips_unfinished_rates_and_follows_lower_is_better():
+    cell = Cell(_spec(0.1), (0.1, 0.3), (0,))
+    over = dataclasses.replace(_sweep_record(0.3, 0.1, higher=False), status=Status.OVER_BUDGET)
+    assert choose_lr(cell, {0.1: _sweep_record(0.1, 0.5, higher=False), 0.3: over})["chosen"] == 0.1
+    lower = {0.1: _sweep_record(0.1, 0.5, higher=False), 0.3: _sweep_record(0.3, 0.2, higher=False)}
+    assert choose_lr(cell, lower)["chosen"] == 0.3
+    failed = {lr: _sweep_record(lr, None, status=Status.FAILED) for lr in (0.1, 0.3)}
+    assert choose_lr(cell, failed) is None

@@ -23,13 +23,21 @@ def metric_describer(registry):
 
 
 def write_leaderboard(store, registry=None) -> Path:
-    """Regenerate `<results>/<suite>/leaderboard.md` from every record in the store."""
+    """Regenerate `<results>/<suite>/leaderboard.md` (and `leaderboard.json`, the same tables as data with
+    every seed's values) from every record in the store."""
+    import json
+
+    from benchhub.report.export import leaderboard_data
+
     if registry is None:
         from benchhub import plugins
 
         registry = plugins.registry()
-    text = render_leaderboard(store.records(), store.dir.name, metric_describer(registry))
-    return atomic_write(store.dir / "leaderboard.md", text)
+    records = store.records()
+    atomic_write(store.dir / "leaderboard.json", json.dumps(leaderboard_data(records, store.dir.name), indent=1,
+                                                           default=str, allow_nan=False))
+    return atomic_write(store.dir / "leaderboard.md", render_leaderboard(records, store.dir.name,
+                                                                         metric_describer(registry)))
 
 
 __all__ = ["render_leaderboard", "write_leaderboard", "metric_describer"]

@@ -16,6 +16,14 @@ def show_text(record: RunRecord, path) -> str:
              f"  status {record.status}" + (f": {record.error}" if record.error else "")]
     if record.metrics:
         lines.append("  metrics " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(record.metrics.items())))
+    for split, scored in sorted(record.scores.items()):
+        lines.append(f"  {split} ({scored.get('examples')} examples) "
+                     + ", ".join(f"{k} {v:.4f}" for k, v in sorted(scored.get("metrics", {}).items())))
+    if record.selection:
+        sel = record.selection
+        lines.append(f"  lr {sel['chosen']:g} chosen on validation {sel['metric']} from the grid: {sel['summary']}")
+    elif record.role == "sweep":
+        lines.append("  a learning-rate sweep run: scored on the validation split only")
     if record.train:
         t, b = record.train, record.batching
         lines.append(f"  train {t['seconds']:.1f} s, {t['steps']} steps, {t['samples_per_second']} samples/s, "

@@ -6,7 +6,7 @@ from collections import defaultdict
 
 from benchhub.budget import Budget, format_bytes
 from benchhub.records import RunRecord, Status
-from benchhub.report.ranking import difference, fmt_difference, forgetting, ranks, reference_row
+from benchhub.report.ranking import TableStats, fmt_difference
 from benchhub.report.rows import group_key, table_rows
 
 TASK_WORDS = {"caption": "captioning", "vqa": "VQA", "classify": "classification"}
@@ -105,16 +105,8 @@ def _table(key: tuple, group: list[RunRecord], several_budgets: bool) -> list[st
     return lines + [""]
 
 
-class _View:
-    """The statistics of one table: ranks, differences to the reference, source scores and forgetting."""
-
-    def __init__(self, rows: list[dict], group: list[RunRecord], primary: str | None, higher: bool):
-        self.rows, self.primary, self.higher = rows, primary, higher
-        self.ranks = ranks(rows, primary, higher) if primary else {}
-        self.reference = reference_row(rows, _reference_label(group))
-        baseline = group[0].baseline
-        self.baseline = next((r for r in rows if r["label"] == baseline and r["ranked"]), None)
-        self.has_source = any(r["source"][0] is not None for r in rows)
+class _View(TableStats):
+    """A table's statistics as Markdown cells."""
 
     def extra_headers(self) -> list[str]:
         out = []
@@ -123,10 +115,6 @@ class _View:
         if self.has_source:
             out += [f"Source {self.primary} {'↑' if self.higher else '↓'}", "Forgetting ↓ [95 % CI]"]
         return out
-
-    def ordered(self) -> list[dict]:
-        far = 10 ** 9
-        return sorted(self.rows, key=lambda r: (self.ranks.get(r["method"], (far,))[0], self.rows.index(r)))
 
     def rank_cell(self, row: dict) -> str:
         if row["method"] not in self.ranks:
@@ -137,18 +125,11 @@ class _View:
     def extra_cells(self, row: dict) -> list[str]:
         out = []
         if self.reference is not None:
-            out.append("reference" if row is self.reference else fmt_difference(
-                difference(row["records"], self.reference["records"], "eval", self.primary)
-                if row["ranked"] else None))
+            out.append("reference" if row is self.reference else fmt_difference(self.differences.get(row["method"])))
         if self.has_source:
             source = _with_n(fmt_num(*row["source"], 3), row) if row["ranked"] else "–"
-            forgot = forgetting(row, self.baseline, self.primary) if row["ranked"] else None
-            out += [source, "baseline" if row is self.baseline else fmt_difference(forgot)]
+            out += [source, "baseline" if row is self.baseline else fmt_difference(self.forgetting.get(row["method"]))]
         return out
-
-
-def _reference_label(group: list[RunRecord]) -> str | None:
-    return next((r.reference for r in group if r.reference), None)
 
 
 def _status_text(row: dict) -> str:

@@ -84,3 +84,28 @@ def fmt_difference(diff: Difference | None, digits: int = 3) -> str:
         return "–"
     mark = " \\*" if diff.significant else ""
     return f"{diff.estimate:+.{digits}f} [{diff.low:+.{digits}f}, {diff.high:+.{digits}f}]{mark}"
+
+
+class TableStats:
+    """The statistics of one leaderboard table, computed once: ranks, each row's difference to the
+    reference, source scores and forgetting (rows from `rows.table_rows`)."""
+
+    def __init__(self, rows: list[dict], group: list[RunRecord], primary: str | None, higher: bool):
+        self.rows, self.primary, self.higher = rows, primary, higher
+        self.ranks = ranks(rows, primary, higher) if primary else {}
+        self.reference = reference_row(rows, next((r.reference for r in group if r.reference), None))
+        baseline = group[0].baseline
+        self.baseline = next((r for r in rows if r["label"] == baseline and r["ranked"]), None)
+        self.has_source = any(r["source"][0] is not None for r in rows)
+        self.differences, self.forgetting = {}, {}
+        for row in rows:
+            key = row["method"]
+            if self.reference is not None and row["ranked"] and row is not self.reference:
+                self.differences[key] = difference(row["records"], self.reference["records"], "eval", primary)
+            if self.has_source and row["ranked"]:
+                self.forgetting[key] = forgetting(row, self.baseline, primary)
+
+    def ordered(self) -> list[dict]:
+        """Ranked rows by rank (then as `table_rows` ordered them), then the unranked."""
+        far = 10 ** 9
+        return sorted(self.rows, key=lambda r: (self.ranks.get(r["method"], (far,))[0], self.rows.index(r)))

@@ -65,11 +65,21 @@ def build_tokenizer(corpus: list[str]):
                                    eos_token=SPECIAL["eos"], unk_token=SPECIAL["unk"])
 
 
+# How tiny presets are pre-trained, beyond their recipe: part of the cache key, so a checkpoint made
+# by another loop or thread count (float sums differ with either) is never mistaken for this one.
+PRETRAINER = {"loop": "benchhub.train_loop, fused AdamW", "threads": 2}
+
+
 def pretrain(bundle, examples: list, recipe: dict, directory, progress) -> dict:
-    """Pre-train a tiny preset with the shared training loop (cosine, 5 % warm-up) and save it."""
+    """Pre-train a tiny preset with the shared training loop (cosine, 5 % warm-up) and save it, on a fixed
+    number of CPU threads so that every machine makes the same checkpoint."""
+    import torch
+
     from benchhub.budget import Budget
     from benchhub.train import train_loop
 
+    if bundle.device.type == "cpu":
+        torch.set_num_threads(PRETRAINER["threads"])
     budget = Budget(effective_batch=recipe["pretrain_batch"], micro_batch=recipe["pretrain_batch"],
                     max_steps=recipe["pretrain_steps"], lr_schedule="cosine", warmup_ratio=0.05)
     stats = train_loop(bundle, examples, budget, recipe["pretrain_lr"], seed=0, progress=progress)
@@ -101,7 +111,7 @@ class PresetModel(benchhub.Model):
     def checkpoint_dir(self):
         from benchhub.checkpoints import keyed_dir
 
-        return keyed_dir(self.cache_prefix, self.recipe)
+        return keyed_dir(self.cache_prefix, {**self.recipe, "pretrainer": PRETRAINER})
 
     def source(self) -> str:
         """The cached tiny checkpoint, a real preset's hub id, or the local path / hub id given."""

@@ -1,0 +1,56 @@
+"""The leaderboard as data: `leaderboard.json` beside `leaderboard.md`, with every seed's values."""
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+
+from benchhub.records import RunRecord
+from benchhub.report.ranking import TableStats
+from benchhub.report.rows import group_key, table_rows
+
+
+def _difference(diff) -> dict | None:
+    if diff is None:
+        return None
+    return {"estimate": diff.estimate, "low": diff.low, "high": diff.high, "significant": diff.significant,
+            "confidence": diff.confidence, "resamples": diff.resamples}
+
+
+def _interval(row: dict, values: list) -> dict:
+    mean, half = row
+    return {"values": values, "mean": mean, "half_width": half, "n": len([v for v in values if v is not None])}
+
+
+def _row(row: dict, stats: TableStats, columns: list[str]) -> dict:
+    records = row["records"]
+    rank = stats.ranks.get(row["method"])
+    out = {"method": row["method"], "status": str(row["status"]), "rank": rank[0] if rank else None,
+           "tied": rank[1] if rank else None, "lr": row["lr"] if row["trains"] else None,
+           "lr_selection": row["selection"], "seeds": [r.seed for r in records],
+           "run_ids": [r.run_id for r in records],
+           "metrics": {c: _interval(row[c], [r.metrics.get(c) for r in records]) for c in columns}}
+    if stats.reference is not None:
+        out["difference_to_reference"] = _difference(stats.differences.get(row["method"]))
+    if stats.has_source:
+        out["source"] = _interval(row["source"], [r.split_score("source") for r in records])
+        out["forgetting"] = _difference(stats.forgetting.get(row["method"]))
+    return out
+
+
+def leaderboard_data(records: list[RunRecord], suite: str) -> dict:
+    """Every table of the leaderboard with per-seed values, intervals, ranks and differences (JSON-ready)."""
+    groups: dict[tuple, list] = defaultdict(list)
+    for r in records:
+        groups[group_key(r)].append(r)
+    tables = []
+    for (model, dataset, budget), group in sorted(groups.items()):
+        scoring = group[0].scoring
+        primary = scoring.get("primary")
+        columns = list(scoring.get("columns") or ([primary] if primary else []))
+        higher = (scoring.get("higher_is_better") or {}).get(primary, True)
+        rows = table_rows(group, columns, primary, higher)
+        stats = TableStats(rows, group, primary, higher)
+        tables.append({"model": model, "dataset": dataset, "budget": json.loads(budget), "primary": primary,
+                       "reference": stats.reference["method"] if stats.reference else None,
+                       "baseline": group[0].baseline, "rows": [_row(r, stats, columns) for r in stats.ordered()]})
+    return {"suite": suite, "confidence": 0.95, "tables": tables}

@@ -53,7 +53,7 @@ class Store:
         return atomic_write(path, record.to_json(), durable=True)
 
     def records(self) -> list[RunRecord]:
-        return [r for r in (read_record(p) for p in sorted(self.dir.glob("*.json"))) if r is not None]
+        return [r for r in (read_record(p) for p in sorted(self.dir.glob("*__*.json"))) if r is not None]
 
 
 def read_record(path: Path) -> RunRecord | None:

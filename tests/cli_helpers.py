@@ -21,4 +21,4 @@ def assert_one_line_error(result, needle):
 
 def records(results, suite="toy"):
     """The records of a suite as stored on disk (JSON dicts, not RunRecords: the file format is tested)."""
-    return [json.loads(p.read_text()) for p in sorted((results / suite).glob("*.json"))]
+    return [json.loads(p.read_text()) for p in sorted((results / suite).glob("*__*.json"))]

@@ -95,13 +95,13 @@ def test_record_contents_and_resume(toy, toy_suite, tmp_path):
         assert r["environment"]["versions"][key]
     assert r["environment"]["device"].startswith("CPU")
     assert r["run_id"] in next((results / "toy").glob("*seed0*.json")).name
-    mtimes = {p: p.stat().st_mtime_ns for p in (results / "toy").glob("*.json")}
+    mtimes = {p: p.stat().st_mtime_ns for p in (results / "toy").glob("*__*.json")}
     second = invoke("run", "--suite", suite, "--results", results, "--seeds", "0,1")
     assert second.exit_code == 0
     assert "0 ran, 2 reused" in second.output
     assert "reused 2: same configuration, library versions, device, benchhub source and plugin packages" \
         in second.output
-    assert {p: p.stat().st_mtime_ns for p in (results / "toy").glob("*.json")} == mtimes
+    assert {p: p.stat().st_mtime_ns for p in (results / "toy").glob("*__*.json")} == mtimes
     forced = invoke("run", "--suite", suite, "--results", results, "--seed", "1", "--force")
     assert "1 ran, 0 reused" in forced.output and "re-ran 1 recorded: --force" in forced.output
     changed = invoke("run", "--suite", suite, "--results", results, "--seed", "0", "--max-steps", "5")
@@ -323,7 +323,7 @@ def test_records_of_other_code_are_run_again(toy, toy_suite, tmp_path):
     """A record is reused only when the same code made it: benchhub's source, the plugins' packages."""
     suite = toy_suite(["full"])
     assert invoke("run", "--suite", suite, "--results", tmp_path).exit_code == 0
-    path = next((tmp_path / "toy").glob("*.json"))
+    path = next((tmp_path / "toy").glob("*__*.json"))
     stored = json.loads(path.read_text())
     assert stored["identity"]["source"] and "toyplugin" in stored["identity"]["plugins"]
     path.write_text(json.dumps({**stored, "identity": {**stored["identity"], "source": "0" * 12}}))

@@ -30,7 +30,7 @@ def _run_example(text, module, method, fresh_plugins, tmp_path, monkeypatch):
 def test_guide_method_plugin_example_runs(fresh_plugins, tmp_path, monkeypatch):
     result, results = _run_example(GUIDE, "guide_plugin", "top-k(k=1)", fresh_plugins, tmp_path, monkeypatch)
     assert result.exit_code == 0, result.output
-    manifest = json.loads(next((results / "tiny").glob("*.json")).read_text())["parameters"]["manifest"]
+    manifest = json.loads(next((results / "tiny").glob("*__*.json")).read_text())["parameters"]["manifest"]
     assert manifest["vision"]["trainable"] == manifest["bridge"]["trainable"] == 0
     assert manifest["head"]["trainable"] == manifest["head"]["total"] > 0
 
@@ -39,7 +39,7 @@ def test_readme_method_plugin_example_runs(fresh_plugins, tmp_path, monkeypatch)
     result, results = _run_example(README, "readme_plugin", "top-blocks(k=1)", fresh_plugins, tmp_path,
                                    monkeypatch)
     assert result.exit_code == 0, result.output
-    record = json.loads(next((results / "tiny").glob("*.json")).read_text())
+    record = json.loads(next((results / "tiny").glob("*__*.json")).read_text())
     manifest = record["parameters"]["manifest"]
     assert manifest["vision"]["trainable"] == manifest["bridge"]["trainable"] == 0
     assert 0 < manifest["language"]["trainable"] < manifest["language"]["total"]

@@ -10,7 +10,7 @@ from benchhub.report import render_leaderboard
 from benchhub.store import Store, read_record
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "records"
-SCHEMA_1 = sorted(GOLDEN.glob("*.json"))
+SCHEMA_1 = sorted(GOLDEN.glob("*__*.json"))
 
 
 def test_there_is_an_upgrade_for_every_older_schema():
@@ -75,7 +75,7 @@ def test_leaderboard_of_upgraded_records_shows_what_schema_1_rendered():
     records render the same methods with the same scores, in the same order (the layout has changed since:
     intervals, ranks). With one seed and no per-example scores nothing separates them: every rank is tied."""
     root = GOLDEN.parent / "schema1"
-    stored = [json.loads(p.read_text()) for p in sorted((root / "default").glob("*.json"))]
+    stored = [json.loads(p.read_text()) for p in sorted((root / "default").glob("*__*.json"))]
     assert len(stored) == 9 and all(r["schema_version"] == 1 for r in stored)
     from benchhub import plugins
     from benchhub.report import metric_describer

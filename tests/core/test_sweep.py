@@ -102,3 +102,43 @@ def test_choose_lr_skips_unfinished_rates_and_follows_lower_is_better():
     assert choose_lr(cell, lower)["chosen"] == 0.3
     failed = {lr: _sweep_record(lr, None, status=Status.FAILED) for lr in (0.1, 0.3)}
     assert choose_lr(cell, failed) is None
+
+
+def test_a_suite_can_name_a_source_set_and_the_leaderboard_shows_forgetting(toy, toy_suite, tmp_path):
+    path = toy_suite(["zero-shot", "full"], extra='[source]\nname = "toy-data"\nsize = 30\n')  # its eval split (15) is the source set
+    results = tmp_path / "results"
+    result = invoke("run", "--suite", path, "--results", results)
+    assert result.exit_code == 0, result.output
+    for r in records(results):
+        assert r["scores"]["source"]["examples"] == 15 and "accuracy" in r["scores"]["source"]["metrics"]
+        assert r["config"]["source"] == {"name": "toy-data", "options": {"size": 30}}
+    board = (results / "toy" / "leaderboard.md").read_text()
+    assert "| Source accuracy ↑ | Forgetting ↓ [95 % CI] |" in board and "| baseline |" in board
+
+
+@pytest.mark.parametrize("extra, needle", [
+    ('[source]\nname = "nope"\n', "unknown dataset 'nope'"),
+    ("[source]\nsize = 3\n", "[source] needs a dataset name"),
+    ('[source]\nname = "shapes"\n', "is task 'caption'"),
+])
+def test_bad_source_sets_are_refused(toy, toy_suite, extra, needle):
+    assert_one_line_error(invoke("run", "--suite", toy_suite(["full"], extra=extra), "--dry-run"), needle)
+
+
+@pytest.mark.parametrize("head, needle", [
+    ('reference = "lora"', "reference must be one of the suite's methods"),
+    ("jobs = 0", "jobs must be a positive integer"),
+    ('jobs = "2"', "jobs must be a positive integer"),
+])
+def test_bad_suite_keys_are_refused(toy, toy_suite, tmp_path, head, needle):
+    path = tmp_path / "bad.toml"
+    path.write_text(toy_suite(["full"]).read_text().replace('[suite]\n', f"[suite]\n{head}\n"))
+    assert_one_line_error(invoke("run", "--suite", path, "--dry-run"), needle)
+
+
+def test_threads_are_part_of_the_budget(toy, toy_suite, tmp_path):
+    assert_one_line_error(invoke("run", "--suite", toy_suite(["full"], extra="threads = 0"), "--dry-run"),
+                          "threads must be a positive integer")
+    results = tmp_path / "results"
+    assert invoke("run", "--suite", toy_suite(["full"]), "--threads", 1, "--results", results).exit_code == 0
+    assert records(results)[0]["config"]["budget"]["threads"] == 1

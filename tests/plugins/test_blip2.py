@@ -79,7 +79,7 @@ def test_run_lora_and_full_end_to_end(fresh_plugins, tmp_path):
     result = CliRunner().invoke(cli, ["run", "--suite", "tiny", "--methods", "lora,full", "--results", str(results)])
     assert result.exit_code == 0, result.output
     records = {r["config"]["method"]["name"]: r
-               for r in (json.loads(p.read_text()) for p in (results / "tiny").glob("*.json"))}
+               for r in (json.loads(p.read_text()) for p in (results / "tiny").glob("*__*.json"))}
     assert set(records) == {"lora", "full"}
     for r in records.values():
         assert r["status"] == "ok", r["error"]
@@ -166,13 +166,13 @@ def test_vqa_end_to_end(fresh_plugins, tmp_path):
     without = CliRunner().invoke(cli, ["run", "--suite", str(suite), "--methods", "zero-shot",
                                        "--results", str(tmp_path / "without")])
     assert without.exit_code == 1
-    record = json.loads(next((tmp_path / "without" / "vqa-tiny").glob("*.json")).read_text())
+    record = json.loads(next((tmp_path / "without" / "vqa-tiny").glob("*__*.json")).read_text())
     assert "set pretrain_vqa = true" in record["error"]
     suite.write_text(suite.read_text().replace("hidden = 64", "hidden = 64\npretrain_vqa = true"))
     result = CliRunner().invoke(cli, ["run", "--suite", str(suite), "--methods", "zero-shot,lora",
                                       "--results", str(tmp_path / "r")])
     assert result.exit_code == 0, result.output
-    records = [json.loads(p.read_text()) for p in (tmp_path / "r" / "vqa-tiny").glob("*.json")]
+    records = [json.loads(p.read_text()) for p in (tmp_path / "r" / "vqa-tiny").glob("*__*.json")]
     assert {r["status"] for r in records} == {"ok"}
     assert all(0 <= r["metrics"]["VQA accuracy"] <= 1 for r in records)
     assert "VQA accuracy ↑" in (tmp_path / "r" / "vqa-tiny" / "leaderboard.md").read_text()

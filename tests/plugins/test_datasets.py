@@ -76,7 +76,7 @@ def test_imagefolder_suite_end_to_end(fresh_plugins, tmp_path):
     result = CliRunner().invoke(cli, ["run", "--suite", str(tmp_path / "suite.toml"), "--methods", "lora",
                                       "--results", str(tmp_path / "r")])
     assert result.exit_code == 0, result.output
-    record = json.loads(next((tmp_path / "r" / "tiny").glob("*.json")).read_text())
+    record = json.loads(next((tmp_path / "r" / "tiny").glob("*__*.json")).read_text())
     assert record["status"] == "ok" and record["data"]["train"] == 19 and record["data"]["eval"] == 5
 
 

@@ -134,7 +134,7 @@ def test_false_freeze_claim_is_caught(toy, toy_suite, tmp_path):
     suite = toy_suite(["claims-frozen-head"])
     result = CliRunner().invoke(cli, ["run", "--suite", str(suite), "--results", str(tmp_path)])
     assert result.exit_code == 1
-    record = json.loads(next((tmp_path / "toy").glob("*.json")).read_text())
+    record = json.loads(next((tmp_path / "toy").glob("*__*.json")).read_text())
     assert record["status"] == "failed"
     assert record["error"] == "method 'claims-frozen-head' claims to freeze 'head' but leaves 15 of its parameters trainable"
 
@@ -166,7 +166,7 @@ def test_unsupported_peft_type_fails_with_reason(fresh_plugins, examples):
 def test_quantization_needs_a_model_that_can_load_it(toy, toy_suite, tmp_path):
     suite = toy_suite(["qlora"])
     result = CliRunner().invoke(cli, ["run", "--suite", str(suite), "--results", str(tmp_path)])
-    record = json.loads(next((tmp_path / "toy").glob("*.json")).read_text())
+    record = json.loads(next((tmp_path / "toy").glob("*__*.json")).read_text())
     assert result.exit_code == 1
     assert record["error"] == "method 'qlora' needs a nf4 base model, which model 'toy' cannot load"
 
@@ -176,7 +176,7 @@ def test_show_and_predict(fresh_plugins, tmp_path):
     ran = CliRunner().invoke(cli, ["run", "--suite", "tiny", "--methods", "lora,zero-shot", "--results", str(results)])
     assert ran.exit_code == 0, ran.output
     records = {json.loads(p.read_text())["config"]["method"]["name"]: json.loads(p.read_text())
-               for p in (results / "tiny").glob("*.json")}
+               for p in (results / "tiny").glob("*__*.json")}
     lora = records["lora"]
     assert (results / "tiny" / lora["weights"] / "adapter_model.safetensors").is_file()
     assert (results / "tiny" / lora["weights"] / "adapter_config.json").is_file()

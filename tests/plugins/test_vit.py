@@ -105,7 +105,7 @@ def test_vit_digits_suite_end_to_end(fresh_plugins, tmp_path):
                                       "--max-steps", "20", "--results", str(results)])
     assert result.exit_code == 0, result.output
     records = {json.loads(p.read_text())["config"]["method"]["name"]: json.loads(p.read_text())
-               for p in (results / "vit-digits").glob("*.json")}
+               for p in (results / "vit-digits").glob("*__*.json")}
     assert records["zero-shot"]["metrics"]["accuracy"] == 0.0  # never saw the labels 5–9
     assert records["lora"]["metrics"]["accuracy"] > 0.3
     assert records["domain-head"]["parameters"]["manifest"]["vision"]["trainable"] == 0

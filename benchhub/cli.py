@@ -42,15 +42,21 @@ def _console():
     return Console(width=200)
 
 
-def check_cores(jobs: int, threads: int | None, device) -> None:
-    """Runs side by side must not share cores: jobs × threads per run ≤ the CPU cores (on CPU)."""
+def side_by_side(jobs: int | None, suite_jobs: int, threads: int | None, device) -> int:
+    """How many runs go at once. Runs must not share cores: jobs × threads per run ≤ the CPU cores. An
+    explicit --jobs that does not fit is refused; the suite's `jobs` is lowered to what fits (the threads
+    per run, part of the numerics, never change)."""
     import os
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    if jobs > 1 and device.type == "cpu" and jobs * (threads or cores) > cores:
-        raise UserError(f"--jobs {jobs} × {threads or cores} threads per run needs more than the {cores} CPU cores; "
-                        f"set the budget's threads (--threads {max(1, cores // jobs)}; it changes the numerics, so "
-                        "it is part of the budget)")
+    if device.type != "cpu":
+        return 1  # the runs would share one accelerator: one at a time
+    per_run = threads or cores
+    if jobs is not None and jobs > 1 and jobs * per_run > cores:
+        raise UserError(f"--jobs {jobs} × {per_run} threads per run needs more than the {cores} CPU cores; set "
+                        f"the budget's threads (--threads {max(1, cores // jobs)}; it changes the numerics, so it "
+                        "is part of the budget)")
+    return jobs or max(1, min(suite_jobs, cores // per_run))
 
 
 @click.group(cls=BenchhubGroup)
@@ -116,8 +122,7 @@ def run(ctx, suite_name, methods, models, seed, seeds, results_dir, max_steps, e
                                        env["device"]))
         click.echo(f"{matrix.count()} runs planned, {len(matrix.skipped)} pairs skipped; nothing was run (--dry-run)")
         return
-    jobs = jobs or suite.jobs
-    check_cores(jobs, suite.budget.threads, device)
+    jobs = side_by_side(jobs, suite.jobs, suite.budget.threads, device)
     store.ensure_writable()
     console = Console(stderr=True)
     console.print(f"[bold]benchhub[/] suite [cyan]{suite.name}[/] · {matrix.count()} runs · {env['device']}"

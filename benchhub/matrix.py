@@ -96,6 +96,7 @@ def run_matrix(cells: list[Cell], registry, store: Store, env: dict, device, con
                 runner.start(cell)
             runner.drain()
         except KeyboardInterrupt:
+            pool.shutdown(wait=False, cancel_futures=True)  # no queued run starts after Ctrl-C
             isolation.kill_children()
             raise
         finally:

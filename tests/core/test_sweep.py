@@ -142,3 +142,19 @@ def test_threads_are_part_of_the_budget(toy, toy_suite, tmp_path):
     results = tmp_path / "results"
     assert invoke("run", "--suite", toy_suite(["full"]), "--threads", 1, "--results", results).exit_code == 0
     assert records(results)[0]["config"]["budget"]["threads"] == 1
+
+
+def test_the_suites_jobs_shrink_to_the_cores_but_an_explicit_jobs_is_refused():
+    import os
+
+    import torch
+
+    from benchhub.cli import side_by_side
+    from benchhub.errors import UserError
+
+    cores, cpu = len(os.sched_getaffinity(0)), torch.device("cpu")
+    assert side_by_side(None, cores + 3, 1, cpu) == cores  # the suite asks for more than fits: lowered
+    assert side_by_side(None, 2, None, cpu) == 1  # threads unset: a run may use every core
+    assert side_by_side(None, 4, 1, torch.device("cuda")) == 1
+    with pytest.raises(UserError, match="needs more than"):
+        side_by_side(cores + 1, 1, 1, cpu)

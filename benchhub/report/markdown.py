@@ -65,7 +65,8 @@ def _footnote(records: list[RunRecord]) -> str:
     text = ("Metric cells: mean ± 95 % confidence half-width over seeds (Student t; none with one seed) and the "
             "number of seeds n. Rank: methods whose difference to the best of their group is not significant share "
             "its rank (paired bootstrap over evaluation examples and seeds, 95 %); bold marks only a method "
-            "significantly better than every other, `tied` a shared rank. Differences carry a 95 % paired-bootstrap "
+            "significantly better than every other, `tied` a shared rank, – no rank where the records allow no test "
+            "(one seed and no per-example scores). Differences carry a 95 % paired-bootstrap "
             "interval, \\* where it excludes zero. ↑ higher is better, ↓ lower is better. ")
     baselines = sorted({r.baseline for r in records if r.baseline})
     for baseline in baselines:

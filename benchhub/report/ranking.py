@@ -55,6 +55,8 @@ def ranks(rows: list[dict], primary: str, higher: bool) -> dict:
     """Row method -> (rank, tied) for the ranked rows, best first; rows not significantly apart share a rank."""
     ranked = [r for r in rows if r["ranked"] and r[primary][0] is not None]
     ranked.sort(key=lambda r: -r[primary][0] if higher else r[primary][0])
+    if not any(example_matrix(r["records"], "eval", primary) or len(r["records"]) > 1 for r in ranked):
+        return {}  # one seed and no per-example scores anywhere: nothing can be tested, nothing is ranked
 
     def significant(i: int, j: int) -> bool:
         a, b = ranked[i], ranked[j]

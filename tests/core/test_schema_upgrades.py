@@ -73,7 +73,7 @@ def test_newer_and_foreign_files_are_refused(tmp_path):
 def test_leaderboard_of_upgraded_records_shows_what_schema_1_rendered():
     """The default suite's records and leaderboard as benchhub 0.1.0 (schema 1) wrote them: upgraded, the
     records render the same methods with the same scores, in the same order (the layout has changed since:
-    intervals, ranks). With one seed and no per-example scores nothing separates them: every rank is tied."""
+    intervals, ranks). With one seed and no per-example scores nothing can be tested: nothing is ranked."""
     root = GOLDEN.parent / "schema1"
     stored = [json.loads(p.read_text()) for p in sorted((root / "default").glob("*__*.json"))]
     assert len(stored) == 9 and all(r["schema_version"] == 1 for r in stored)
@@ -90,5 +90,5 @@ def test_leaderboard_of_upgraded_records_shows_what_schema_1_rendered():
                 if r[method_cell].strip().startswith("`")]
 
     assert table(text, 2, 3) == table(old, 1, 2)
-    assert all(line.split("|")[1].strip() == "1 tied" for line in text.splitlines()
+    assert all(line.split("|")[1].strip() == "–" for line in text.splitlines()
                if line.startswith("| ") and line.split("|")[2].strip().startswith("`"))

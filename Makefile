@@ -23,6 +23,8 @@ run: $(STAMP)
 	$(VENV)/bin/benchhub run $(ARGS)
 
 test: $(STAMP)
+	@command -v chromium >/dev/null 2>&1 || { echo "installing Chromium for the HTML report's browser test"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 	$(VENV)/bin/pytest -m "slow or not slow" -q
 
 clean-cache:

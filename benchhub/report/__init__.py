@@ -23,17 +23,19 @@ def metric_describer(registry):
 
 
 def write_leaderboard(store, registry=None) -> Path:
-    """Regenerate `<results>/<suite>/leaderboard.md` (and `leaderboard.json`, the same tables as data with
-    every seed's values) from every record in the store."""
+    """Regenerate `<results>/<suite>/leaderboard.md` from every record in the store, with
+    `leaderboard.json` (the same tables as data, every seed's values), `leaderboard.csv` (one row per
+    run and seed) and `report.html` (tables and plots in one file)."""
     import json
 
-    from benchhub.report.export import leaderboard_data
+    from benchhub.report.export import leaderboard_csv, leaderboard_data
 
     if registry is None:
         from benchhub import plugins
 
         registry = plugins.registry()
     records = store.records()
+    atomic_write(store.dir / "leaderboard.csv", leaderboard_csv(records))
     atomic_write(store.dir / "leaderboard.json", json.dumps(leaderboard_data(records, store.dir.name), indent=1,
                                                            default=str, allow_nan=False))
     return atomic_write(store.dir / "leaderboard.md", render_leaderboard(records, store.dir.name,

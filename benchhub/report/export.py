@@ -54,3 +54,36 @@ def leaderboard_data(records: list[RunRecord], suite: str) -> dict:
                        "reference": stats.reference["method"] if stats.reference else None,
                        "baseline": group[0].baseline, "rows": [_row(r, stats, columns) for r in stats.ordered()]})
     return {"suite": suite, "confidence": 0.95, "tables": tables}
+
+
+CSV_FIRST = ["suite", "model", "dataset", "method", "lr", "seed", "status"]
+CSV_LAST = ["train_s", "peak_memory_bytes", "trainable_params", "total_params", "run_id"]
+
+
+def leaderboard_csv(records: list[RunRecord]) -> str:
+    """One row per evaluated run and seed, flat columns: reads with `pandas.read_csv` as it is.
+
+    Sweep runs of rates that were not chosen have no evaluation scores and no row (they are in the
+    records and in leaderboard.json's `lr_selection`)."""
+    import csv
+    import io
+
+    from benchhub.spec import ComponentSpec
+
+    rows = [r for r in records if not (r.role == "sweep" and not r.evaluated)]
+    metrics = sorted({m for r in rows for m in r.metrics})
+    sources = sorted({f"source {m}" for r in rows for m in (r.scores.get("source") or {}).get("metrics", {})})
+    out = io.StringIO()
+    writer = csv.DictWriter(out, CSV_FIRST + metrics + sources + CSV_LAST, lineterminator="\n")
+    writer.writeheader()
+    for r in sorted(rows, key=lambda r: (r.config["model"]["name"], r.label, r.config["method"]["lr"], r.seed)):
+        c = r.config
+        row = {"suite": c["suite"], "model": c["model"]["name"], "method": r.label, "lr": c["method"]["lr"],
+               "dataset": ComponentSpec(c["dataset"]["name"], c["dataset"].get("options", {})).label(),
+               "seed": r.seed, "status": r.status.value, **r.metrics,
+               **{f"source {m}": v for m, v in (r.scores.get("source") or {}).get("metrics", {}).items()},
+               "train_s": (r.train or {}).get("seconds"), "peak_memory_bytes": r.memory.get("peak_bytes"),
+               "trainable_params": (r.parameters or {}).get("trainable"),
+               "total_params": (r.parameters or {}).get("total"), "run_id": r.run_id}
+        writer.writerow(row)
+    return out.getvalue()

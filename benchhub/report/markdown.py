@@ -12,6 +12,20 @@ from benchhub.report.rows import group_key, table_rows
 TASK_WORDS = {"caption": "captioning", "vqa": "VQA", "classify": "classification"}
 
 
+def code(text: str) -> str:
+    """Plugin-provided text (a method label with options) as a Markdown code span that cannot break a
+    table or inject markup: pipes escaped, backticks and line breaks replaced."""
+    return "`" + str(text).replace("`", "'").replace("\n", " ").replace("|", "\\|") + "`"
+
+
+def md_text(text: str) -> str:
+    """Plugin-provided prose (an error message) with Markdown and HTML special characters escaped."""
+    out = str(text).replace("\n", " ").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    for ch in "\\`*_[]|#":
+        out = out.replace(ch, "\\" + ch)
+    return out
+
+
 def fmt_num(mean, std, digits: int) -> str:
     if mean is None:
         return "–"
@@ -24,7 +38,7 @@ def render_leaderboard(records: list[RunRecord], suite: str, describe_metric=Non
 
     `describe_metric(label) -> (citation, task) | None` asks the metric plugins where numbers come from.
     """
-    lines = [f"# Leaderboard: `{suite}`", ""]
+    lines = [f"# Leaderboard: {code(suite)}", ""]
     if not records:
         return "\n".join(lines + ["No results yet. Run `benchhub run`.", ""])
     groups: dict[tuple, list] = defaultdict(list)
@@ -73,7 +87,7 @@ def _footnote(records: list[RunRecord]) -> str:
         runs = [r for r in records if r.label == baseline]
         trains = any((r.parameters or {}).get("trainable") for r in runs) or not runs
         what = "the suite's baseline" if trains else "the pre-trained model without fine-tuning"
-        text += f"`{baseline}` is {what}. "
+        text += f"{code(baseline)} is {what}. "
     return text.rstrip()
 
 
@@ -86,15 +100,15 @@ def _table(key: tuple, group: list[RunRecord], several_budgets: bool) -> list[st
         columns.insert(0, primary)
     higher = {c: (scoring.get("higher_is_better") or {}).get(c, True) for c in columns}
     rows = table_rows(group, columns, primary, higher.get(primary, True) if primary else True)
-    heading = f"## {model} on {dataset}"
+    heading = f"## {code(model)} on {code(dataset)}"
     if several_budgets:
         heading += f" ({Budget(**json.loads(budget)).describe()})"
     view = _View(rows, group, primary, higher.get(primary, True) if primary else True)
     header = ["Rank", "Method", *[f"{c} {'↑' if higher[c] else '↓'}" for c in columns], *view.extra_headers(),
               "LR", "Train s ↓", "Eval s", "Samples/s ↑", "Peak memory ↓", "Trainable params ↓", "µbatch × accum",
-              "Status"]
+              "Pareto front", "Status"]
     lines = [heading, "", "| " + " | ".join(header) + " |",
-             "|" + "|".join([":---:", ":---"] + ["---:"] * (len(header) - 4) + [":---", ":---"]) + "|"]
+             "|" + "|".join([":---:", ":---"] + ["---:"] * (len(header) - 5) + [":---", ":---", ":---"]) + "|"]
     best_trainable = min((r["trainable"] for r in rows if r["ranked"] and r["trains"]), default=None)
     lines += ["| " + " | ".join(_cells(row, columns, view, best_trainable)) + " |" for row in view.ordered()]
     lines += _sweep_table(rows, primary) + _memory_table(rows)
@@ -102,7 +116,7 @@ def _table(key: tuple, group: list[RunRecord], several_budgets: bool) -> list[st
     errors += [(r.label, r.seed, f"(lr {r.config['method']['lr']:g} sweep) {r.error}") for r in group
                if r.role == "sweep" and r.status is Status.FAILED]
     if errors:
-        lines += ["", "Failures:"] + [f"- `{m}` seed {s}: {e}" for m, s, e in errors]
+        lines += ["", "Failures:"] + [f"- {code(m)} seed {s}: {md_text(e)}" for m, s, e in errors]
     return lines + [""]
 
 
@@ -112,7 +126,7 @@ class _View(TableStats):
     def extra_headers(self) -> list[str]:
         out = []
         if self.reference is not None:
-            out.append(f"Δ {self.primary} vs `{self.reference['method']}` [95 % CI]")
+            out.append(f"Δ {self.primary} vs {code(self.reference['method'])} [95 % CI]")
         if self.has_source:
             out += [f"Source {self.primary} {'↑' if self.higher else '↓'}", "Forgetting ↓ [95 % CI]"]
         return out
@@ -165,11 +179,12 @@ def _cells(row: dict, columns: list[str], view: _View, best_trainable) -> list[s
         text = _with_n(fmt_num(*row[c], 3), row)
         return f"**{text}**" if significantly_best and c == view.primary else text
 
-    return [view.rank_cell(row), f"`{row['method']}`", *[metric(c) for c in columns], *view.extra_cells(row),
+    fronts = ", ".join(name for name, members in view.fronts.items() if row["method"] in members) or "–"
+    return [view.rank_cell(row), code(row["method"]), *[metric(c) for c in columns], *view.extra_cells(row),
             _lr_text(row), fmt_num(*row["train_s"], 1) if trains else "–", fmt_num(*row["eval_s"], 1),
             fmt_num(*row["sps"], 1) if trains else "–", "–" if mem is None else format_bytes(int(mem)),
             trainable, row["batching"] if trains and row["status"] is not Status.DOES_NOT_FIT else "–",
-            _status_text(row)]
+            fronts, _status_text(row)]
 
 
 def _with_n(text: str, row: dict) -> str:
@@ -189,7 +204,7 @@ def _sweep_table(rows: list[dict], primary: str | None) -> list[str]:
     for row in swept:
         sel = row["selection"]
         per_rate = ", ".join(f"{lr}: {'–' if v is None else f'{v:.3f}'}" for lr, v in sel["validation"].items())
-        lines.append(f"| `{row['method']}` | {per_rate} | {sel['chosen']:g} |")
+        lines.append(f"| {code(row['method'])} | {per_rate} | {sel['chosen']:g} |")
     return lines
 
 
@@ -223,7 +238,7 @@ def _memory_table(rows: list[dict]) -> list[str]:
     for row in rows:
         mfu = "–" if row["mfu"][0] is None else f"{100 * row['mfu'][0]:.2f} %"
         lines.append("| " + " | ".join([
-            f"`{row['method']}`", _search_text(row["search"]), size(row["weights"]), size(row["gradients"]),
+            code(row["method"]), _search_text(row["search"]), size(row["weights"]), size(row["gradients"]),
             size(row["optimizer"]), size(row["activations_other"]), size(row["peak_allocated"]),
             flops(row["flops_per_step"], "FLOP"), flops(row["flops_per_second"], "FLOP/s"), mfu]) + " |")
     return lines

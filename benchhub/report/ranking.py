@@ -88,6 +88,19 @@ def fmt_difference(diff: Difference | None, digits: int = 3) -> str:
     return f"{diff.estimate:+.{digits}f} [{diff.low:+.{digits}f}, {diff.high:+.{digits}f}]{mark}"
 
 
+def pareto_front(rows: list[dict], primary: str | None, higher: bool, cost) -> set[str]:
+    """Methods of ranked rows that no other row dominates: as good or better in quality (the primary
+    score's mean) and as cheap or cheaper in `cost(row)`, strictly better in one of the two."""
+    points = [(r["method"], r[primary][0], cost(r)) for r in rows
+              if primary and r["ranked"] and r[primary][0] is not None and cost(r) is not None]
+    sign = 1 if higher else -1
+
+    def dominates(a, b):
+        return (sign * a[1] >= sign * b[1] and a[2] <= b[2]) and (sign * a[1] > sign * b[1] or a[2] < b[2])
+
+    return {p[0] for p in points if not any(dominates(q, p) for q in points if q is not p)}
+
+
 class TableStats:
     """The statistics of one leaderboard table, computed once: ranks, each row's difference to the
     reference, source scores and forgetting (rows from `rows.table_rows`)."""
@@ -99,6 +112,9 @@ class TableStats:
         baseline = group[0].baseline
         self.baseline = next((r for r in rows if r["label"] == baseline and r["ranked"]), None)
         self.has_source = any(r["source"][0] is not None for r in rows)
+        self.fronts = {"memory": pareto_front(rows, primary, higher, lambda r: r["memory"][0]),
+                       "time": pareto_front(rows, primary, higher,
+                                            lambda r: r["train_s"][0] if r["trains"] else 0.0)}
         self.differences, self.forgetting = {}, {}
         for row in rows:
             key = row["method"]

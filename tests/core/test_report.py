@@ -1,5 +1,6 @@
 """Leaderboard rendering against a golden file (regenerate deliberately: BENCHHUB_UPDATE_GOLDEN=1)."""
 import os
+import re
 from pathlib import Path
 
 import dataclasses
@@ -192,3 +193,42 @@ def test_write_leaderboard_reads_the_store(tmp_path):
     path = write_leaderboard(store, plugins.registry())
     assert path == tmp_path / "golden" / "leaderboard.md"
     assert path.read_text() == render(sorted(golden_records(), key=lambda r: store.path_for(r.spec, r.run_id)))
+
+
+def test_pareto_marks_only_undominated_runs():
+    rs = [record("full", cider=3.0, peak_mib=500, train_s=6.0), record("lora", cider=2.0, peak_mib=450, train_s=4.0),
+          record("ia3", cider=1.5, peak_mib=460, train_s=3.0)]  # ia3: worse and heavier than lora, but faster
+    rows = _rows(render(rs))
+    assert "| memory, time | ✅ ok |" in rows["`full`"] and "| memory, time | ✅ ok |" in rows["`lora`"]
+    assert "| time | ✅ ok |" in rows["`ia3`"]
+
+
+def test_plugin_text_cannot_break_or_inject_into_the_markdown():
+    evil = {"target_modules": "a|b<script>alert(1)</script>`"}
+    bad = record("lora", cider=2.0, options=evil)
+    broken = record("boom", status="failed", error="RuntimeError: <script>x</script> | *bold* `tick`")
+    text = render([record("full", cider=3.0), bad, broken])
+    table = [line for line in text.splitlines() if line.startswith("| ") and "lora(" in line][0]
+    cells = [c for c in re.split(r"(?<!\\)\|", table)][1:-1]
+    header = [line for line in text.splitlines() if line.startswith("| Rank")][0]
+    assert len(cells) == header.count("|") - 1  # the pipe in the option did not add a column
+    for line in text.splitlines():  # raw HTML appears only inside code spans, where Markdown shows it as text
+        for at in [m.start() for m in re.finditer("<script>", line)]:
+            assert line[:at].count("`") % 2 == 1, line
+    assert "- `boom` seed 0: RuntimeError: &lt;script&gt;x&lt;/script&gt; \\| \\*bold\\* \\`tick\\`" in text
+
+
+def test_csv_has_one_row_per_run_and_seed_and_reads_with_pandas(tmp_path):
+    import pandas as pd
+
+    from benchhub.report.export import leaderboard_csv
+
+    path = tmp_path / "leaderboard.csv"
+    path.write_text(leaderboard_csv(golden_records()))
+    frame = pd.read_csv(path)
+    assert len(frame) == 9 and list(frame.columns[:7]) == ["suite", "model", "dataset", "method", "lr", "seed",
+                                                            "status"]
+    full = frame[frame["method"] == "full"].sort_values("seed")
+    assert list(full["CIDEr"]) == [3.8, 3.7] and list(full["seed"]) == [0, 1]
+    assert list(full["source CIDEr"]) == [2.0, 2.2] and full["peak_memory_bytes"].iloc[0] == 500 * 2**20
+    assert frame["CIDEr"].dtype == float and set(frame["status"]) == {"ok", "over-budget", "does-not-fit", "failed"}

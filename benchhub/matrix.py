@@ -162,9 +162,10 @@ class _Runner:
                 self.finished(job, record)
 
     def redraw(self, every: float = REDRAW_SECONDS) -> None:
-        """Rewrite the leaderboard (its statistics take a moment: at most every `every` seconds while runs go on)."""
+        """Rewrite the leaderboard (its statistics take a moment: at most every `every` seconds while runs go
+        on); the HTML report with its plots only at the end (every=0)."""
         if time.monotonic() - self.drawn >= every:
-            self.outcome.leaderboard = write_leaderboard(self.store, self.registry)
+            self.outcome.leaderboard = write_leaderboard(self.store, self.registry, html=every == 0)
             self.drawn = time.monotonic()
 
     def finished(self, job: Job, record: RunRecord) -> None:

@@ -22,7 +22,7 @@ def metric_describer(registry):
     return describe
 
 
-def write_leaderboard(store, registry=None) -> Path:
+def write_leaderboard(store, registry=None, html: bool = True) -> Path:
     """Regenerate `<results>/<suite>/leaderboard.md` from every record in the store, with
     `leaderboard.json` (the same tables as data, every seed's values), `leaderboard.csv` (one row per
     run and seed) and `report.html` (tables and plots in one file)."""
@@ -36,6 +36,10 @@ def write_leaderboard(store, registry=None) -> Path:
         registry = plugins.registry()
     records = store.records()
     atomic_write(store.dir / "leaderboard.csv", leaderboard_csv(records))
+    if html:
+        from benchhub.report.html import render_html
+
+        atomic_write(store.dir / "report.html", render_html(records, store.dir.name))
     atomic_write(store.dir / "leaderboard.json", json.dumps(leaderboard_data(records, store.dir.name), indent=1,
                                                            default=str, allow_nan=False))
     return atomic_write(store.dir / "leaderboard.md", render_leaderboard(records, store.dir.name,

@@ -1,0 +1,181 @@
+"""`report.html`: the leaderboard tables and plots in one self-contained file (plots embedded as PNG).
+
+Plots: quality vs peak memory (with error bars and the Pareto front), quality vs train time, every
+run's training loss curve, and each method's memory split as stacked bars. Every piece of text that
+comes from records or plugins (method options, sample captions, errors) is HTML-escaped.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import json
+from collections import defaultdict
+from html import escape
+
+from benchhub.budget import Budget, format_bytes
+from benchhub.records import RunRecord
+from benchhub.report.ranking import TableStats
+from benchhub.report.rows import SPLIT_KEYS, group_key, table_rows
+
+STYLE = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}
+td,th{border:1px solid #ccc;padding:4px 8px;text-align:right;white-space:nowrap}td.l,th.l{text-align:left}
+th{background:#f3f3f3}tr.best td{font-weight:bold}img{max-width:100%;display:block;margin:1em 0}
+.note{color:#555;font-size:90%}code{background:#f6f6f6;padding:0 3px}"""
+
+
+def _png(fig) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def _img(src: str, alt: str) -> str:
+    return f'<img src="{src}" alt="{escape(alt)}">'
+
+
+def _num(mean, half, digits: int = 3) -> str:
+    if mean is None:
+        return "–"
+    return f"{mean:.{digits}f}" + (f" ± {half:.{digits}f}" if half is not None else "")
+
+
+def _table(rows: list[dict], stats: TableStats, columns: list[str]) -> str:
+    head = ["Rank", "Method", *columns, *(["Δ vs " + stats.reference["method"]] if stats.reference else []),
+            *(["Source " + (stats.primary or ""), "Forgetting"] if stats.has_source else []),
+            "LR", "Train s", "Peak memory", "Trainable", "Pareto front", "Status"]
+    out = ["<table><tr>" + "".join(f'<th class="{"l" if h == "Method" else ""}">{escape(h)}</th>' for h in head)
+           + "</tr>"]
+    for row in stats.ordered():
+        rank = stats.ranks.get(row["method"])
+        cells = [f"{rank[0]}{' tied' if rank[1] else ''}" if rank else "–", row["method"],
+                 *[_num(*row[c]) + f" (n={len(row['records'])})" if row[c][0] is not None else "–" for c in columns]]
+        if stats.reference:
+            diff = stats.differences.get(row["method"])
+            cells.append("reference" if row is stats.reference else "–" if diff is None else
+                         f"{diff.estimate:+.3f} [{diff.low:+.3f}, {diff.high:+.3f}]{' *' if diff.significant else ''}")
+        if stats.has_source:
+            forgot = stats.forgetting.get(row["method"])
+            cells += [_num(*row["source"]), "baseline" if row is stats.baseline else "–" if forgot is None else
+                      f"{forgot.estimate:+.3f} [{forgot.low:+.3f}, {forgot.high:+.3f}]"]
+        memory = row["memory"][0]
+        cells += [f"{row['lr']:g}" if row["trains"] else "–", _num(*row["train_s"], 1) if row["trains"] else "–",
+                  format_bytes(int(memory)) if memory is not None else "–",
+                  f"{row['trainable']:,}" if row["trainable"] is not None else "–",
+                  ", ".join(k for k, v in stats.fronts.items() if row["method"] in v) or "–", str(row["status"])]
+        best = ' class="best"' if rank == (1, False) else ""
+        out.append(f"<tr{best}>" + "".join(f'<td class="{"l" if i == 1 else ""}">{escape(str(c))}</td>'
+                                           for i, c in enumerate(cells)) + "</tr>")
+    return "\n".join(out + ["</table>"])
+
+
+def _scatter(rows: list[dict], stats: TableStats, cost_key: str, label: str, scale: float, front: str) -> str:
+    import matplotlib.pyplot as plt
+
+    primary = stats.primary
+    points = [r for r in rows if r["ranked"] and r[primary][0] is not None and
+              (r[cost_key][0] is not None or not r["trains"])]
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    on_front = []
+    for r in points:
+        x = (r[cost_key][0] or 0.0) / scale
+        xerr = (r[cost_key][1] or 0.0) / scale
+        ax.errorbar(x, r[primary][0], yerr=r[primary][1] or 0.0, xerr=xerr, fmt="o", capsize=3)
+        ax.annotate(r["method"], (x, r[primary][0]), fontsize=7, xytext=(4, 4), textcoords="offset points")
+        if r["method"] in stats.fronts[front]:
+            on_front.append((x, r[primary][0]))
+    if on_front:
+        xs, ys = zip(*sorted(on_front))
+        ax.step(xs, ys, where="post", color="grey", linestyle="--", label="Pareto front")
+        ax.legend(fontsize=8)
+    ax.set_xlabel(label)
+    ax.set_ylabel(f"{primary} (mean ± 95 % CI)")
+    ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def _loss_curves(group: list[RunRecord]) -> str | None:
+    import matplotlib.pyplot as plt
+
+    runs = [r for r in group if (r.train or {}).get("loss_curve")]
+    if not runs:
+        return None
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for r in sorted(runs, key=lambda r: (r.label, r.config["method"]["lr"], r.seed)):
+        curve = r.train["loss_curve"]
+        steps = r.train.get("steps") or len(curve)
+        xs = [i * steps / len(curve) for i in range(len(curve))]
+        ax.plot(xs, curve, linewidth=1, label=f"{r.label} lr {r.config['method']['lr']:g} seed {r.seed}")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("training loss")
+    ax.set_yscale("log")
+    ax.legend(fontsize=5, ncol=2)
+    ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def _memory_bars(rows: list[dict]) -> str | None:
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in rows if r["trains"] and r["weights"][0] is not None]
+    if not rows:
+        return None
+    fig, ax = plt.subplots(figsize=(6.5, 0.45 * len(rows) + 1.2))
+    left = [0.0] * len(rows)
+    for key in SPLIT_KEYS[:4]:
+        widths = [(r[key][0] or 0) / 2**20 for r in rows]
+        ax.barh([r["method"] for r in rows], widths, left=left, label=key.replace("_", "/"))
+        left = [a + b for a, b in zip(left, widths)]
+    ax.set_xlabel("MiB in one training step (tensors)")
+    ax.legend(fontsize=7)
+    return _png(fig)
+
+
+def _samples(rows: list[dict]) -> str:
+    items = []
+    for row in rows:
+        samples = next(((r.eval or {}).get("samples") for r in row["records"] if (r.eval or {}).get("samples")), [])
+        for s in samples[:2]:
+            items.append(f"<li><code>{escape(row['method'])}</code>: {escape(str(s.get('prediction')))} "
+                         f"<span class=note>(reference: {escape(str((s.get('references') or [''])[0]))})</span></li>")
+    return "<ul>" + "".join(items) + "</ul>" if items else ""
+
+
+def _section(key: tuple, group: list[RunRecord]) -> list[str]:
+    model, dataset, budget = key
+    scoring = group[0].scoring
+    primary = scoring.get("primary")
+    columns = list(scoring.get("columns") or ([primary] if primary else []))
+    higher = (scoring.get("higher_is_better") or {}).get(primary, True)
+    rows = table_rows(group, columns, primary, higher)
+    stats = TableStats(rows, group, primary, higher)
+    parts = [f"<h2>{escape(model)} on {escape(dataset)}</h2>",
+             f"<p class=note>Budget: {escape(Budget(**json.loads(budget)).describe())}</p>", _table(rows, stats, columns)]
+    if primary:
+        parts += [_img(_scatter(rows, stats, "memory", "peak memory (MiB)", 2**20, "memory"),
+                       f"{primary} versus peak memory"),
+                  _img(_scatter(rows, stats, "train_s", "train time (s)", 1.0, "time"), f"{primary} versus train time")]
+    extra = [(_loss_curves(group), "training loss curves"), (_memory_bars(rows), "memory split per method")]
+    parts += [_img(src, alt) for src, alt in extra if src]
+    return parts + ["<h3>Sample predictions</h3>", _samples(rows)]
+
+
+def render_html(records: list[RunRecord], suite: str) -> str:
+    """The whole report: a section per model × dataset × budget (deterministic text; plots as PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    body = [f"<h1>benchhub report: {escape(suite)}</h1>"]
+    if not records:
+        body.append("<p>No results yet. Run <code>benchhub run</code>.</p>")
+    groups: dict[tuple, list] = defaultdict(list)
+    for r in records:
+        groups[group_key(r)].append(r)
+    for key in sorted(groups):
+        body += _section(key, groups[key])
+    body.append("<p class=note>Metric cells: mean ± 95 % t half-width over seeds (n). Differences: 95 % paired "
+                "bootstrap; * where it excludes zero. Bold rows: significantly best.</p>")
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>benchhub: {escape(suite)}</title>'
+            f"<style>{STYLE}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")

@@ -90,9 +90,10 @@ def cli():
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads per run (part of the budget: it changes "
                                                             "the numerics; overrides the suite).")
 @click.option("--dry-run", is_flag=True, help="Print the resolved matrix (and skipped pairs) without running.")
+@click.option("--quiet", "-q", is_flag=True, help="Print only the paths of the leaderboard and report at the end.")
 @click.pass_context
 def run(ctx, suite_name, methods, models, seed, seeds, results_dir, max_steps, effective_batch, micro_batch,
-        max_seconds, memory_limit, force, run_timeout, jobs, threads, dry_run):
+        max_seconds, memory_limit, force, run_timeout, jobs, threads, dry_run, quiet):
     """Run every method × model × seed of a suite, each in its own process; write the leaderboard."""
     from rich.console import Console
 
@@ -124,7 +125,7 @@ def run(ctx, suite_name, methods, models, seed, seeds, results_dir, max_steps, e
         return
     jobs = side_by_side(jobs, suite.jobs, suite.budget.threads, device)
     store.ensure_writable()
-    console = Console(stderr=True)
+    console = Console(stderr=True, quiet=quiet)
     console.print(f"[bold]benchhub[/] suite [cyan]{suite.name}[/] · {matrix.count()} runs · {env['device']}"
                   + (f" · {jobs} side by side" if jobs > 1 else ""))
     console.print(f"budget: {suite.budget.describe()}")
@@ -134,10 +135,29 @@ def run(ctx, suite_name, methods, models, seed, seeds, results_dir, max_steps, e
                                     timeout=run_timeout, baseline=baseline_of(suite, registry),
                                     reference=reference_of(suite, registry), jobs=jobs,
                                     total=matrix.count())
+    _finish(outcome, store, quiet)
+    ctx.exit(1 if outcome.failed else 0)
+
+
+def _finish(outcome, store, quiet: bool) -> None:
+    """The end of `run`: the leaderboard in the terminal (also when every run was reused) and where the
+    files are; with --quiet only the paths."""
+    outputs = [store.dir / name for name in ("leaderboard.md", "report.html", "leaderboard.csv")]
+    if quiet:
+        click.echo("\n".join(str(p) for p in outputs if p.exists()))
+        return
+    from benchhub.report.console import leaderboard_tables
+
+    for table in leaderboard_tables(store.records()):
+        _console().print(table)
     for line in outcome.reasons():
         click.echo(line)
     click.echo(outcome.summary())
-    ctx.exit(1 if outcome.failed else 0)
+    click.echo("also: " + ", ".join(str(p) for p in outputs[1:] if p.exists()))
+    reused = sum(outcome.reused.values())
+    if reused:
+        click.echo(f"{reused} run{'s were' if reused > 1 else ' was'} reused from earlier records (same code, "
+                   "libraries and device); `--force` re-measures them.")
 
 
 @cli.command()
@@ -224,7 +244,7 @@ def plugins(as_json):
 @click.option("--suite", "suite_name", help="Only this suite (default: every suite found).")
 @click.option("--stdout", "to_stdout", is_flag=True, help="Also print the Markdown.")
 def report(results_dir, suite_name, to_stdout):
-    """Regenerate leaderboard.md for each suite from its stored records."""
+    """Regenerate leaderboard.md, report.html, leaderboard.csv and .json for each suite from its records."""
     from benchhub.report import write_leaderboard
     from benchhub.store import suite_stores
 
@@ -233,6 +253,23 @@ def report(results_dir, suite_name, to_stdout):
         click.echo(f"{path} ({len(store.records())} records)")
         if to_stdout:
             click.echo(path.read_text())
+
+
+@cli.command()
+@click.argument("old", type=click.Path())
+@click.argument("new", type=click.Path())
+@click.option("--threshold", default=1.10, show_default=True, type=click.FloatRange(min=1.0),
+              help="Fail when a run's train time or peak memory grows by more than this factor.")
+def compare(old, new, threshold):
+    """Compare two results directories (e.g. before and after an upgrade): exit 1 if quality got
+    significantly worse or time / memory grew beyond --threshold."""
+    from benchhub.compare import compare as compare_dirs
+
+    result = compare_dirs(old, new, threshold)
+    click.echo("\n".join(result.lines))
+    for reason in result.worse:
+        click.echo(f"worse: {reason}", err=True)
+    sys.exit(result.exit_code)
 
 
 @cli.command()

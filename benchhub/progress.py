@@ -8,11 +8,14 @@ class Display:
     """Rich progress: one bar for the matrix, one per run in flight (several when runs go side by side)."""
 
     def __init__(self, console, total: int):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                   TimeRemainingColumn)
 
+        # on a terminal: live bars (each run's state, steps, loss, ETA); elsewhere (CI, pipes) rich draws
+        # no bars and only the one line printed per finished run appears
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=console,
-                                 transient=True)
+                                 TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TextColumn("ETA"),
+                                 TimeRemainingColumn(), console=console, transient=True)
         self.matrix = self.progress.add_task("runs", total=total, info="")
         self.running: dict = {}
         self.lock = threading.Lock()

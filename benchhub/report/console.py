@@ -119,3 +119,52 @@ def plugins_table(described: list[dict]):
         registers = "; ".join(f"{k}: {', '.join(v)}" for k, v in p["registers"].items())
         table.add_row(p["name"], package, ", ".join(p["hooks"]), registers)
     return table
+
+
+def leaderboard_tables(records: list[RunRecord]) -> list:
+    """The leaderboard's main columns as rich tables, one per model × dataset × budget (the file has all)."""
+    from collections import defaultdict
+
+    from rich.table import Table
+
+    from benchhub.report.ranking import TableStats
+    from benchhub.report.rows import group_key, table_rows
+
+    groups = defaultdict(list)
+    for r in records:
+        groups[group_key(r)].append(r)
+    tables = []
+    for (model, dataset, _), group in sorted(groups.items()):
+        primary = group[0].scoring.get("primary")
+        higher = (group[0].scoring.get("higher_is_better") or {}).get(primary, True)
+        rows = table_rows(group, [primary] if primary else [], primary, higher)
+        stats = TableStats(rows, group, primary, higher)
+        table = Table("Rank", "Method", f"{primary} (95 % CI)", "Δ vs " + (stats.reference or {}).get("method", "–"),
+                      "Forgetting", "LR", "Train s", "Peak memory", "Pareto", "Status",
+                      title=f"{model} on {dataset}", title_justify="left")
+        for row in stats.ordered():
+            table.add_row(*_console_cells(row, stats, primary))
+        tables.append(table)
+    return tables
+
+
+def _console_cells(row: dict, stats, primary: str | None) -> list[str]:
+    from rich.markup import escape
+
+    def diff_text(diff):
+        return "–" if diff is None else f"{diff.estimate:+.3f} [{diff.low:+.3f}, {diff.high:+.3f}]" \
+            + (" *" if diff.significant else "")
+
+    rank = stats.ranks.get(row["method"])
+    mean, half = row[primary] if primary else (None, None)
+    memory = row["memory"][0]
+    return [("[bold]1[/]" if rank == (1, False) else f"{rank[0]}{' tied' if rank[1] else ''}") if rank else "–",
+            escape(row["method"]),
+            "–" if mean is None else f"{mean:.3f}" + (f" ± {half:.3f}" if half is not None else "")
+            + f" (n={len(row['records'])})",
+            "reference" if row is stats.reference else diff_text(stats.differences.get(row["method"])),
+            "baseline" if row is stats.baseline else diff_text(stats.forgetting.get(row["method"])),
+            f"{row['lr']:g}" if row["trains"] else "–",
+            f"{row['train_s'][0]:.1f}" if row["trains"] and row["train_s"][0] is not None else "–",
+            format_bytes(int(memory)) if memory is not None else "–",
+            ", ".join(k for k, v in stats.fronts.items() if row["method"] in v) or "–", str(row["status"])]

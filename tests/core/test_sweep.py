@@ -158,3 +158,18 @@ def test_the_suites_jobs_shrink_to_the_cores_but_an_explicit_jobs_is_refused():
     assert side_by_side(None, 4, 1, torch.device("cuda")) == 1
     with pytest.raises(UserError, match="needs more than"):
         side_by_side(cores + 1, 1, 1, cpu)
+
+
+def test_run_ends_with_the_leaderboard_even_when_every_run_is_reused_and_quiet_prints_only_paths(toy, toy_suite,
+                                                                                               tmp_path):
+    suite, results = toy_suite(["zero-shot", "full"]), tmp_path / "results"
+    first = invoke("run", "--suite", suite, "--results", results)
+    assert first.exit_code == 0 and "Rank" in first.output and "full" in first.output
+    again = invoke("run", "--suite", suite, "--results", results)
+    assert again.exit_code == 0 and "0 ran, 2 reused" in again.output
+    assert "Rank" in again.output and "accuracy (95 % CI)" in again.output  # the answer, though nothing ran
+    assert "2 runs were reused from earlier records" in again.output and "--force" in again.output
+    quiet = invoke("run", "--suite", suite, "--results", results, "--quiet")
+    assert quiet.exit_code == 0
+    assert quiet.output.split() == [str(results / "toy" / n) for n in ("leaderboard.md", "report.html",
+                                                                        "leaderboard.csv")]

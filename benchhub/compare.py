@@ -1,0 +1,141 @@
+"""`benchhub compare OLD NEW`: what moved between two results directories (e.g. before and after a library
+upgrade), and whether it moved beyond noise.
+
+Runs are matched by model × method × dataset × seed. A quality change is beyond noise when the 95 %
+paired-bootstrap interval of new − old (per-example scores on the examples both scored, and the
+seeds) excludes zero; without per-example scores, Welch's t-test over seeds decides, and with one
+seed each nothing can be said ("?").
+"""
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from benchhub.records import RunRecord
+from benchhub.report.markdown import code
+from benchhub.report.ranking import difference, seeds_differ
+from benchhub.spec import ComponentSpec
+from benchhub.store import suite_stores
+
+
+@dataclass
+class Comparison:
+    lines: list = field(default_factory=list)
+    worse: list = field(default_factory=list)  # reasons the exit status is 1
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.worse else 0
+
+
+def _key(r: RunRecord) -> tuple:
+    c = r.config
+    return c["model"]["name"], r.label, ComponentSpec(c["dataset"]["name"], c["dataset"].get("options", {})).label()
+
+
+def _evaluated(results_dir) -> dict[tuple, dict[int, RunRecord]]:
+    """(model, method, dataset) -> {seed: record} of every finished, evaluated run under a results directory."""
+    out: dict[tuple, dict] = defaultdict(dict)
+    for store in suite_stores(results_dir):
+        for r in store.records():
+            if r.status.ranked and r.evaluated:
+                out[_key(r)][r.seed] = r
+    return out
+
+
+def _mean(values: list) -> float | None:
+    values = [v for v in values if v is not None]
+    return sum(values) / len(values) if values else None
+
+
+def _verdict(old: list[RunRecord], new: list[RunRecord], metric: str, higher: bool) -> tuple[str, bool]:
+    """('better' | 'worse' | 'no' (within noise) | '?' (cannot tell), significantly worse?)."""
+    diff = difference(new, old, "eval", metric)
+    if diff is not None:
+        moved, up = diff.significant, diff.estimate > 0
+    elif min(len(old), len(new)) > 1:
+        a, b = [r.metrics.get(metric) for r in new], [r.metrics.get(metric) for r in old]
+        moved, up = seeds_differ(a, b), (_mean(a) or 0) > (_mean(b) or 0)
+    else:
+        return "?", False
+    if not moved:
+        return "no", False
+    better = up == higher
+    return ("better" if better else "worse"), not better
+
+
+def _ratio(old: list, new: list) -> float | None:
+    a, b = _mean(old), _mean(new)
+    return b / a if a and b is not None else None
+
+
+def compare(old_dir, new_dir, threshold: float = 1.10) -> Comparison:
+    """The comparison as Markdown lines, and why it fails (significantly worse quality, ratios over threshold)."""
+    old, new = _evaluated(old_dir), _evaluated(new_dir)
+    result = Comparison()
+    pairs = []
+    for key in sorted(set(old) & set(new)):
+        seeds = sorted(set(old[key]) & set(new[key]))
+        if seeds:
+            pairs.append((key, [old[key][s] for s in seeds], [new[key][s] for s in seeds]))
+    only = sorted(set(old) ^ set(new))
+    result.lines += [f"# Comparison: {code(old_dir)} → {code(new_dir)}", "",
+                     f"{len(pairs)} model × method × dataset matched by seed; "
+                     f"{len(only)} present on one side only" + (": " + ", ".join(code(k[1]) for k in only) if only
+                                                               else "") + "."]
+    result.lines += _budget_lines(pairs)
+    metrics = sorted({(m, r.scoring.get("higher_is_better", {}).get(m, True)) for _, _, rs in pairs for r in rs
+                      for m in (r.scoring.get("columns") or [])})
+    for metric, higher in metrics:
+        result.lines += _metric_table(pairs, metric, higher, result)
+    result.lines += _cost_table(pairs, threshold, result)
+    result.lines += ["", "Beyond noise: 95 % paired bootstrap of new − old over the evaluation examples and seeds "
+                     "(Welch's t-test over seeds without per-example scores; ? with one seed and neither)."]
+    return result
+
+
+def _budget_lines(pairs: list) -> list[str]:
+    out = []
+    for key, old, new in pairs:
+        a, b = old[0].config["budget"], new[0].config["budget"]
+        changed = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+        if changed:
+            out.append(f"- budget differs for {code(key[1])} on {code(key[0])}: " + ", ".join(
+                f"{k} {json.dumps(a.get(k))} → {json.dumps(b.get(k))}" for k in changed))
+        la, lb = old[0].config["method"]["lr"], new[0].config["method"]["lr"]
+        if la != lb:
+            out.append(f"- learning rate differs for {code(key[1])} on {code(key[0])}: {la:g} → {lb:g}")
+    return ["", *out] if out else []
+
+
+def _metric_table(pairs: list, metric: str, higher: bool, result: Comparison) -> list[str]:
+    lines = ["", f"## {metric} ({'higher' if higher else 'lower'} is better)", "",
+             "| Model | Method | Dataset | Seeds | Old | New | Change | Beyond noise |",
+             "|:---|:---|:---|---:|---:|---:|---:|:---|"]
+    for (model, method, dataset), old, new in pairs:
+        a, b = _mean([r.metrics.get(metric) for r in old]), _mean([r.metrics.get(metric) for r in new])
+        if a is None or b is None:
+            continue
+        verdict, worse = _verdict(old, new, metric, higher)
+        if worse:
+            result.worse.append(f"{metric} of {method} on {model} is significantly worse ({a:.3f} → {b:.3f})")
+        lines.append(f"| {code(model)} | {code(method)} | {code(dataset)} | {len(old)} | {a:.3f} | {b:.3f} | "
+                     f"{b - a:+.3f} | {verdict} |")
+    return lines
+
+
+def _cost_table(pairs: list, threshold: float, result: Comparison) -> list[str]:
+    lines = ["", f"## Cost (new / old; over {threshold:g} fails)", "",
+             "| Model | Method | Train time ratio | Peak memory ratio |", "|:---|:---|---:|---:|"]
+    for (model, method, _), old, new in pairs:
+        ratios = {"train time": _ratio([(r.train or {}).get("seconds") for r in old],
+                                       [(r.train or {}).get("seconds") for r in new]),
+                  "peak memory": _ratio([r.memory.get("peak_bytes") for r in old],
+                                        [r.memory.get("peak_bytes") for r in new])}
+        for what, ratio in ratios.items():
+            if ratio is not None and ratio > threshold:
+                result.worse.append(f"{what} of {method} on {model} grew {ratio:.2f}× (threshold {threshold:g})")
+        cells = ["–" if v is None else f"{v:.2f}" for v in ratios.values()]
+        lines.append(f"| {code(model)} | {code(method)} | {cells[0]} | {cells[1]} |")
+    return lines

@@ -1,0 +1,53 @@
+"""`benchhub compare OLD NEW` against a golden file (regenerate deliberately: BENCHHUB_UPDATE_GOLDEN=1)."""
+import dataclasses
+import os
+from pathlib import Path
+
+from benchhub.store import Store
+from cli_helpers import assert_one_line_error, invoke
+from test_report import per_image, record
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "compare.md"
+
+
+def _write(root, records):
+    store = Store(root, "golden")
+    for r in records:
+        store.write(r, store.path_for(r.spec, r.run_id))
+    return root
+
+
+def _suite(lora_cider, full_train_s=6.0, lora_noise=0.5):
+    lora = [record("lora", seed=s, cider=lora_cider + 0.05 * s, trainable=900, train_s=4.0,
+                   examples=per_image(lora_cider + 0.05 * s, spread=lora_noise)) for s in (0, 1)]
+    full = [record("full", seed=s, cider=3.0 + 0.05 * s, trainable=10000, train_s=full_train_s) for s in (0, 1)]
+    return [record("zero-shot", cider=0.7)] + full + lora
+
+
+def test_compare_marks_what_moved_beyond_noise_and_fails_on_regressions(tmp_path):
+    old = _write(tmp_path / "old", _suite(2.0))
+    new = _write(tmp_path / "new", _suite(1.6, full_train_s=7.2))  # lora worse; full 1.2× slower
+    result = invoke("compare", old, new)
+    assert result.exit_code == 1
+    text = result.output.replace(str(tmp_path), "<tmp>")
+    if os.environ.get("BENCHHUB_UPDATE_GOLDEN"):
+        GOLDEN.write_text(text)
+    assert text == GOLDEN.read_text()
+    assert "| `lora` | `shapes(train_size=300)` | 2 | 2.025 | 1.625 | -0.400 | worse |" in text
+    assert "| `full` | `shapes(train_size=300)` | 2 | 3.025 | 3.025 | +0.000 | no |" in text
+    assert "worse: CIDEr of lora on blip2:tiny is significantly worse (2.025 → 1.625)" in text
+    assert "worse: train time of full on blip2:tiny grew 1.20× (threshold 1.1)" in text
+    assert invoke("compare", old, new, "--threshold", "1.3").output.count("worse:") == 2  # CIDEr and BLEU-4 of lora
+
+
+def test_same_results_compare_clean_and_a_budget_change_is_stated(tmp_path):
+    old = _write(tmp_path / "old", _suite(2.0))
+    assert invoke("compare", old, old).exit_code == 0
+    changed = [dataclasses.replace(r, config={**r.config, "budget": {**r.config["budget"], "max_steps": 100}})
+               for r in _suite(2.0)]
+    result = invoke("compare", old, _write(tmp_path / "new", changed))
+    assert result.exit_code == 0 and "- budget differs for `full` on `blip2:tiny`: max_steps 200 → 100" in result.output
+
+
+def test_compare_needs_two_results_directories(tmp_path):
+    assert_one_line_error(invoke("compare", tmp_path / "nope", tmp_path), "no results found")

@@ -35,3 +35,20 @@ def atomic_write(path, text: str | bytes, durable: bool = False) -> Path:
             os.unlink(tmp)
         raise
     return path
+
+
+def open_image(path):
+    """An image file as RGB. Decompression bombs (more pixels than Pillow's limit, e.g. a 30000×30000
+    header on a tiny file) are refused with ValueError before any pixel is decoded; unreadable files
+    raise OSError."""
+    import warnings
+
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(path) as image:
+                return image.convert("RGB")
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise ValueError(f"image {path} refused as a decompression bomb ({exc})") from None

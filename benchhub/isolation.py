@@ -4,6 +4,7 @@ A crash, kill or timeout of the child becomes a failed result; the parent never 
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -71,8 +72,45 @@ def _throttled(events):
     return send
 
 
-def _child(task, payload: dict, events, result_path: str, log_path: str | None) -> None:
+def _die_with_parent() -> None:
+    """Linux: SIGKILL this child when its parent dies. The parent is the forkserver, which exits when
+    benchhub does (also on SIGKILL), so a killed `benchhub run` leaves no run training on."""
+    import ctypes
+
+    parent = os.getppid()
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the timeout and Ctrl-C handling still apply
+        return
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
+
+
+def _watch_owner(owner: int) -> None:
+    """When benchhub (`owner`) dies, even by SIGKILL, this child ends, and so does the forkserver that
+    forked it (benchhub's own helper, reparented to init otherwise): nothing trains on unseen."""
+    import threading
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            try:
+                os.kill(owner, 0)
+            except ProcessLookupError:
+                server = os.getppid()
+                if server not in (1, owner):
+                    with contextlib.suppress(OSError):
+                        os.kill(server, signal.SIGKILL)
+                os._exit(1)
+
+    threading.Thread(target=watch, name="benchhub-owner-watch", daemon=True).start()
+
+
+def _child(task, payload: dict, events, result_path: str, log_path: str | None, owner: int | None = None) -> None:
     """The child's body: run `task(payload, send)`; whatever happens, leave a result file."""
+    _die_with_parent()
+    if owner is not None:
+        _watch_owner(owner)
     _redirect_output(log_path)
     quiet_libraries()
     try:
@@ -101,7 +139,8 @@ def run_in_child(task, payload: dict, on_event=None, log_path: str | None = None
     events = ctx.Queue()
     with tempfile.TemporaryDirectory(prefix="benchhub-") as tmp:
         result_path = os.path.join(tmp, "result.json")
-        proc = ctx.Process(target=_child, args=(task, payload, events, result_path, log_path), daemon=True)
+        proc = ctx.Process(target=_child, args=(task, payload, events, result_path, log_path, os.getpid()),
+                           daemon=True)
         proc.start()
         _live.add(proc)
         try:

@@ -11,12 +11,12 @@ def open_images(images: list[str]) -> list:
     missing = [i for i in images if not Path(i).is_file()]
     if missing:
         raise UserError(f"image '{missing[0]}' does not exist")
-    from PIL import Image, UnidentifiedImageError
+    from benchhub.fileio import open_image
 
     try:
-        return [Image.open(i).convert("RGB") for i in images]
-    except (UnidentifiedImageError, OSError) as exc:
-        raise UserError(f"cannot read image: {exc}") from None
+        return [open_image(i) for i in images]
+    except (OSError, ValueError) as exc:  # PIL's UnidentifiedImageError is an OSError
+        raise UserError(f"cannot read image: {first_line(exc, with_type=False)}") from None
 
 
 def reload_run(record: RunRecord, path: Path, registry, device):

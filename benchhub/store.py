@@ -67,6 +67,8 @@ def read_record(path: Path) -> RunRecord | None:
 def suite_stores(results_dir, suite: str | None = None) -> list[Store]:
     """The stores under a results directory that hold records (one suite, or every suite found)."""
     root = Path(results_dir)
+    if suite is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", suite):
+        raise UserError(f"suite name must be letters, digits, '.', '_' or '-' (a name, not a path), got {suite!r}")
     names = [suite] if suite else sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
     stores = [s for s in (Store(root, n) for n in names) if s.records()]
     if not stores:

@@ -117,6 +117,7 @@ def suite_from_dict(data: dict, default_name: str = "suite", source: str = "<dic
     seeds = head.get("seeds", [0])
     _expect(isinstance(seeds, list) and seeds and all(isinstance(s, int) for s in seeds), source,
             "seeds must be a non-empty list of integers")
+    check_seeds(seeds, f"suite {source}: seeds")
     metrics = head.get("metrics", [])
     _expect(isinstance(metrics, list) and all(isinstance(m, str) for m in metrics), source,
             "metrics must be a list of names")
@@ -139,6 +140,16 @@ def suite_from_dict(data: dict, default_name: str = "suite", source: str = "<dic
                  baseline=head.get("baseline"), reference=head.get("reference"), jobs=jobs,
                  source_set=ComponentSpec(source_set["name"], {k: v for k, v in source_set.items() if k != "name"})
                  if source_set else None)
+
+
+MAX_SEED = 2**32 - 1
+
+
+def check_seeds(seeds, what: str) -> None:
+    """Seeds torch and Python's random accept everywhere: integers in [0, 2**32 - 1]."""
+    bad = [s for s in seeds if not 0 <= s <= MAX_SEED]
+    if bad:
+        raise UserError(f"{what}: {bad[0]} is out of range; seeds are integers from 0 to {MAX_SEED}")
 
 
 def override_budget(budget: Budget, **changes) -> Budget:
@@ -200,6 +211,16 @@ def _lr_grid(method: ComponentSpec, method_cls: type, options: dict) -> tuple[fl
     return tuple(float(v) for v in grid)
 
 
+def _check_option_tables(suite: Suite, registry) -> None:
+    """Every [methods.X] / [models.X] table names a registered method / model (else it would silently do nothing)."""
+    for kind, tables in (("method", suite.method_options), ("model", suite.model_options)):
+        for key in tables:
+            try:
+                registry.get_variant(kind, key)
+            except UserError as exc:
+                raise UserError(f"suite {suite.source}: [{kind}s.{key}] table: {exc}") from None
+
+
 def plan(suite: Suite, registry) -> Plan:
     """Every model × method cell, resolved and validated (classes, options, learning-rate grids)."""
     dataset_cls = registry.get("dataset", suite.dataset.name)
@@ -212,6 +233,7 @@ def plan(suite: Suite, registry) -> Plan:
         if source_cls.task != task:
             raise UserError(f"[source] dataset '{suite.source_set.name}' is task '{source_cls.task}', but the suite's "
                             f"dataset is task '{task}'")
+    _check_option_tables(suite, registry)
     cells, skipped = [], []
     for model in suite.models:
         model_cls = registry.get_variant("model", model.name)
@@ -272,6 +294,8 @@ def resolve(registry, suite_name: str, methods: str | None = None, models: str |
             seeds: tuple | None = None, budget_changes: dict | None = None) -> tuple[Suite, Plan]:
     """A suite with the command line's selections and overrides applied, and its planned matrix."""
     suite = load_suite(suite_name)
+    if seeds:
+        check_seeds(seeds, "--seeds")
     suite = replace(suite, methods=_select(methods, suite.methods) or suite.methods,
                     models=_select(models, suite.models) or suite.models, seeds=seeds or suite.seeds,
                     budget=override_budget(suite.budget, **(budget_changes or {})))

@@ -36,10 +36,12 @@ def to_splits(train_images, eval_images, info: dict, seed: int) -> Splits:
 
 
 def _open(path: Path):
-    from PIL import Image
+    from benchhub.fileio import open_image
 
     try:
-        return Image.open(path).convert("RGB")
+        return open_image(path)
+    except ValueError as exc:
+        raise RunFailure(str(exc)) from None
     except OSError as exc:
         raise RunFailure(f"cannot read image {path}: {exc}") from None
 

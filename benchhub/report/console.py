@@ -123,25 +123,16 @@ def plugins_table(described: list[dict]):
 
 def leaderboard_tables(records: list[RunRecord]) -> list:
     """The leaderboard's main columns as rich tables, one per model × dataset × budget (the file has all)."""
-    from collections import defaultdict
-
     from rich.table import Table
 
-    from benchhub.report.ranking import TableStats
-    from benchhub.report.rows import group_key, table_rows
+    from benchhub.report.ranking import boards
 
-    groups = defaultdict(list)
-    for r in records:
-        groups[group_key(r)].append(r)
     tables = []
-    for (model, dataset, _), group in sorted(groups.items()):
-        primary = group[0].scoring.get("primary")
-        higher = (group[0].scoring.get("higher_is_better") or {}).get(primary, True)
-        rows = table_rows(group, [primary] if primary else [], primary, higher)
-        stats = TableStats(rows, group, primary, higher)
+    for board in boards(records):
+        primary, stats = board.primary, board.stats
         table = Table("Rank", "Method", f"{primary} (95 % CI)", "Δ vs " + (stats.reference or {}).get("method", "–"),
                       "Forgetting", "LR", "Train s", "Peak memory", "Pareto", "Status",
-                      title=f"{model} on {dataset}", title_justify="left")
+                      title=f"{board.model} on {board.dataset}", title_justify="left")
         for row in stats.ordered():
             table.add_row(*_console_cells(row, stats, primary))
         tables.append(table)

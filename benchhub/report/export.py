@@ -2,11 +2,9 @@
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 
 from benchhub.records import RunRecord
-from benchhub.report.ranking import TableStats
-from benchhub.report.rows import group_key, table_rows
+from benchhub.report.ranking import TableStats, boards
 
 
 def _difference(diff) -> dict | None:
@@ -39,20 +37,12 @@ def _row(row: dict, stats: TableStats, columns: list[str]) -> dict:
 
 def leaderboard_data(records: list[RunRecord], suite: str) -> dict:
     """Every table of the leaderboard with per-seed values, intervals, ranks and differences (JSON-ready)."""
-    groups: dict[tuple, list] = defaultdict(list)
-    for r in records:
-        groups[group_key(r)].append(r)
     tables = []
-    for (model, dataset, budget), group in sorted(groups.items()):
-        scoring = group[0].scoring
-        primary = scoring.get("primary")
-        columns = list(scoring.get("columns") or ([primary] if primary else []))
-        higher = (scoring.get("higher_is_better") or {}).get(primary, True)
-        rows = table_rows(group, columns, primary, higher)
-        stats = TableStats(rows, group, primary, higher)
-        tables.append({"model": model, "dataset": dataset, "budget": json.loads(budget), "primary": primary,
-                       "reference": stats.reference["method"] if stats.reference else None,
-                       "baseline": group[0].baseline, "rows": [_row(r, stats, columns) for r in stats.ordered()]})
+    for b in boards(records):
+        tables.append({"model": b.model, "dataset": b.dataset, "budget": json.loads(b.budget), "primary": b.primary,
+                       "reference": b.stats.reference["method"] if b.stats.reference else None,
+                       "baseline": b.group[0].baseline,
+                       "rows": [_row(r, b.stats, b.columns) for r in b.stats.ordered()]})
     return {"suite": suite, "confidence": 0.95, "tables": tables}
 
 

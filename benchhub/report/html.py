@@ -9,13 +9,12 @@ from __future__ import annotations
 import base64
 import io
 import json
-from collections import defaultdict
 from html import escape
 
 from benchhub.budget import Budget, format_bytes
 from benchhub.records import RunRecord
-from benchhub.report.ranking import TableStats
-from benchhub.report.rows import SPLIT_KEYS, group_key, table_rows
+from benchhub.report.ranking import TableStats, boards
+from benchhub.report.rows import SPLIT_KEYS
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}
 td,th{border:1px solid #ccc;padding:4px 8px;text-align:right;white-space:nowrap}td.l,th.l{text-align:left}
@@ -143,16 +142,11 @@ def _samples(rows: list[dict]) -> str:
     return "<ul>" + "".join(items) + "</ul>" if items else ""
 
 
-def _section(key: tuple, group: list[RunRecord]) -> list[str]:
-    model, dataset, budget = key
-    scoring = group[0].scoring
-    primary = scoring.get("primary")
-    columns = list(scoring.get("columns") or ([primary] if primary else []))
-    higher = (scoring.get("higher_is_better") or {}).get(primary, True)
-    rows = table_rows(group, columns, primary, higher)
-    stats = TableStats(rows, group, primary, higher)
-    parts = [f"<h2>{escape(model)} on {escape(dataset)}</h2>",
-             f"<p class=note>Budget: {escape(Budget(**json.loads(budget)).describe())}</p>", _table(rows, stats, columns)]
+def _section(board) -> list[str]:
+    group, primary, rows, stats = board.group, board.primary, board.rows, board.stats
+    parts = [f"<h2>{escape(board.model)} on {escape(board.dataset)}</h2>",
+             f"<p class=note>Budget: {escape(Budget(**json.loads(board.budget)).describe())}</p>",
+             _table(rows, stats, board.columns)]
     if primary:
         parts += [_img(_scatter(rows, stats, "memory", "peak memory (MiB)", 2**20, "memory"),
                        f"{primary} versus peak memory"),
@@ -170,11 +164,8 @@ def render_html(records: list[RunRecord], suite: str) -> str:
     body = [f"<h1>benchhub report: {escape(suite)}</h1>"]
     if not records:
         body.append("<p>No results yet. Run <code>benchhub run</code>.</p>")
-    groups: dict[tuple, list] = defaultdict(list)
-    for r in records:
-        groups[group_key(r)].append(r)
-    for key in sorted(groups):
-        body += _section(key, groups[key])
+    for board in boards(records):
+        body += _section(board)
     body.append("<p class=note>Metric cells: mean ± 95 % t half-width over seeds (n). Differences: 95 % paired "
                 "bootstrap; * where it excludes zero. Bold rows: significantly best.</p>")
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>benchhub: {escape(suite)}</title>'

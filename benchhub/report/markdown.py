@@ -2,12 +2,10 @@
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 
 from benchhub.budget import Budget, format_bytes
 from benchhub.records import RunRecord, Status
-from benchhub.report.ranking import TableStats, fmt_difference
-from benchhub.report.rows import group_key, table_rows
+from benchhub.report.ranking import TableStats, boards, fmt_difference
 
 TASK_WORDS = {"caption": "captioning", "vqa": "VQA", "classify": "classification"}
 
@@ -41,13 +39,11 @@ def render_leaderboard(records: list[RunRecord], suite: str, describe_metric=Non
     lines = [f"# Leaderboard: {code(suite)}", ""]
     if not records:
         return "\n".join(lines + ["No results yet. Run `benchhub run`.", ""])
-    groups: dict[tuple, list] = defaultdict(list)
-    for r in records:
-        groups[group_key(r)].append(r)
-    budgets = sorted({k[2] for k in groups})
+    tables = boards(records, _View)
+    budgets = sorted({b.budget for b in tables})
     lines += _preamble(records, budgets, describe_metric) + [""]
-    for key in sorted(groups):
-        lines += _table(key, groups[key], len(budgets) > 1)
+    for board in tables:
+        lines += _table(board, len(budgets) > 1)
     lines += [_footnote(records), ""]
     return "\n".join(lines)
 
@@ -91,19 +87,11 @@ def _footnote(records: list[RunRecord]) -> str:
     return text.rstrip()
 
 
-def _table(key: tuple, group: list[RunRecord], several_budgets: bool) -> list[str]:
-    model, dataset, budget = key
-    scoring = group[0].scoring
-    primary = scoring.get("primary") or next(iter(group[0].metrics), None)
-    columns = list(scoring.get("columns") or [])
-    if primary and primary not in columns:
-        columns.insert(0, primary)
-    higher = {c: (scoring.get("higher_is_better") or {}).get(c, True) for c in columns}
-    rows = table_rows(group, columns, primary, higher.get(primary, True) if primary else True)
-    heading = f"## {code(model)} on {code(dataset)}"
+def _table(board, several_budgets: bool) -> list[str]:
+    group, columns, higher, rows, view = board.group, board.columns, board.higher, board.rows, board.stats
+    heading = f"## {code(board.model)} on {code(board.dataset)}"
     if several_budgets:
-        heading += f" ({Budget(**json.loads(budget)).describe()})"
-    view = _View(rows, group, primary, higher.get(primary, True) if primary else True)
+        heading += f" ({Budget(**json.loads(board.budget)).describe()})"
     header = ["Rank", "Method", *[f"{c} {'↑' if higher[c] else '↓'}" for c in columns], *view.extra_headers(),
               "LR", "Train s ↓", "Eval s", "Samples/s ↑", "Peak memory ↓", "Trainable params ↓", "µbatch × accum",
               "Pareto front", "Status"]
@@ -111,7 +99,7 @@ def _table(key: tuple, group: list[RunRecord], several_budgets: bool) -> list[st
              "|" + "|".join([":---:", ":---"] + ["---:"] * (len(header) - 5) + [":---", ":---", ":---"]) + "|"]
     best_trainable = min((r["trainable"] for r in rows if r["ranked"] and r["trains"]), default=None)
     lines += ["| " + " | ".join(_cells(row, columns, view, best_trainable)) + " |" for row in view.ordered()]
-    lines += _sweep_table(rows, primary) + _memory_table(rows)
+    lines += _sweep_table(rows, board.primary) + _memory_table(rows)
     errors = [(row["method"], seed, err) for row in rows for seed, err in row["errors"]]
     errors += [(r.label, r.seed, f"(lr {r.config['method']['lr']:g} sweep) {r.error}") for r in group
                if r.role == "sweep" and r.status is Status.FAILED]

@@ -8,6 +8,9 @@ schema 3, metrics that give none) fall back to Welch's t-test over seeds, or to 
 """
 from __future__ import annotations
 
+from collections import defaultdict
+from dataclasses import dataclass
+
 from benchhub.records import RunRecord
 from benchhub.stats import Difference, paired_bootstrap, rank_groups
 
@@ -127,3 +130,40 @@ class TableStats:
         """Ranked rows by rank (then as `table_rows` ordered them), then the unranked."""
         far = 10 ** 9
         return sorted(self.rows, key=lambda r: (self.ranks.get(r["method"], (far,))[0], self.rows.index(r)))
+
+
+@dataclass
+class Board:
+    """One leaderboard table: a model × dataset × budget, its scoring, aggregated rows and statistics."""
+
+    model: str
+    dataset: str
+    budget: str  # the budget as JSON
+    group: list
+    primary: str | None
+    columns: list  # the metric columns shown, the primary first when the metric does not list it
+    higher: dict  # column -> higher is better
+    rows: list
+    stats: TableStats
+
+
+def boards(records: list[RunRecord], stats_cls: type = TableStats) -> list[Board]:
+    """The tables every leaderboard view (Markdown, HTML, JSON, terminal) shows, in order."""
+    from benchhub.report.rows import group_key, table_rows
+
+    groups: dict[tuple, list] = defaultdict(list)
+    for r in records:
+        groups[group_key(r)].append(r)
+    out = []
+    for (model, dataset, budget), group in sorted(groups.items()):
+        scoring = group[0].scoring
+        primary = scoring.get("primary") or next(iter(group[0].metrics), None)
+        columns = list(scoring.get("columns") or [])
+        if primary and primary not in columns:
+            columns.insert(0, primary)
+        higher = {c: (scoring.get("higher_is_better") or {}).get(c, True) for c in columns}
+        up = higher.get(primary, True) if primary else True
+        rows = table_rows(group, columns, primary, up)
+        out.append(Board(model, dataset, budget, group, primary, columns, higher, rows,
+                         stats_cls(rows, group, primary, up)))
+    return out

@@ -53,6 +53,15 @@ class Bundle:
         self.device = device
         #: optimizer steps this run will take (set before `method.prepare`)
         self.total_steps: int | None = None
+        #: things the user should hear once (e.g. "captions truncated"): in the record, printed once a matrix
+        self.notes: set = set()
+
+    def fit_tokens(self, rows: list, limit: int, what: str = "texts") -> list:
+        """Token id lists cut to `limit` (the model's length); a cut is noted once per run."""
+        long = sum(len(r) > limit for r in rows)
+        if long:
+            self.notes.add(f"{what} longer than the model's {limit} tokens are truncated to it")
+        return [r[:limit] for r in rows]
 
     def base_model(self):
         """The model under any PEFT wrapper (model plugins find their modules here)."""

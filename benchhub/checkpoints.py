@@ -1,12 +1,15 @@
 """Checkpoints built on first use (e.g. pre-trained tiny presets), cached under a recipe hash."""
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
 import shutil
 from pathlib import Path
 from typing import Callable
+
+from benchhub.fileio import remove_orphans
 
 
 def cache_root() -> Path:
@@ -34,11 +37,16 @@ def cached_checkpoint(target: Path, make: Callable[[Path], dict]) -> dict:
     info_file = target / "checkpoint.json"
     if info_file.exists():
         return {**json.loads(info_file.read_text()), "checkpoint": str(target), "cached": True}
+    remove_orphans(target.parent, f"{glob.escape(target.name)}.tmp*")  # left by a preparation that was killed
     tmp = target.with_name(f"{target.name}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    info = make(tmp)
-    (tmp / "checkpoint.json").write_text(json.dumps(info, indent=2))
+    try:
+        info = make(tmp)
+        (tmp / "checkpoint.json").write_text(json.dumps(info, indent=2))
+    except BaseException:  # an error, a timeout's SIGTERM, Ctrl-C: the cache is left clean
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     try:
         tmp.rename(target)
     except OSError:  # another process finished first; use theirs

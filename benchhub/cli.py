@@ -114,13 +114,16 @@ def run(ctx, suite_name, methods, models, seed, seeds, results_dir, max_steps, e
     if memory_limit is not None:
         budget_changes["memory_limit_bytes"] = parse_memory(memory_limit)
     suite, matrix = resolve(registry, suite_name, methods, models,
-                            _ints(seeds, "--seeds") or ((seed,) if seed is not None else None), budget_changes)
+                            _ints(seeds, "--seeds") or ((seed,) if seed is not None else None), budget_changes,
+                            check_data=not dry_run)
     store = Store(results_dir, suite.name)
     device = select_device()
     env = environment(device)
     if dry_run:
         _console().print(dry_run_table(suite, matrix, matrix_mod.dry_run(matrix.cells, registry, store, env, force),
                                        env["device"]))
+        if matrix.data_problem:
+            click.echo(f"data not ready (a run would refuse to start): {matrix.data_problem}")
         click.echo(f"{matrix.count()} runs planned, {len(matrix.skipped)} pairs skipped; nothing was run (--dry-run)")
         return
     jobs = side_by_side(jobs, suite.jobs, suite.budget.threads, device)

@@ -62,6 +62,13 @@ class Method:
     def after_optimizer_step(self, bundle: Bundle, step: int, total_steps: int) -> None:
         """Called after each optimizer step, before gradients are cleared (AdaLoRA re-allocates)."""
 
+    def check(self, meta_bundle: Callable[[], Bundle]) -> None:
+        """Options checked against the model at plan time, before anything runs: raise UserError (one line).
+
+        `meta_bundle()` returns the model's bundle on the meta device (no weights), built on first
+        call; e.g. LoRA checks that its target_modules name modules of the model.
+        """
+
 
 class Model:
     """A model family with presets: `build` returns a Bundle on a device."""
@@ -93,6 +100,10 @@ class Dataset:
 
     def load(self, seed: int = 0) -> Splits:
         raise NotImplementedError
+
+    def check(self) -> None:
+        """Before anything runs (plan time, in benchhub's process): files present and well formed; raise
+        UserError naming the file and line. Cheap checks only: load() runs in each run's child."""
 
     def pretraining(self, size: int | None = None) -> list:
         """Training examples of this dataset's domain for pre-training a model before the runs."""

@@ -3,7 +3,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import shutil
+import socket
 import tempfile
+import time
 from pathlib import Path
 
 
@@ -21,7 +25,7 @@ def atomic_write(path, text: str | bytes, durable: bool = False) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{owner_tag()}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb" if isinstance(text, bytes) else "w") as fh:
             fh.write(text)
@@ -35,6 +39,48 @@ def atomic_write(path, text: str | bytes, durable: bool = False) -> Path:
             os.unlink(tmp)
         raise
     return path
+
+
+def owner_tag() -> str:
+    """`host-pid` of this process: in temporary names, so that a later start can tell a dead writer's
+    leftovers from a live writer's file in progress."""
+    return f"{socket.gethostname().split('.')[0]}-{os.getpid()}"
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def orphaned(name: str, mtime: float | None = None, max_age: float = 3600.0) -> bool:
+    """Whether a temporary file or directory belongs to a writer that is gone: named with `owner_tag()`
+    (or `name.tmp<pid>`) of this host and a PID that no longer runs, or older than `max_age` seconds
+    (another host's, or a name without its writer)."""
+    host = socket.gethostname().split(".")[0]
+    match = re.search(r"\.([A-Za-z0-9_-]+)-(\d+)\.[^/]*tmp$", name)
+    pid = int(match.group(2)) if match and match.group(1) == host else None
+    if pid is None and (local := re.search(r"\.tmp(\d+)$", name)):  # model caches: this host's
+        pid = int(local.group(1))
+    if pid is not None:
+        return not alive(pid)
+    return mtime is not None and time.time() - mtime > max_age
+
+
+def remove_orphans(directory, pattern: str) -> list[Path]:
+    """Remove the temporary files (or directories) matching `pattern` in `directory` left by writers that
+    died (a kill during a write); a live writer's are kept."""
+    removed = []
+    for path in Path(directory).glob(pattern) if Path(directory).is_dir() else []:
+        with contextlib.suppress(OSError):
+            if orphaned(path.name, mtime=path.stat().st_mtime):
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+                removed.append(path)
+    return removed
 
 
 def open_image(path):

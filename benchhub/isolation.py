@@ -109,6 +109,7 @@ def _watch_owner(owner: int) -> None:
 def _child(task, payload: dict, events, result_path: str, log_path: str | None, owner: int | None = None) -> None:
     """The child's body: run `task(payload, send)`; whatever happens, leave a result file."""
     _die_with_parent()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a timeout: unwind, so `finally` blocks clean up
     if owner is not None:
         _watch_owner(owner)
     _redirect_output(log_path)
@@ -169,8 +170,7 @@ def _follow(proc, events, on_event, timeout: float | None) -> dict | None:
     try:
         while proc.is_alive() or not events.empty():
             if deadline and time.monotonic() > deadline and proc.is_alive():
-                proc.kill()
-                proc.join()
+                _stop(proc)
                 return {"status": "failed", "error": f"timed out after {timeout:g} s"}
             try:
                 event = events.get(timeout=0.1)
@@ -182,6 +182,15 @@ def _follow(proc, events, on_event, timeout: float | None) -> dict | None:
         proc.kill()
         raise
     return None
+
+
+def _stop(proc, grace: float = 5.0) -> None:
+    """SIGTERM first (the child cleans up: e.g. a half-built cache entry is removed), SIGKILL after `grace` s."""
+    proc.terminate()
+    proc.join(grace)
+    if proc.is_alive():
+        proc.kill()
+        proc.join()
 
 
 def _exit_failure(code: int | None) -> dict:

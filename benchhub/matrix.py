@@ -15,7 +15,10 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from rich.markup import escape
+
 from benchhub import isolation
+from benchhub.claims import LoadSampler, active_run, claim, describe
 from benchhub.components import Model
 from benchhub.environment import identity
 from benchhub.progress import Display, prepared_line, status_line
@@ -26,6 +29,7 @@ from benchhub.store import Store
 from benchhub.sweep import choose_lr
 
 REDRAW_SECONDS = 10.0
+WAIT_SECONDS = 2.0  # how often a run another process computes is looked at again
 SCORE = {"sweep": ("validation",), "final": ("eval", "source"), "rescore": ("validation", "eval", "source")}
 
 
@@ -34,6 +38,7 @@ class Outcome:
     records: list = field(default_factory=list)
     reused: Counter = field(default_factory=Counter)  # why stored records were reused
     rerun: Counter = field(default_factory=Counter)  # why stored records were not reused
+    blocked: list = field(default_factory=list)  # runs not re-run: their record is not understood (no --force)
     leaderboard: Path | None = None
 
     @property
@@ -46,7 +51,11 @@ class Outcome:
 
     def reasons(self) -> list[str]:
         out = [f"reused {n}: {why}" for why, n in self.reused.items()]
-        return out + [f"re-ran {n} recorded: {why}" for why, n in self.rerun.items()]
+        out += [f"re-ran {n} recorded: {why}" for why, n in self.rerun.items()]
+        if self.blocked:
+            out.append(f"not run {len(self.blocked)}: a record not understood holds their run id "
+                       "(see above; `--force` re-runs them)")
+        return out
 
 
 @dataclass(frozen=True)
@@ -88,9 +97,12 @@ def run_matrix(cells: list[Cell], registry, store: Store, env: dict, device, con
     """Run every cell (sweep, choose, final runs); write each record, redraw the leaderboard as records arrive
     (at most every REDRAW_SECONDS) and once at the end."""
     runner = _Runner(registry, store, env, device, force, timeout, (baseline, reference), console)
+    runner.blocked, notes = store.tidy(force)
+    for line in notes:
+        console.print(f"[yellow]  set aside[/] {escape(line)}")
     with Display(console, total or sum(len(c.planned_specs()) for c in cells)) as display, \
-            ThreadPoolExecutor(max_workers=jobs) as pool:
-        runner.display, runner.pool = display, pool
+            ThreadPoolExecutor(max_workers=jobs) as pool, LoadSampler() as load:
+        runner.display, runner.pool, runner.load = display, pool, load
         try:
             for cell in cells:
                 runner.start(cell)
@@ -118,7 +130,12 @@ class _Runner:
         self.fresh: set = set()  # run ids recorded by this invocation
         self.drawn = float("-inf")  # when the leaderboard was last written
         self.prepare_lock = threading.Lock()
-        self.display = self.pool = None
+        self.display = self.pool = self.load = None
+        self.blocked: dict = {}  # run id -> why its stored file is not understood (not re-run without --force)
+        self.claims: dict = {}  # run id -> Claim held while this process computes it
+        self.waiting: dict = {}  # run id -> job another benchhub process is computing
+        self.waited: set = set()  # run ids recorded by another process while this one waited
+        self.told: set = set()  # notes of runs already printed
 
     def start(self, cell: Cell) -> None:
         if cell.sweeps:
@@ -130,8 +147,15 @@ class _Runner:
                 self.submit(new_job(spec, self.registry, self.env, "final", cell))
 
     def submit(self, job: Job, retrain: bool = False) -> None:
+        if job.run_id in self.blocked:
+            self.outcome.blocked.append(job.run_id)
+            self.display.print(f"[yellow]    not run[/] {_label(job)}: its record is not understood "
+                               f"({escape(self.blocked[job.run_id])}); `--force` re-runs it")
+            self.finished(job, None)
+            return
         stored = self.store.find(job.run_id) if self.store.dir.is_dir() else None
-        force = self.force and job.run_id not in self.fresh  # --force re-runs what earlier invocations recorded
+        # --force re-runs what earlier invocations recorded, not what this one or a concurrent one did
+        force = self.force and job.run_id not in self.fresh | self.waited
         action, why = ("run", "its saved weights did not reproduce the sweep") if retrain else \
             verdict(job, stored, force)
         if action == "reuse":
@@ -146,20 +170,47 @@ class _Runner:
         self.futures[self.pool.submit(self.execute, job, stored)] = job
 
     def drain(self) -> None:
-        while self.futures:
-            done, _ = wait(list(self.futures), return_when=FIRST_COMPLETED)
+        while self.futures or self.waiting:
+            done, _ = wait(list(self.futures), timeout=WAIT_SECONDS if self.waiting else None,
+                           return_when=FIRST_COMPLETED) if self.futures else (set(), time.sleep(WAIT_SECONDS))
             for future in done:
                 job = self.futures.pop(future)
                 record = future.result()
+                if isinstance(record, dict):  # another benchhub process holds its claim: wait for its record
+                    if job.run_id not in self.waiting and not record.get("recorded"):
+                        self.display.print(f"[dim]    waiting for {_label(job)}: {describe(record)} computes it[/]")
+                    self.waiting[job.run_id] = job
+                    continue
                 if job.role == "rescore" and record is None:  # the reloaded weights did not reproduce
                     self.submit(replace(job, role="final"), retrain=True)
                     continue
                 keep(record, self.store, job, self.display)
+                self.claims.pop(job.run_id).release()
                 self.fresh.add(job.run_id)
                 self.outcome.records.append(record)
                 self.redraw()
                 self.display.done(job.run_id, status_line(record, _label(job), job.role))
+                self.tell(record)
                 self.finished(job, record)
+            self.retry_waiting()
+
+    def tell(self, record: RunRecord) -> None:
+        """What a run noted for the user (e.g. captions truncated to the model's length), once per matrix."""
+        for note in (record.data or {}).get("notes", []):
+            if note not in self.told:
+                self.told.add(note)
+                self.display.print(f"[yellow]       note[/] {escape(note)} (said once; each record's data.notes says "
+                                   "which runs)")
+
+    def retry_waiting(self) -> None:
+        """Jobs another process was computing: reuse its record once written, or take over its claim."""
+        for run_id, job in list(self.waiting.items()):
+            if isinstance(claimed := claim(self.store.dir, run_id), dict):
+                continue
+            claimed.release()
+            del self.waiting[run_id]
+            self.waited.add(run_id)
+            self.submit(job)
 
     def redraw(self, every: float = REDRAW_SECONDS) -> None:
         """Rewrite the leaderboard (its statistics take a moment: at most every `every` seconds while runs go
@@ -168,8 +219,8 @@ class _Runner:
             self.outcome.leaderboard = write_leaderboard(self.store, self.registry, html=every == 0)
             self.drawn = time.monotonic()
 
-    def finished(self, job: Job, record: RunRecord) -> None:
-        """After a run (or a reused record): a sweep's last rate chooses and starts the final runs."""
+    def finished(self, job: Job, record: RunRecord | None) -> None:
+        """After a run (or a reused record; None: not run): a sweep's last rate chooses and starts the final runs."""
         if job.role != "sweep":
             return
         results = self.sweeps[id(job.cell)]
@@ -194,14 +245,26 @@ class _Runner:
         self.store.write(record, self.store.path_for(job.spec, job.run_id))
         return record
 
-    def execute(self, job: Job, stored: RunRecord | None) -> RunRecord | None:
-        """In a worker thread: the model's preparation (once), then the run's child process."""
+    def execute(self, job: Job, stored: RunRecord | None) -> RunRecord | dict | None:
+        """In a worker thread: claim the run (or return the owner of the claim that holds it), the model's
+        preparation (once), then the run's child process."""
+        if job.run_id not in self.claims:
+            held = claim(self.store.dir, job.run_id)
+            if isinstance(held, dict):
+                return held
+            self.claims[job.run_id] = held
+            if self.store.find(job.run_id) != stored:  # recorded meanwhile by another process: look again
+                self.claims.pop(job.run_id).release()
+                return {"recorded": True}
+            if held.taken_over:
+                self.display.print(f"[dim]    took over[/] the stale claim of {_label(job)} ({held.taken_over})")
         with self.prepare_lock:
-            prep = prepare_model(job, self.prepared, self.store, self.display)
+            prep = prepare_model(job, self.prepared, self.store, self.display, self.timeout)
         self.display.start(job.run_id, _label(job) + ("" if job.role == "final" else f" ({job.role})"))
         if job.role == "rescore":
             return rescore(job, stored, self.store, self.device, self.display)
-        return run_one(job, prep, self.store, self.env, self.device, self.display, self.timeout, self.readers)
+        return run_one(job, prep, self.store, self.env, self.device, self.display, self.timeout, self.readers,
+                       self.load)
 
 
 def _label(job: Job) -> str:
@@ -210,8 +273,9 @@ def _label(job: Job) -> str:
     return f"{spec.model.name} · {spec.method_label}{lr} · seed {spec.seed}"
 
 
-def prepare_model(job: Job, prepared: dict, store: Store, display) -> dict:
-    """The model's one-time preparation (e.g. pre-training), once per model and options, in a child."""
+def prepare_model(job: Job, prepared: dict, store: Store, display, timeout: float | None = None) -> dict:
+    """The model's one-time preparation (e.g. pre-training), once per model and options, in a child (under the
+    run timeout: a preparation that outlasts it fails the model's runs and leaves its cache clean)."""
     spec = job.spec
     if job.classes.model.prepare is Model.prepare:  # nothing to prepare
         return {"status": "ok"}
@@ -223,33 +287,37 @@ def prepare_model(job: Job, prepared: dict, store: Store, display) -> dict:
         prepared[key] = isolation.run_in_child(
             isolation.prepare_task, {"cls": job.classes.model, "name": spec.model.name,
                                      "options": spec.model.options},
-            display.listener("prepare"), log_path=str(log_dir / "prepare.log"))
+            display.listener("prepare"), log_path=str(log_dir / "prepare.log"), timeout=timeout)
         display.finish("prepare")
         if prepared[key]["status"] != "ok" or prepared[key].get("info"):
             display.print(prepared_line(spec.model.name, prepared[key]))
     return prepared[key]
 
 
-def run_one(job: Job, prep: dict, store: Store, env: dict, device, display, timeout, readers: tuple) -> RunRecord:
-    """One run in its child process, turned into its record (`readers`: the suite's baseline and reference)."""
+def run_one(job: Job, prep: dict, store: Store, env: dict, device, display, timeout, readers: tuple,
+            load: LoadSampler) -> RunRecord:
+    """One run in its child process, turned into its record (`readers`: the suite's baseline and reference;
+    `load`: what else ran on the host meanwhile)."""
     spec = job.spec
     log_path, weights = store.log_path(spec, job.run_id), store.weights_dir(spec, job.run_id)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log_path.unlink(missing_ok=True)
-    started, t0 = now(), time.perf_counter()
+    started, t0, since = now(), time.perf_counter(), time.monotonic()
     if prep["status"] != "ok":
         result = {"status": "failed", "error": f"model preparation failed: {prep.get('error')}"}
     else:
-        result = isolation.run_in_child(
-            isolation.run_task, {"config": spec.config(), "classes": job.classes, "device": str(device),
-                                 "weights_dir": str(weights), "score": SCORE[job.role]},
-            display.listener(job.run_id), log_path=str(log_path), timeout=timeout)
+        with active_run(job.run_id):
+            result = isolation.run_in_child(
+                isolation.run_task, {"config": spec.config(), "classes": job.classes, "device": str(device),
+                                     "weights_dir": str(weights), "score": SCORE[job.role]},
+                display.listener(job.run_id), log_path=str(log_path), timeout=timeout)
     return make_record(spec, job.run_id, result, environment=env, identity=job.identity,
                        scoring=job.classes.scoring(spec), baseline=readers[0], reference=readers[1], started=started,
                        wall=time.perf_counter() - t0, log=str(log_path.relative_to(store.dir)),
                        weights=str(weights.relative_to(store.dir)) if result.get("weights") else None,
                        model_preparation=prep.get("info"), selection=job.selection, role=job.role,
-                       randomness=randomness(spec, bool(job.cell is None or job.cell.trains)))
+                       randomness=randomness(spec, bool(job.cell is None or job.cell.trains)),
+                       load=load.over(since, time.monotonic()))
 
 
 def rescore(job: Job, stored: RunRecord, store: Store, device, display) -> RunRecord | None:

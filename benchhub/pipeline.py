@@ -102,8 +102,9 @@ def execute(spec: RunSpec, classes: RunClasses, device, phase=_silent, weights_d
     phase("phase", "evaluating")
     scored = evaluate(spec, classes, run.bundle, run.splits, score)
     saved = save(run, weights_dir) if weights_dir and run.method.trains else {}
+    data = {**run.splits.info, **({"notes": sorted(run.bundle.notes)} if run.bundle.notes else {})}
     result = {"status": "ok", "checks": run.checks, "parameters": parameters, "batching": batching(budget),
-              "data": run.splits.info, **trained, **scored, **saved}
+              "data": data, **trained, **scored, **saved}
     result["memory"] = _memory(device, baseline_rss, fitted)
     return result
 

@@ -9,6 +9,8 @@ import dataclasses
 import datetime as dt
 import enum
 import json
+import math
+import re
 from dataclasses import dataclass, field
 
 from benchhub.budget import Budget, format_bytes, parse_memory  # noqa: F401 - re-exported for plugins
@@ -79,6 +81,8 @@ class RunRecord:
     weights_error: str | None = None
     log: str | None = None
     model_preparation: dict | None = None
+    load: dict | None = None  # the host's load over the run (load average, benchhub runs active), busy or not
+    nonfinite: dict = field(default_factory=dict)  # "train.final_loss" -> "nan": values stored as null, and why
     started_at: str | None = None
     wall_seconds: float | None = None
     schema_version: int = SCHEMA_VERSION
@@ -177,7 +181,34 @@ def upgrade(data: dict) -> dict:
         data["status"] = Status(data["status"])
     except ValueError:
         raise SchemaError(f"unknown status {data['status']!r}") from None
+    _check_content(data)
     return data
+
+
+def _check_content(data: dict) -> None:
+    """What readers of a record rely on: a run id, a configuration that parses, an environment with the
+    device and versions, scores that are numbers (or null). SchemaError names the first problem."""
+    if not isinstance(data["run_id"], str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", data["run_id"]):
+        raise SchemaError(f"run_id must be letters and digits, got {data['run_id']!r}")
+    try:
+        RunSpec.from_config(data["config"])
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise SchemaError(f"config not understood ({type(exc).__name__}: {exc})") from None
+    if not isinstance(data["environment"], dict):
+        raise SchemaError("environment must be a table")
+    tables = [("metrics", data.get("metrics", {}))]
+    tables += [(f"scores.{k}.metrics", (v or {}).get("metrics", {}) if isinstance(v, dict) else None)
+               for k, v in (data.get("scores") or {}).items()]
+    for where, table in tables:
+        if not isinstance(table, dict):
+            raise SchemaError(f"{where} must be a table of scores")
+        bad = next((k for k, v in table.items() if v is not None and (isinstance(v, bool) or not isinstance(
+            v, (int, float)) or not math.isfinite(v))), None)
+        if bad is not None:
+            raise SchemaError(f"{where}.{bad} is not a number: {table[bad]!r}")
+    for key in ("train", "eval", "memory", "per_example", "batching", "scoring"):
+        if data.get(key) is not None and not isinstance(data[key], dict):
+            raise SchemaError(f"{key} must be a table")
 
 
 # ---------------------------------------------------------------- making a record
@@ -211,13 +242,33 @@ def make_record(spec: RunSpec, run_id: str, result: dict, *, environment: dict, 
         memory["limit_bytes"] = limit
         if status is Status.OK and memory.get("peak_bytes", 0) > limit:
             status = Status.OVER_BUDGET
-    measured = {k: result[k] for k in ("error", "metrics", "skipped_metrics", "checks", "train", "eval", "scores",
-                                       "per_example", "compute", "parameters", "weights_error", "data")
-                if result.get(k)}
+    nonfinite: dict = {}
+    measured = {k: finite(result[k], k, nonfinite) for k in (
+        "error", "metrics", "skipped_metrics", "checks", "train", "eval", "scores", "per_example", "compute",
+        "parameters", "weights_error", "data") if result.get(k)}
     return RunRecord(run_id=run_id, config=spec.config(), status=status, environment=environment,
-                     identity=identity, scoring=scoring, baseline=baseline, reference=reference, memory=memory,
+                     identity=identity, scoring=scoring, baseline=baseline, reference=reference,
+                     memory=finite(memory, "memory", nonfinite), nonfinite=nonfinite,
                      batching=result.get("batching") or batching(spec.budget), started_at=started,
                      wall_seconds=round(wall, 2), **measured, **{k: v for k, v in paths.items() if v})
+
+
+def finite(value, where: str, found: dict):
+    """`value` with every NaN / infinity replaced by None (records are strict JSON); `found` gets
+    where each was and what it was ("nan", "inf", "-inf"), per-example lists summarised by a count."""
+    if isinstance(value, float) and not math.isfinite(value):
+        found[where] = str(value)
+        return None
+    if isinstance(value, dict):
+        return {k: finite(v, f"{where}.{k}", found) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        inner: dict = {}
+        out = [finite(v, where, inner) for v in value]
+        if inner:
+            found[where] = f"{sum(isinstance(v, float) and not math.isfinite(v) for v in value)} of {len(value)} " \
+                           f"values not finite" if len(value) > 1 else next(iter(inner.values()))
+        return out
+    return value
 
 
 # ---------------------------------------------------------------- reuse

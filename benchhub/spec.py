@@ -109,8 +109,9 @@ def instantiate(cls: type, name: str, options: dict):
     return cls(**split_name(name, cls)[1], **options)
 
 
-def check_options(kind: str, cls: type, name: str, options: dict) -> None:
-    """Instantiate once to validate a component's options; an unknown option is a one-line error."""
+def check_options(kind: str, cls: type, name: str, options: dict):
+    """Validate a component's options (known, of their annotated types, then the class's own checks) by
+    instantiating it once; returns the instance. Every problem is a one-line UserError."""
     options = {**split_name(name, cls)[1], **options}
     try:
         inspect.signature(cls).bind(**options)
@@ -119,7 +120,66 @@ def check_options(kind: str, cls: type, name: str, options: dict) -> None:
         bad = next((k for k in options if k not in {p.name for p in params}), sorted(options)[0])
         raise UserError(f"{kind} '{name}' has no option '{bad}'; options: "
                         f"{', '.join(p.name for p in params) or '(none)'}") from None
-    cls(**options)
+    for key, value in options.items():
+        expected = _expected_types(cls).get(key)
+        if expected is not None and not conforms(value, expected):
+            shown = f'"{value}"' if isinstance(value, str) else _literal(value)
+            raise UserError(f"{kind} '{name}': option {key} must be {describe_type(expected)}, got {shown}")
+    return cls(**options)
+
+
+def _expected_types(cls: type) -> dict:
+    """Each option's type: its annotation in `__init__`, else its default's type (None: anything)."""
+    import typing
+
+    try:
+        hints = typing.get_type_hints(cls.__init__)
+    except Exception:  # noqa: BLE001 - an annotation that does not resolve: checked by the plugin only
+        hints = {}
+    out = {}
+    for param in inspect.signature(cls).parameters.values():
+        if param.name in hints:
+            out[param.name] = hints[param.name]
+        elif param.default not in (inspect.Parameter.empty, None):
+            out[param.name] = type(param.default)
+    return out
+
+
+def conforms(value, hint) -> bool:
+    """Whether an option value is of the annotated type (int is not bool; float takes finite ints and floats)."""
+    import math
+    import types
+    import typing
+
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is typing.Any or hint is inspect.Parameter.empty:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(conforms(value, a) for a in args)
+    if hint is type(None):
+        return value is None
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if origin in (list, tuple):
+        return isinstance(value, (list, tuple)) and all(conforms(v, args[0]) for v in value) if args else \
+            isinstance(value, (list, tuple))
+    return isinstance(value, origin or hint) if isinstance(origin or hint, type) else True
+
+
+def describe_type(hint) -> str:
+    import types
+    import typing
+
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return " or ".join(describe_type(a) for a in typing.get_args(hint))
+    names = {int: "an integer", float: "a finite number", bool: "true or false", str: "a string",
+             type(None): "unset"}
+    if typing.get_origin(hint) in (list, tuple):
+        return f"a list of {describe_type(typing.get_args(hint)[0]).split(' ', 1)[-1]}s" if typing.get_args(hint) \
+            else "a list"
+    return names.get(hint, f"a {getattr(hint, '__name__', hint)}")
 
 
 # ---------------------------------------------------------------- one run

@@ -1,16 +1,32 @@
-"""Results on disk: one JSON record per run under `<results>/<suite>/`, written atomically; lookups."""
+"""Results on disk: one JSON record per run under `<results>/<suite>/`, written atomically; lookups.
+
+Many `benchhub run`s may share a results directory: a run is computed under a claim (`claims`), a
+record that is not understood is set aside as `*.invalid` and never overwritten, and temporary
+files of writers that died are removed at start.
+"""
 from __future__ import annotations
 
 import glob
 import json
 import re
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from benchhub.errors import UserError
-from benchhub.fileio import atomic_write
+from benchhub.fileio import atomic_write, remove_orphans
 from benchhub.records import RunRecord, SchemaError
 from benchhub.spec import RunSpec
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A file in the results directory that is not a record this benchhub understands."""
+
+    path: Path
+    run_id: str
+    why: str
+    newer: bool = False  # written by a newer benchhub: left in place for it (moved aside only by --force)
 
 
 def slug(text: str) -> str:
@@ -55,13 +71,83 @@ class Store:
     def records(self) -> list[RunRecord]:
         return [r for r in (read_record(p) for p in sorted(self.dir.glob("*__*.json"))) if r is not None]
 
+    def unreadable(self) -> list[Unreadable]:
+        """Record files not understood: malformed, of a newer schema, or whose run id is not their name's;
+        and records set aside earlier (`*.json.invalid`)."""
+        out = []
+        for path in sorted(self.dir.glob("*__*.json")):
+            why = record_problem(path)
+            if why is not None:
+                out.append(Unreadable(path, run_id_of(path), why, newer="newer benchhub" in why))
+        for path in sorted(self.dir.glob("*__*.json*.invalid")):
+            out.append(Unreadable(path, run_id_of(path), "set aside earlier as not understood"))
+        return out
+
+    def tidy(self, force: bool = False) -> tuple[dict, list[str]]:
+        """At the start of a run: remove temporary files of writers that died, set aside records not
+        understood (`x.json` → `x.json.invalid`, never overwriting one). Returns ({run id: why it is not
+        re-run without --force}, one line per file set aside or left)."""
+        remove_orphans(self.dir, "*.tmp")
+        remove_orphans(self.dir / "logs", "*.tmp")
+        blocked, lines = {}, []
+        for bad in self.unreadable():
+            if bad.path.suffix == ".json" and (force or not bad.newer):
+                aside = set_aside(bad.path)
+                lines.append(f"{bad.path.name} is not a record this benchhub understands ({bad.why}); "
+                             f"set aside as {aside.name}")
+            elif bad.path.suffix == ".json":
+                lines.append(f"{bad.path.name} was {bad.why}; left as it is, its run is not re-run")
+            if not force:
+                blocked.setdefault(bad.run_id, bad.why)
+        return blocked, lines
+
+
+def run_id_of(path: Path) -> str:
+    return path.name.split(".json")[0].rsplit("__", 1)[-1]
+
+
+def load_record(path: Path) -> tuple[RunRecord | None, str | None]:
+    """(the record upgraded to the current schema, None) or (None, why the file is not one we can use)."""
+    try:
+        record = RunRecord.from_dict(json.loads(Path(path).read_text()))
+    except OSError as exc:
+        return None, f"unreadable: {exc.strerror or exc}"
+    except UnicodeDecodeError:
+        return None, "not text"
+    except json.JSONDecodeError as exc:
+        return None, f"not JSON: {exc.msg} at line {exc.lineno}"
+    except (SchemaError, ValueError, TypeError, KeyError) as exc:
+        return None, str(exc) or type(exc).__name__
+    if Path(path).suffix == ".json" and "__" in Path(path).name and record.run_id != run_id_of(Path(path)):
+        return None, f"its run_id {record.run_id} is not the one in its file name"
+    return record, None
+
+
+def record_problem(path: Path) -> str | None:
+    return load_record(path)[1]
+
 
 def read_record(path: Path) -> RunRecord | None:
     """A record upgraded to the current schema, or None for files that are not records we can read."""
-    try:
-        return RunRecord.from_dict(json.loads(Path(path).read_text()))
-    except (OSError, ValueError, SchemaError, TypeError, KeyError):
-        return None
+    return load_record(path)[0]
+
+
+def set_aside(path: Path) -> Path:
+    """Rename `path` to `path.invalid` (or `path.N.invalid`): never over another file."""
+    for n in range(1000):
+        aside = path.with_name(f"{path.name}{f'.{n}' if n else ''}.invalid")
+        try:
+            aside.hardlink_to(path)  # fails if `aside` exists: nothing is overwritten
+        except FileExistsError:
+            continue
+        except OSError:  # no hard links here
+            if aside.exists():
+                continue
+            path.rename(aside)
+            return aside
+        path.unlink()
+        return aside
+    raise UserError(f"cannot set {path} aside: too many .invalid files beside it")
 
 
 def suite_stores(results_dir, suite: str | None = None) -> list[Store]:
@@ -81,9 +167,9 @@ def find_record(run: str, results_dir) -> tuple[RunRecord, Path]:
     """A record by run id (or unique prefix) under the results directory, or by its file path."""
     path = Path(run)
     if path.suffix == ".json" and path.is_file():
-        record = read_record(path)
+        record, why = load_record(path)
         if record is None:
-            raise UserError(f"{run} is not a benchhub record")
+            raise UserError(f"{run} is not a benchhub record this version understands: {why}")
         return record, path
     root = Path(results_dir)
     matches = [p for p in sorted(root.glob(f"*/*__{glob.escape(run)}*.json"))
@@ -93,7 +179,7 @@ def find_record(run: str, results_dir) -> tuple[RunRecord, Path]:
                         f"a record's file name, or the record's path")
     if len(matches) > 1:
         raise UserError(f"run id '{run}' is ambiguous: {', '.join(p.stem.rsplit('__', 1)[-1] for p in matches[:5])}")
-    record = read_record(matches[0])
+    record, why = load_record(matches[0])
     if record is None:
-        raise UserError(f"{matches[0]} is not a readable benchhub record")
+        raise UserError(f"{matches[0]} is not a benchhub record this version understands: {why}")
     return record, matches[0]

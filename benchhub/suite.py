@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from benchhub.budget import Budget, parse_memory
-from benchhub.errors import UserError, unknown_name
+from benchhub.errors import RunFailure, UserError, unknown_name
 from benchhub.spec import (Cell, ComponentSpec, RunSpec, check_options, instantiate, parse_component,
                            parse_component_list, split_name)
 
@@ -169,6 +169,7 @@ class Plan:
 
     cells: list
     skipped: list  # (model, method label, reason)
+    data_problem: str | None = None  # a dry run's data check that failed (a real run refuses to start)
 
     @property
     def specs(self) -> list[RunSpec]:
@@ -204,7 +205,9 @@ def _lr_grid(method: ComponentSpec, method_cls: type, options: dict) -> tuple[fl
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
             raise UserError(f"method '{method.label()}': lr must be a finite non-negative number (or a list of "
                             f"them), got {value!r}")
-    if not grid or len(set(grid)) != len(grid):
+    if not grid:
+        raise UserError(f"method '{method.label()}': an lr grid needs at least one value, got []")
+    if len(set(grid)) != len(grid):
         raise UserError(f"method '{method.label()}': an lr grid needs distinct values, got {lr!r}")
     if len(grid) > 1 and not method_cls.trains:
         raise UserError(f"method '{method.label()}' does not train; it takes no learning-rate grid")
@@ -221,15 +224,52 @@ def _check_option_tables(suite: Suite, registry) -> None:
                 raise UserError(f"suite {suite.source}: [{kind}s.{key}] table: {exc}") from None
 
 
-def plan(suite: Suite, registry) -> Plan:
-    """Every model × method cell, resolved and validated (classes, options, learning-rate grids)."""
+def _meta_bundle(model_cls: type, name: str, options: dict):
+    """The model's bundle on the meta device, built on first call (for methods' plan-time checks)."""
+    built: list = []
+
+    def get():
+        if not built:
+            from benchhub.isolation import quiet_libraries
+
+            quiet_libraries()
+            built.append(instantiate(model_cls, name, options).meta_bundle())
+        return built[0]
+
+    return get
+
+
+def _check_method(method, meta_bundle) -> None:
+    """The method's own checks against the model; a model without a meta bundle is checked at run time."""
+    try:
+        getattr(method, "check", lambda _: None)(meta_bundle)
+    except RunFailure:
+        pass
+
+
+def _check_data(dataset, strict: bool) -> str | None:
+    """The dataset's own checks of its files: a UserError, or (not strict: a dry run) the problem in words."""
+    try:
+        dataset.check()
+    except UserError as exc:
+        if strict:
+            raise
+        return str(exc)
+    return None
+
+
+def plan(suite: Suite, registry, check_data: bool = True) -> Plan:
+    """Every model × method cell, resolved and validated (classes, options, learning-rate grids, the data's
+    files; with check_data=False a data problem is returned in Plan.data_problem instead)."""
     dataset_cls = registry.get("dataset", suite.dataset.name)
-    check_options("dataset", dataset_cls, suite.dataset.name, suite.dataset.options)
+    problem = _check_data(check_options("dataset", dataset_cls, suite.dataset.name, suite.dataset.options),
+                          check_data)
     task = dataset_cls.task
     metrics = _metrics(suite, registry, task)
     if suite.source_set is not None:
         source_cls = registry.get("dataset", suite.source_set.name)
-        check_options("dataset", source_cls, suite.source_set.name, suite.source_set.options)
+        problem = problem or _check_data(check_options("dataset", source_cls, suite.source_set.name,
+                                                       suite.source_set.options), check_data)
         if source_cls.task != task:
             raise UserError(f"[source] dataset '{suite.source_set.name}' is task '{source_cls.task}', but the suite's "
                             f"dataset is task '{task}'")
@@ -243,11 +283,12 @@ def plan(suite: Suite, registry) -> Plan:
             skipped.append((model.name, "*", f"model supports {', '.join(model_cls.tasks)}, not the dataset's "
                                               f"task '{task}'"))
             continue
+        meta = _meta_bundle(model_cls, model.name, model_opts)
         for method in suite.methods:
             method_cls = registry.get_variant("method", method.name)
             options = {**suite.method_options.get(method.name, {}), **method.options}
             grid = _lr_grid(method, method_cls, options)
-            check_options("method", method_cls, method.name, options)
+            _check_method(check_options("method", method_cls, method.name, options), meta)
             spec = RunSpec(suite=suite.name, method=ComponentSpec(method.name, options),
                            model=ComponentSpec(model.name, model_opts), dataset=suite.dataset, metrics=metrics,
                            budget=suite.budget, seed=suite.seeds[0], lr=grid[0], method_label=method.label(),
@@ -255,7 +296,7 @@ def plan(suite: Suite, registry) -> Plan:
             cells.append(Cell(spec, grid, suite.seeds, trains=bool(method_cls.trains)))
     if any(cell.sweeps for cell in cells):  # every run trains on the same examples, sweep or not
         cells = [replace(c, spec=replace(c.spec, validation_fraction=VALIDATION_FRACTION)) for c in cells]
-    return Plan(cells, skipped)
+    return Plan(cells, skipped, problem)
 
 
 def baseline_of(suite: Suite, registry) -> str | None:
@@ -291,7 +332,8 @@ def _select(requested: str | None, available: tuple) -> tuple | None:
 
 
 def resolve(registry, suite_name: str, methods: str | None = None, models: str | None = None,
-            seeds: tuple | None = None, budget_changes: dict | None = None) -> tuple[Suite, Plan]:
+            seeds: tuple | None = None, budget_changes: dict | None = None,
+            check_data: bool = True) -> tuple[Suite, Plan]:
     """A suite with the command line's selections and overrides applied, and its planned matrix."""
     suite = load_suite(suite_name)
     if seeds:
@@ -299,7 +341,7 @@ def resolve(registry, suite_name: str, methods: str | None = None, models: str |
     suite = replace(suite, methods=_select(methods, suite.methods) or suite.methods,
                     models=_select(models, suite.models) or suite.models, seeds=seeds or suite.seeds,
                     budget=override_budget(suite.budget, **(budget_changes or {})))
-    matrix = plan(suite, registry)
+    matrix = plan(suite, registry, check_data)
     if not matrix.cells:
         reasons = "; ".join(f"{model}: {reason}" for model, _, reason in matrix.skipped)
         raise UserError(f"nothing to run: every model × dataset pair was skipped ({reasons})")

@@ -14,7 +14,7 @@ from html import escape
 from benchhub.budget import Budget, format_bytes
 from benchhub.records import RunRecord
 from benchhub.report.ranking import TableStats, boards
-from benchhub.report.rows import SPLIT_KEYS
+from benchhub.report.rows import BUSY, SPLIT_KEYS, busy_mark
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}
 td,th{border:1px solid #ccc;padding:4px 8px;text-align:right;white-space:nowrap}td.l,th.l{text-align:left}
@@ -60,14 +60,18 @@ def _table(rows: list[dict], stats: TableStats, columns: list[str]) -> str:
             cells += [_num(*row["source"]), "baseline" if row is stats.baseline else "–" if forgot is None else
                       f"{forgot.estimate:+.3f} [{forgot.low:+.3f}, {forgot.high:+.3f}]"]
         memory = row["memory"][0]
-        cells += [f"{row['lr']:g}" if row["trains"] else "–", _num(*row["train_s"], 1) if row["trains"] else "–",
+        cells += [f"{row['lr']:g}" if row["trains"] else "–",
+                  busy_mark(_num(*row["train_s"], 1), row) if row["trains"] else "–",
                   format_bytes(int(memory)) if memory is not None else "–",
                   f"{row['trainable']:,}" if row["trainable"] is not None else "–",
                   ", ".join(k for k, v in stats.fronts.items() if row["method"] in v) or "–", str(row["status"])]
         best = ' class="best"' if rank == (1, False) else ""
         out.append(f"<tr{best}>" + "".join(f'<td class="{"l" if i == 1 else ""}">{escape(str(c))}</td>'
                                            for i, c in enumerate(cells)) + "</tr>")
-    return "\n".join(out + ["</table>"])
+    busy = sorted({why for row in stats.ordered() for why in row["busy"]})
+    note = [f"<p>{BUSY} timed on a busy machine ({escape('; '.join(busy))}): these timings are not comparable "
+            "with the others.</p>"] if busy else []
+    return "\n".join(out + ["</table>"] + note)
 
 
 def _scatter(rows: list[dict], stats: TableStats, cost_key: str, label: str, scale: float, front: str) -> str:

@@ -6,6 +6,7 @@ import json
 from benchhub.budget import Budget, format_bytes
 from benchhub.records import RunRecord, Status
 from benchhub.report.ranking import TableStats, boards, fmt_difference
+from benchhub.report.rows import BUSY, busy_mark
 
 TASK_WORDS = {"caption": "captioning", "vqa": "VQA", "classify": "classification"}
 
@@ -49,7 +50,7 @@ def render_leaderboard(records: list[RunRecord], suite: str, describe_metric=Non
 
 
 def _preamble(records: list[RunRecord], budgets: list[str], describe_metric) -> list[str]:
-    envs = {(r.environment["device"], json.dumps(r.environment["versions"], sort_keys=True)) for r in records}
+    envs = {(r.environment.get("device"), json.dumps(r.environment.get("versions"), sort_keys=True)) for r in records}
     lines = [f"- **Device:** {'; '.join(sorted({d for d, _ in envs}))}"]
     if len(budgets) == 1:
         lines.append(f"- **Budget:** {Budget(**json.loads(budgets[0])).describe()}")
@@ -99,6 +100,10 @@ def _table(board, several_budgets: bool) -> list[str]:
              "|" + "|".join([":---:", ":---"] + ["---:"] * (len(header) - 5) + [":---", ":---", ":---"]) + "|"]
     best_trainable = min((r["trainable"] for r in rows if r["ranked"] and r["trains"]), default=None)
     lines += ["| " + " | ".join(_cells(row, columns, view, best_trainable)) + " |" for row in view.ordered()]
+    busy = [row for row in rows if row["busy"]]
+    if busy:
+        lines += ["", f"{BUSY} timed on a busy machine ({md_text('; '.join(sorted({w for r in busy for w in r['busy']})))}"
+                      "): these timings are not comparable with the others (each record's `load` says more)."]
     lines += _sweep_table(rows, board.primary) + _memory_table(rows)
     errors = [(row["method"], seed, err) for row in rows for seed, err in row["errors"]]
     errors += [(r.label, r.seed, f"(lr {r.config['method']['lr']:g} sweep) {r.error}") for r in group
@@ -169,8 +174,9 @@ def _cells(row: dict, columns: list[str], view: _View, best_trainable) -> list[s
 
     fronts = ", ".join(name for name, members in view.fronts.items() if row["method"] in members) or "–"
     return [view.rank_cell(row), code(row["method"]), *[metric(c) for c in columns], *view.extra_cells(row),
-            _lr_text(row), fmt_num(*row["train_s"], 1) if trains else "–", fmt_num(*row["eval_s"], 1),
-            fmt_num(*row["sps"], 1) if trains else "–", "–" if mem is None else format_bytes(int(mem)),
+            _lr_text(row), busy_mark(fmt_num(*row["train_s"], 1) if trains else "–", row),
+            busy_mark(fmt_num(*row["eval_s"], 1), row), busy_mark(fmt_num(*row["sps"], 1) if trains else "–", row),
+            "–" if mem is None else format_bytes(int(mem)),
             trainable, row["batching"] if trains and row["status"] is not Status.DOES_NOT_FIT else "–",
             fronts, _status_text(row)]
 

@@ -12,6 +12,14 @@ STATUS_ORDER = {Status.OK: 0, Status.OVER_BUDGET: 1, Status.DOES_NOT_FIT: 2, Sta
 SPLIT_KEYS = ("weights", "gradients", "optimizer", "activations_other", "peak_allocated")
 
 
+BUSY = "‡"  # marks timings taken on a busy machine
+
+
+def busy_mark(text: str, row: dict) -> str:
+    """A timing cell, marked when some seed of the row ran on a busy machine."""
+    return f"{text} {BUSY}" if row["busy"] and text != "–" else text
+
+
 def mean_ci(values: list) -> tuple[float | None, float | None]:
     """(mean, 95 % Student-t half-width over seeds; None with one value)."""
     interval = t_interval([v for v in values if v is not None])
@@ -71,6 +79,7 @@ def make_row(records: list[RunRecord], metric_columns: list[str]) -> dict:
     row["lr"] = first.config["method"]["lr"]
     row["trains"] = bool(row["trainable"])
     row["time_limited"] = any((r.train or {}).get("stopped_by") == "time" for r in use)
+    row["busy"] = sorted({(r.load or {}).get("why") or "busy" for r in use if (r.load or {}).get("busy")})
     return row
 
 

@@ -1,7 +1,6 @@
 """Captioned images from disk or the Hub: an imagefolder (🤗 datasets), COCO-format JSON, a hub dataset id."""
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 
@@ -9,6 +8,7 @@ import benchhub
 from benchhub.errors import RunFailure, first_line
 from benchhub import Splits
 from benchhub_plugins.datasets.common import check_sizes
+from benchhub_plugins.datasets.validate import coco_images, imagefolder_rows, karpathy_images, read_json
 
 
 def _check_sizes(name: str, eval_fraction=0.2, **sizes) -> None:
@@ -83,10 +83,16 @@ class ImageFolder(benchhub.Dataset):
         self.data_dir, self.text_column, self.eval_fraction = data_dir, text_column, eval_fraction
         self.split_seed, self.max_train, self.max_eval = split_seed, max_train, max_eval
 
-    def load(self, seed: int = 0) -> Splits:
+    def check(self) -> int:
+        """Before anything runs: the folder, its metadata (file and line named), no symlink out of it."""
         directory = Path(self.data_dir).expanduser()
         if not directory.is_dir():
-            raise RunFailure(f"imagefolder data_dir '{self.data_dir}' is not a directory")
+            raise benchhub.UserError(f"imagefolder data_dir '{self.data_dir}' is not a directory")
+        return imagefolder_rows(directory, self.text_column)
+
+    def load(self, seed: int = 0) -> Splits:
+        directory = Path(self.data_dir).expanduser()
+        self.check()
         from datasets import load_dataset
 
         try:
@@ -98,6 +104,9 @@ class ImageFolder(benchhub.Dataset):
         images = _rows_to_images(rows, "image", self.text_column)
         train, held_out = split_by_image(images, self.eval_fraction, self.split_seed, self.max_train,
                                          self.max_eval)
+        if not train or not held_out:
+            raise benchhub.UserError(f"imagefolder {directory}: {len(images)} captioned image(s); a training and a "
+                                     "held-out split need at least 2")
         info = {"source": str(directory), "split": f"by image, {self.eval_fraction:.0%} held out, "
                                                    f"split_seed {self.split_seed}"}
         return to_splits(train, held_out, info, seed)
@@ -124,43 +133,35 @@ class CocoCaptions(benchhub.Dataset):
         self.eval_split, self.eval_fraction, self.split_seed = eval_split, eval_fraction, split_seed
         self.max_train, self.max_eval = max_train, max_eval
 
-    def load(self, seed: int = 0) -> Splits:
+    def check(self) -> list[dict]:
+        """Before anything runs: the annotations parse, every entry is well formed and unique, every image
+        path stays inside image_dir (the file and line of a bad entry are named)."""
         path, root = Path(self.annotations).expanduser(), Path(self.image_dir).expanduser()
         if not path.is_file():
-            raise RunFailure(f"coco-captions annotations '{self.annotations}' is not a file")
+            raise benchhub.UserError(f"coco-captions annotations '{self.annotations}' is not a file")
         if not root.is_dir():
-            raise RunFailure(f"coco-captions image_dir '{self.image_dir}' is not a directory")
-        try:
-            data = json.loads(path.read_text())
-        except ValueError as exc:
-            raise RunFailure(f"coco-captions annotations '{self.annotations}' is not JSON: {exc}") from None
-        if isinstance(data.get("images"), list) and data["images"] and "sentences" in data["images"][0]:
-            return self._karpathy(data, root, seed)
-        if "annotations" not in data:
-            raise RunFailure(f"'{self.annotations}' is neither COCO captions JSON (images + annotations) nor "
-                             "Karpathy's dataset_coco.json (images with sentences)")
-        captions: dict = {}
-        for ann in data["annotations"]:
-            captions.setdefault(ann["image_id"], []).append(ann["caption"])
-        entries = [(root / im["file_name"], captions.get(im["id"], [])) for im in data["images"]]
-        images = [{"path": p, "captions": c} for p, c in entries if c]
-        train, held_out = split_by_image(images, self.eval_fraction, self.split_seed, self.max_train,
-                                         self.max_eval)
-        info = {"source": str(path), "format": "coco",
-                "split": f"by image, {self.eval_fraction:.0%} held out, split_seed {self.split_seed}"}
-        return to_splits(self._open_all(train), self._open_all(held_out), info, seed)
+            raise benchhub.UserError(f"coco-captions image_dir '{self.image_dir}' is not a directory")
+        data, text = read_json(path, "coco-captions annotations")
+        if isinstance(data, dict) and isinstance(data.get("images"), list) and data["images"] \
+                and isinstance(data["images"][0], dict) and "sentences" in data["images"][0]:
+            return karpathy_images(data, text, path, root)
+        return coco_images(data, text, path, root)
 
-    def _karpathy(self, data: dict, root: Path, seed: int) -> Splits:
-        def images_of(splits):
-            return [{"path": root / im.get("filepath", "") / im["filename"],
-                     "captions": [s["raw"] for s in im["sentences"]]}
-                    for im in data["images"] if im.get("split") in splits]
-
-        train, held_out = images_of(set(self.train_splits)), images_of({self.eval_split})
-        train = train[:self.max_train] if self.max_train else train
-        held_out = held_out[:self.max_eval] if self.max_eval else held_out
-        info = {"source": self.annotations, "format": "karpathy",
-                "split": f"Karpathy: train {'+'.join(self.train_splits)}, eval {self.eval_split}"}
+    def load(self, seed: int = 0) -> Splits:
+        images = self.check()
+        if images[0].get("split", False) is not False:  # Karpathy's splits
+            train = [im for im in images if im["split"] in set(self.train_splits)][:self.max_train or None]
+            held_out = [im for im in images if im["split"] == self.eval_split][:self.max_eval or None]
+            info = {"source": self.annotations, "format": "karpathy",
+                    "split": f"Karpathy: train {'+'.join(self.train_splits)}, eval {self.eval_split}"}
+        else:
+            train, held_out = split_by_image(images, self.eval_fraction, self.split_seed, self.max_train,
+                                             self.max_eval)
+            info = {"source": self.annotations, "format": "coco",
+                    "split": f"by image, {self.eval_fraction:.0%} held out, split_seed {self.split_seed}"}
+        if not train or not held_out:
+            raise benchhub.UserError(f"coco-captions {self.annotations}: the {'training' if not train else 'held-out'}"
+                                     f" split is empty ({len(images)} captioned images)")
         return to_splits(self._open_all(train), self._open_all(held_out), info, seed)
 
     @staticmethod

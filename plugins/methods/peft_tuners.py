@@ -5,7 +5,7 @@ import dataclasses
 
 import benchhub
 from benchhub.errors import RunFailure, UserError, first_line, unknown_name
-from benchhub_plugins.methods.lora import default_targets, trained_heads
+from benchhub_plugins.methods.lora import check_targets, default_targets, trained_heads
 
 
 def config_class(peft_type: str):
@@ -33,7 +33,20 @@ class PeftTuner(benchhub.Method):
         unknown = sorted(set(options) - fields)
         if unknown:
             raise UserError(f"{self.name}: peft {config_class(self.type).__name__} has no option '{unknown[0]}'")
+        check_values(self.name, config_class(self.type), options)
         self.options = options
+
+    def check(self, meta_bundle):
+        """Options the user gave, checked at plan time on the model without weights: target_modules name
+        modules of the model, and peft accepts the whole configuration."""
+        if not self.options:
+            return
+        if self.options.get("target_modules"):
+            check_targets(self.name, self.options["target_modules"], meta_bundle())
+        try:
+            self.config(meta_bundle())
+        except RunFailure as exc:
+            raise UserError(f"{self.name}: {exc}") from None
 
     def defaults(self, bundle) -> dict:
         return {}
@@ -68,6 +81,22 @@ class PeftTuner(benchhub.Method):
         except (TypeError, ValueError, NotImplementedError, RuntimeError) as exc:
             raise RunFailure(f"peft {self.type} cannot adapt this model: {first_line(exc, with_type=False)}") from None
         return bundle
+
+
+def check_values(method: str, config_cls: type, options: dict) -> None:
+    """Each option of the type peft's config declares; ranks and scales positive, dropouts in [0, 1)."""
+    import typing
+
+    from benchhub.spec import conforms, describe_type
+
+    hints = typing.get_type_hints(config_cls)
+    for key, value in options.items():
+        if key in hints and not conforms(value, hints[key]):
+            raise UserError(f"{method}: option {key} must be {describe_type(hints[key])}, got {value!r}")
+        if key in ("r", "alpha", "lora_alpha", "init_r", "target_r") and isinstance(value, (int, float)) and value <= 0:
+            raise UserError(f"{method}: {key} must be positive, got {value}")
+        if key.endswith("dropout") and isinstance(value, (int, float)) and not 0 <= value < 1:
+            raise UserError(f"{method}: {key} must be in [0, 1), got {value}")
 
 
 class Dora(PeftTuner):

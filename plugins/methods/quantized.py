@@ -22,8 +22,8 @@ class LoraInt8(QLora):
     name = "lora-int8"
     quantization = "int8"
 
-    def __init__(self, r: int = 16, alpha: int = 32, dropout: float = 0.05, target_modules=None,
-                 bias: str = "none"):
+    def __init__(self, r: int = 16, alpha: int | float = 32, dropout: float = 0.05,
+                 target_modules: list[str] | str | None = None, bias: str = "none"):
         super().__init__(r=r, alpha=alpha, dropout=dropout, target_modules=target_modules, bias=bias)
 
 

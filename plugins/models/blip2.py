@@ -112,8 +112,17 @@ class Blip2Bundle(Bundle):
         self.tokenizer.padding_side = side
         text = self.tokenizer(texts, padding=True, return_token_type_ids=False)
         queries = self.processor.num_query_tokens or 0  # as the processor: none if it was built without them
-        return {"input_ids": torch.tensor([[self.image_token_id] * queries + ids for ids in text["input_ids"]]),
-                "attention_mask": torch.tensor([[1] * queries + mask for mask in text["attention_mask"]]),
+        limit = self.base_model().config.text_config.max_position_embeddings - queries
+        if side == "left":  # generation: the prompt's end, and room for the answer
+            limit -= self.max_new_tokens
+        ids, mask = text["input_ids"], text["attention_mask"]
+        if side == "left":
+            ids, mask = [r[::-1] for r in self.fit_tokens([r[::-1] for r in ids], limit, "prompts")], \
+                [r[::-1] for r in self.fit_tokens([r[::-1] for r in mask], limit, "prompts")]
+        else:
+            ids, mask = self.fit_tokens(ids, limit, "captions"), self.fit_tokens(mask, limit, "captions")
+        return {"input_ids": torch.tensor([[self.image_token_id] * queries + row for row in ids]),
+                "attention_mask": torch.tensor([[1] * queries + row for row in mask]),
                 "pixel_values": self.pixel_cache.stack([ex["image"] for ex in examples])}
 
     def _check_vocabulary(self, example: dict) -> None:

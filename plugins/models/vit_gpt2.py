@@ -53,9 +53,13 @@ class VitGpt2Bundle(Bundle):
     def collate(self, examples: list[dict]) -> dict:
         tok = self.tokenizer
         tok.padding_side = "right"
-        encoded = tok([f"{ex['text']}{tok.eos_token}" for ex in examples], padding=True, return_tensors="pt",
-                      add_special_tokens=False)
-        labels = encoded["input_ids"].masked_fill(encoded["attention_mask"] == 0, -100)
+        import torch
+
+        encoded = tok([f"{ex['text']}{tok.eos_token}" for ex in examples], padding=True, add_special_tokens=False)
+        limit = self.base_model().config.decoder.n_positions
+        ids = torch.tensor(self.fit_tokens(encoded["input_ids"], limit, "captions"))
+        mask = torch.tensor(self.fit_tokens(encoded["attention_mask"], limit, "captions"))
+        labels = ids.masked_fill(mask == 0, -100)
         return {"pixel_values": self._pixels(examples), "labels": labels}
 
     def example_batch(self, micro_batch: int, text_tokens: int) -> dict:

@@ -1,4 +1,5 @@
 """The run record: made from a run's result, written and read back, and when a stored one is reused."""
+import dataclasses
 import json
 
 import pytest
@@ -58,8 +59,16 @@ def test_record_round_trips_through_json():
     data = json.loads(r.to_json())
     assert data["status"] == "ok" and data["schema_version"] == 3 and data["scoring"] == SCORING
     assert RunRecord.from_dict(data) == r
-    with pytest.raises(ValueError):  # NaN is not JSON
-        _record(metrics={"CIDEr": float("nan")}).to_json()
+    with pytest.raises(ValueError):  # NaN is not JSON: never written
+        dataclasses.replace(r, metrics={"CIDEr": float("nan")}).to_json()
+
+
+def test_non_finite_values_are_stored_as_null_with_the_reason():
+    r = _record(metrics={"CIDEr": float("nan"), "BLEU-4": 0.5}, train={"seconds": 1.0, "final_loss": float("inf")})
+    data = json.loads(r.to_json())  # strict JSON: it parses with no NaN / Infinity extension
+    assert data["metrics"] == {"CIDEr": None, "BLEU-4": 0.5} and data["train"]["final_loss"] is None
+    assert data["nonfinite"] == {"metrics.CIDEr": "nan", "train.final_loss": "inf"}
+    assert "NaN" not in r.to_json() and "Infinity" not in r.to_json()
 
 
 @pytest.mark.parametrize("status,done,ranked", [("ok", True, True), ("over-budget", True, False),

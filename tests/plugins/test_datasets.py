@@ -5,7 +5,7 @@ import pytest
 from click.testing import CliRunner
 
 from benchhub.cli import cli
-from benchhub.errors import RunFailure
+from benchhub.errors import RunFailure, UserError
 from benchhub_plugins.datasets.files import CocoCaptions, HubCaptions, ImageFolder
 from benchhub_plugins.datasets.shapes import generate
 
@@ -31,7 +31,7 @@ def test_imagefolder_loads_and_splits_deterministically(tmp_path):
     assert a.eval[0]["image"].size == (32, 32) and isinstance(a.eval[0]["references"], list)
     capped = ImageFolder(data_dir=str(tmp_path / "folder"), max_train=4, max_eval=2).load()
     assert (len(capped.train), len(capped.eval)) == (4, 2)
-    with pytest.raises(RunFailure, match="is not a directory"):
+    with pytest.raises(UserError, match="is not a directory"):
         ImageFolder(data_dir=str(tmp_path / "nope")).load()
 
 
@@ -48,7 +48,7 @@ def test_coco_and_karpathy_formats(tmp_path):
     splits = CocoCaptions(annotations=str(tmp_path / "karpathy.json"), image_dir=str(tmp_path / "images")).load()
     assert (len(splits.train), len(splits.eval)) == (7, 3) and splits.info["format"] == "karpathy"
     assert splits.eval[0]["references"] == rows[0][1]
-    with pytest.raises(RunFailure, match="is not a file"):
+    with pytest.raises(UserError, match="is not a file"):
         CocoCaptions(annotations=str(tmp_path / "missing.json"), image_dir=str(tmp_path)).load()
 
 
@@ -102,7 +102,7 @@ def test_rows_of_one_image_stay_on_one_side(tmp_path):
     assert all(len(e["references"]) == 2 for e in splits.eval)
 
 
-@pytest.mark.parametrize("option,needle", [('eval_fraction = "a"', "eval_fraction must be a number"),
+@pytest.mark.parametrize("option,needle", [('eval_fraction = "a"', "eval_fraction must be a finite number"),
                                            ("eval_fraction = 3", "eval_fraction must be a number"),
                                            ('train_splits = "train"', "train_splits must be a list")])
 def test_dataset_option_types(fresh_plugins, tmp_path, option, needle):

@@ -18,19 +18,17 @@ from pathlib import Path
 from rich.markup import escape
 
 from benchhub import isolation
-from benchhub.claims import LoadSampler, active_run, claim, describe
-from benchhub.components import Model
-from benchhub.environment import identity
-from benchhub.progress import Display, prepared_line, status_line
-from benchhub.records import RunRecord, make_record, now, randomness, reuse_verdict, with_scores
+from benchhub.claims import LoadSampler, claim, describe
+from benchhub.jobs import Job, label, keep, new_job, prepare_model, rescore, run_one, verdict
+from benchhub.progress import Display, status_line
+from benchhub.records import RunRecord
 from benchhub.report import write_leaderboard
-from benchhub.spec import Cell, RunSpec
+from benchhub.spec import Cell
 from benchhub.store import Store
 from benchhub.sweep import choose_lr
 
 REDRAW_SECONDS = 10.0
 WAIT_SECONDS = 2.0  # how often a run another process computes is looked at again
-SCORE = {"sweep": ("validation",), "final": ("eval", "source"), "rescore": ("validation", "eval", "source")}
 
 
 @dataclass
@@ -56,39 +54,6 @@ class Outcome:
             out.append(f"not run {len(self.blocked)}: a record not understood holds their run id "
                        "(see above; `--force` re-runs them)")
         return out
-
-
-@dataclass(frozen=True)
-class Job:
-    spec: RunSpec
-    run_id: str
-    classes: object
-    identity: dict
-    role: str = "final"  # "sweep" (validation only), "final" (evaluation, source) or "rescore"
-    cell: Cell | None = None
-    selection: dict | None = None
-
-
-def verdict(job: Job, stored: RunRecord | None, force: bool) -> tuple[str, str]:
-    """(what to do: "reuse" | "rescore" | "run", why) for a job and its stored record: the one place reuse is decided."""
-    reuse, why = reuse_verdict(stored, job.identity, force)
-    if not reuse:
-        return "run", why
-    if not stored.status.ranked:  # a finished finding (does not fit, over budget): nothing to score
-        return "reuse", why
-    if job.role == "sweep" and stored.split_score("validation") is None:
-        return "run", "recorded without a validation score"
-    if job.role == "final" and not stored.evaluated:
-        if stored.weights and stored.split_score("validation") is not None:
-            return "rescore", "the chosen rate's sweep run: its saved weights are scored"
-        return "run", "recorded without evaluation scores"
-    return "reuse", why
-
-
-def new_job(spec: RunSpec, registry, env: dict, role: str = "final", cell: Cell | None = None,
-            selection: dict | None = None) -> Job:
-    classes = registry.classes_for(spec)
-    return Job(spec, spec.config_hash(env), classes, identity(classes.all()), role, cell, selection)
 
 
 def run_matrix(cells: list[Cell], registry, store: Store, env: dict, device, console, *, force: bool = False,
@@ -149,7 +114,7 @@ class _Runner:
     def submit(self, job: Job, retrain: bool = False) -> None:
         if job.run_id in self.blocked:
             self.outcome.blocked.append(job.run_id)
-            self.display.print(f"[yellow]    not run[/] {_label(job)}: its record is not understood "
+            self.display.print(f"[yellow]    not run[/] {label(job)}: its record is not understood "
                                f"({escape(self.blocked[job.run_id])}); `--force` re-runs it")
             self.finished(job, None)
             return
@@ -160,7 +125,7 @@ class _Runner:
             verdict(job, stored, force)
         if action == "reuse":
             self.outcome.reused[why] += 1
-            self.display.print(f"[dim]     reused {_label(job)}: record {job.run_id} (use --force to re-run)[/]")
+            self.display.print(f"[dim]     reused {label(job)}: record {job.run_id} (use --force to re-run)[/]")
             self.finished(job, self._reselected(stored, job))
             return
         if stored is not None and action == "run":
@@ -178,7 +143,7 @@ class _Runner:
                 record = future.result()
                 if isinstance(record, dict):  # another benchhub process holds its claim: wait for its record
                     if job.run_id not in self.waiting and not record.get("recorded"):
-                        self.display.print(f"[dim]    waiting for {_label(job)}: {describe(record)} computes it[/]")
+                        self.display.print(f"[dim]    waiting for {label(job)}: {describe(record)} computes it[/]")
                     self.waiting[job.run_id] = job
                     continue
                 if job.role == "rescore" and record is None:  # the reloaded weights did not reproduce
@@ -189,7 +154,7 @@ class _Runner:
                 self.fresh.add(job.run_id)
                 self.outcome.records.append(record)
                 self.redraw()
-                self.display.done(job.run_id, status_line(record, _label(job), job.role))
+                self.display.done(job.run_id, status_line(record, label(job), job.role))
                 self.tell(record)
                 self.finished(job, record)
             self.retry_waiting()
@@ -229,11 +194,11 @@ class _Runner:
             return
         selection = choose_lr(job.cell, results)
         if selection is None:
-            self.display.print(f"[red]   no rate[/] of {job.spec.model.name} · {job.spec.method_label} finished its "
+            self.display.print(f"[red]   no rate[/] of {job.spec.model.name} · {job.spec.methodlabel} finished its "
                                "sweep; it has no evaluation runs")
             return
         self.display.print(f"[cyan]   chose[/] lr {selection['chosen']:g} for {job.spec.model.name} · "
-                           f"{job.spec.method_label} on validation {selection['metric']} ({selection['summary']})")
+                           f"{job.spec.methodlabel} on validation {selection['metric']} ({selection['summary']})")
         for spec in job.cell.final_specs(selection["chosen"]):
             self.submit(new_job(spec, self.registry, self.env, "final", job.cell, selection))
 
@@ -257,97 +222,14 @@ class _Runner:
                 self.claims.pop(job.run_id).release()
                 return {"recorded": True}
             if held.taken_over:
-                self.display.print(f"[dim]    took over[/] the stale claim of {_label(job)} ({held.taken_over})")
+                self.display.print(f"[dim]    took over[/] the stale claim of {label(job)} ({held.taken_over})")
         with self.prepare_lock:
             prep = prepare_model(job, self.prepared, self.store, self.display, self.timeout)
-        self.display.start(job.run_id, _label(job) + ("" if job.role == "final" else f" ({job.role})"))
+        self.display.start(job.run_id, label(job) + ("" if job.role == "final" else f" ({job.role})"))
         if job.role == "rescore":
             return rescore(job, stored, self.store, self.device, self.display)
         return run_one(job, prep, self.store, self.env, self.device, self.display, self.timeout, self.readers,
                        self.load)
-
-
-def _label(job: Job) -> str:
-    spec = job.spec
-    lr = f" · lr {spec.lr:g}" if job.cell is None or job.cell.trains else ""
-    return f"{spec.model.name} · {spec.method_label}{lr} · seed {spec.seed}"
-
-
-def prepare_model(job: Job, prepared: dict, store: Store, display, timeout: float | None = None) -> dict:
-    """The model's one-time preparation (e.g. pre-training), once per model and options, in a child (under the
-    run timeout: a preparation that outlasts it fails the model's runs and leaves its cache clean)."""
-    spec = job.spec
-    if job.classes.model.prepare is Model.prepare:  # nothing to prepare
-        return {"status": "ok"}
-    key = f"{spec.model.name}:{sorted(spec.model.options.items())}"
-    if key not in prepared:
-        display.start("prepare", f"preparing {spec.model.name}")
-        log_dir = store.dir / "logs"
-        log_dir.mkdir(parents=True, exist_ok=True)
-        prepared[key] = isolation.run_in_child(
-            isolation.prepare_task, {"cls": job.classes.model, "name": spec.model.name,
-                                     "options": spec.model.options},
-            display.listener("prepare"), log_path=str(log_dir / "prepare.log"), timeout=timeout)
-        display.finish("prepare")
-        if prepared[key]["status"] != "ok" or prepared[key].get("info"):
-            display.print(prepared_line(spec.model.name, prepared[key]))
-    return prepared[key]
-
-
-def run_one(job: Job, prep: dict, store: Store, env: dict, device, display, timeout, readers: tuple,
-            load: LoadSampler) -> RunRecord:
-    """One run in its child process, turned into its record (`readers`: the suite's baseline and reference;
-    `load`: what else ran on the host meanwhile)."""
-    spec = job.spec
-    log_path, weights = store.log_path(spec, job.run_id), store.weights_dir(spec, job.run_id)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    log_path.unlink(missing_ok=True)
-    started, t0, since = now(), time.perf_counter(), time.monotonic()
-    if prep["status"] != "ok":
-        result = {"status": "failed", "error": f"model preparation failed: {prep.get('error')}"}
-    else:
-        with active_run(job.run_id):
-            result = isolation.run_in_child(
-                isolation.run_task, {"config": spec.config(), "classes": job.classes, "device": str(device),
-                                     "weights_dir": str(weights), "score": SCORE[job.role]},
-                display.listener(job.run_id), log_path=str(log_path), timeout=timeout)
-    return make_record(spec, job.run_id, result, environment=env, identity=job.identity,
-                       scoring=job.classes.scoring(spec), baseline=readers[0], reference=readers[1], started=started,
-                       wall=time.perf_counter() - t0, log=str(log_path.relative_to(store.dir)),
-                       weights=str(weights.relative_to(store.dir)) if result.get("weights") else None,
-                       model_preparation=prep.get("info"), selection=job.selection, role=job.role,
-                       randomness=randomness(spec, bool(job.cell is None or job.cell.trains)),
-                       load=load.over(since, time.monotonic()))
-
-
-def rescore(job: Job, stored: RunRecord, store: Store, device, display) -> RunRecord | None:
-    """The chosen rate's sweep run scored on the evaluation splits from its saved weights; None when the
-    reloaded model does not reproduce the sweep's validation score exactly (then it trains again)."""
-    log_path = store.log_path(job.spec, job.run_id)
-    result = isolation.run_in_child(
-        isolation.run_task, {"config": job.spec.config(), "classes": job.classes, "device": str(device),
-                             "weights_dir": str(store.dir / stored.weights), "score": SCORE["rescore"],
-                             "rescore": True},
-        display.listener(job.run_id), log_path=str(log_path), timeout=None)
-    again = ((result.get("scores") or {}).get("validation") or {}).get("metrics")
-    if result.get("status") != "ok" or again != (stored.scores.get("validation") or {}).get("metrics"):
-        display.print(f"[yellow]  retrain[/] {_label(job)}: reloading its weights gave "
-                      f"{result.get('error') or 'other validation scores'}")
-        return None
-    return with_scores(stored, result, job.selection)
-
-
-def keep(record: RunRecord, store: Store, job: Job, display) -> None:
-    """Store the record, unless it is a failed re-run of a finished one (then beside it, in logs/)."""
-    path = store.path_for(job.spec, job.run_id)
-    previous = store.find(job.run_id) if not record.status.done else None
-    if previous is not None and previous.status.done:
-        failed_path = store.dir / "logs" / f"{path.stem}.failed.json"
-        store.write(record, failed_path)
-        display.print(f"[yellow]    kept[/] the earlier {previous.status} record of {_label(job)}; "
-                      f"this failure is in logs/{path.stem}.failed.json")
-    else:
-        store.write(record, path)
 
 
 def dry_run(cells: list[Cell], registry, store: Store, env: dict, force: bool) -> list[tuple]:

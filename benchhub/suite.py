@@ -1,16 +1,16 @@
 """Suites: TOML files and command-line selections -> the validated matrix of RunSpecs, before anything runs."""
 from __future__ import annotations
 
-import math
 import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from benchhub.budget import Budget, parse_memory
-from benchhub.errors import RunFailure, UserError, unknown_name
-from benchhub.spec import (Cell, ComponentSpec, RunSpec, check_options, instantiate, parse_component,
-                           parse_component_list, split_name)
+from benchhub.errors import UserError, unknown_name
+from benchhub import validation
+from benchhub.spec import (Cell, ComponentSpec, RunSpec, check_options, parse_component, parse_component_list,
+                           split_name)
 
 BUILTIN_SUITES = Path(__file__).resolve().parent.parent / "benchmarks"
 VALIDATION_FRACTION = 0.1  # of the training examples, when an lr grid needs a validation split the dataset lacks
@@ -182,98 +182,22 @@ class Plan:
                    for c in self.cells)
 
 
-def _metrics(suite: Suite, registry, task: str) -> tuple[str, ...]:
-    """The suite's metric labels, validated against the dataset's task (default: the first metric for it)."""
-    for label in suite.metrics:
-        metric = parse_component(label)
-        metric_cls = registry.get_variant("metric", metric.name)
-        check_options("metric", metric_cls, metric.name, metric.options)
-        metric_task = instantiate(metric_cls, metric.name, metric.options).task
-        if metric_task != task:
-            raise UserError(f"metric '{metric.name}' scores task '{metric_task}', but dataset "
-                            f"'{suite.dataset.name}' is task '{task}'")
-    if suite.metrics:
-        return tuple(parse_component(m).label() for m in suite.metrics)
-    return tuple(n for n in registry.names("metric") if registry.get("metric", n).task == task)[:1]
-
-
-def _lr_grid(method: ComponentSpec, method_cls: type, options: dict) -> tuple[float, ...]:
-    """The method's learning rate, or its grid (`lr = [1e-4, 3e-4]`): finite, non-negative, distinct."""
-    lr = options.pop("lr", method_cls.default_lr)
-    grid = lr if isinstance(lr, list) else [lr]
-    for value in grid:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-            raise UserError(f"method '{method.label()}': lr must be a finite non-negative number (or a list of "
-                            f"them), got {value!r}")
-    if not grid:
-        raise UserError(f"method '{method.label()}': an lr grid needs at least one value, got []")
-    if len(set(grid)) != len(grid):
-        raise UserError(f"method '{method.label()}': an lr grid needs distinct values, got {lr!r}")
-    if len(grid) > 1 and not method_cls.trains:
-        raise UserError(f"method '{method.label()}' does not train; it takes no learning-rate grid")
-    return tuple(float(v) for v in grid)
-
-
-def _check_option_tables(suite: Suite, registry) -> None:
-    """Every [methods.X] / [models.X] table names a registered method / model (else it would silently do nothing)."""
-    for kind, tables in (("method", suite.method_options), ("model", suite.model_options)):
-        for key in tables:
-            try:
-                registry.get_variant(kind, key)
-            except UserError as exc:
-                raise UserError(f"suite {suite.source}: [{kind}s.{key}] table: {exc}") from None
-
-
-def _meta_bundle(model_cls: type, name: str, options: dict):
-    """The model's bundle on the meta device, built on first call (for methods' plan-time checks)."""
-    built: list = []
-
-    def get():
-        if not built:
-            from benchhub.isolation import quiet_libraries
-
-            quiet_libraries()
-            built.append(instantiate(model_cls, name, options).meta_bundle())
-        return built[0]
-
-    return get
-
-
-def _check_method(method, meta_bundle) -> None:
-    """The method's own checks against the model; a model without a meta bundle is checked at run time."""
-    try:
-        getattr(method, "check", lambda _: None)(meta_bundle)
-    except RunFailure:
-        pass
-
-
-def _check_data(dataset, strict: bool) -> str | None:
-    """The dataset's own checks of its files: a UserError, or (not strict: a dry run) the problem in words."""
-    try:
-        dataset.check()
-    except UserError as exc:
-        if strict:
-            raise
-        return str(exc)
-    return None
-
-
 def plan(suite: Suite, registry, check_data: bool = True) -> Plan:
     """Every model × method cell, resolved and validated (classes, options, learning-rate grids, the data's
     files; with check_data=False a data problem is returned in Plan.data_problem instead)."""
     dataset_cls = registry.get("dataset", suite.dataset.name)
-    problem = _check_data(check_options("dataset", dataset_cls, suite.dataset.name, suite.dataset.options),
+    problem = validation.check_data(check_options("dataset", dataset_cls, suite.dataset.name, suite.dataset.options),
                           check_data)
     task = dataset_cls.task
-    metrics = _metrics(suite, registry, task)
+    metrics = validation.metrics(suite, registry, task)
     if suite.source_set is not None:
         source_cls = registry.get("dataset", suite.source_set.name)
-        problem = problem or _check_data(check_options("dataset", source_cls, suite.source_set.name,
+        problem = problem or validation.check_data(check_options("dataset", source_cls, suite.source_set.name,
                                                        suite.source_set.options), check_data)
         if source_cls.task != task:
             raise UserError(f"[source] dataset '{suite.source_set.name}' is task '{source_cls.task}', but the suite's "
                             f"dataset is task '{task}'")
-    _check_option_tables(suite, registry)
+    validation.check_option_tables(suite, registry)
     cells, skipped = [], []
     for model in suite.models:
         model_cls = registry.get_variant("model", model.name)
@@ -283,12 +207,12 @@ def plan(suite: Suite, registry, check_data: bool = True) -> Plan:
             skipped.append((model.name, "*", f"model supports {', '.join(model_cls.tasks)}, not the dataset's "
                                               f"task '{task}'"))
             continue
-        meta = _meta_bundle(model_cls, model.name, model_opts)
+        meta = validation.meta_bundle(model_cls, model.name, model_opts)
         for method in suite.methods:
             method_cls = registry.get_variant("method", method.name)
             options = {**suite.method_options.get(method.name, {}), **method.options}
-            grid = _lr_grid(method, method_cls, options)
-            _check_method(check_options("method", method_cls, method.name, options), meta)
+            grid = validation.lr_grid(method, method_cls, options)
+            validation.check_method(check_options("method", method_cls, method.name, options), meta)
             spec = RunSpec(suite=suite.name, method=ComponentSpec(method.name, options),
                            model=ComponentSpec(model.name, model_opts), dataset=suite.dataset, metrics=metrics,
                            budget=suite.budget, seed=suite.seeds[0], lr=grid[0], method_label=method.label(),

@@ -1,0 +1,132 @@
+"""One run of a matrix: its job, whether its stored record is reused, its child process, its record kept."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from benchhub import isolation
+from benchhub.claims import LoadSampler, active_run
+from benchhub.components import Model
+from benchhub.progress import prepared_line
+from benchhub.environment import identity
+from benchhub.records import RunRecord, make_record, now, randomness, reuse_verdict, with_scores
+from benchhub.spec import Cell, RunSpec
+from benchhub.store import Store
+
+SCORE = {"sweep": ("validation",), "final": ("eval", "source"), "rescore": ("validation", "eval", "source")}
+
+
+@dataclass(frozen=True)
+class Job:
+    spec: RunSpec
+    run_id: str
+    classes: object
+    identity: dict
+    role: str = "final"  # "sweep" (validation only), "final" (evaluation, source) or "rescore"
+    cell: Cell | None = None
+    selection: dict | None = None
+
+
+def verdict(job: Job, stored: RunRecord | None, force: bool) -> tuple[str, str]:
+    """(what to do: "reuse" | "rescore" | "run", why) for a job and its stored record: the one place reuse is decided."""
+    reuse, why = reuse_verdict(stored, job.identity, force)
+    if not reuse:
+        return "run", why
+    if not stored.status.ranked:  # a finished finding (does not fit, over budget): nothing to score
+        return "reuse", why
+    if job.role == "sweep" and stored.split_score("validation") is None:
+        return "run", "recorded without a validation score"
+    if job.role == "final" and not stored.evaluated:
+        if stored.weights and stored.split_score("validation") is not None:
+            return "rescore", "the chosen rate's sweep run: its saved weights are scored"
+        return "run", "recorded without evaluation scores"
+    return "reuse", why
+
+
+def new_job(spec: RunSpec, registry, env: dict, role: str = "final", cell: Cell | None = None,
+            selection: dict | None = None) -> Job:
+    classes = registry.classes_for(spec)
+    return Job(spec, spec.config_hash(env), classes, identity(classes.all()), role, cell, selection)
+
+
+def label(job: Job) -> str:
+    spec = job.spec
+    lr = f" · lr {spec.lr:g}" if job.cell is None or job.cell.trains else ""
+    return f"{spec.model.name} · {spec.method_label}{lr} · seed {spec.seed}"
+
+
+def prepare_model(job: Job, prepared: dict, store: Store, display, timeout: float | None = None) -> dict:
+    """The model's one-time preparation (e.g. pre-training), once per model and options, in a child (under the
+    run timeout: a preparation that outlasts it fails the model's runs and leaves its cache clean)."""
+    spec = job.spec
+    if job.classes.model.prepare is Model.prepare:  # nothing to prepare
+        return {"status": "ok"}
+    key = f"{spec.model.name}:{sorted(spec.model.options.items())}"
+    if key not in prepared:
+        display.start("prepare", f"preparing {spec.model.name}")
+        log_dir = store.dir / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        prepared[key] = isolation.run_in_child(
+            isolation.prepare_task, {"cls": job.classes.model, "name": spec.model.name,
+                                     "options": spec.model.options},
+            display.listener("prepare"), log_path=str(log_dir / "prepare.log"), timeout=timeout)
+        display.finish("prepare")
+        if prepared[key]["status"] != "ok" or prepared[key].get("info"):
+            display.print(prepared_line(spec.model.name, prepared[key]))
+    return prepared[key]
+
+
+def run_one(job: Job, prep: dict, store: Store, env: dict, device, display, timeout, readers: tuple,
+            load: LoadSampler) -> RunRecord:
+    """One run in its child process, turned into its record (`readers`: the suite's baseline and reference;
+    `load`: what else ran on the host meanwhile)."""
+    spec = job.spec
+    log_path, weights = store.log_path(spec, job.run_id), store.weights_dir(spec, job.run_id)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_path.unlink(missing_ok=True)
+    started, t0, since = now(), time.perf_counter(), time.monotonic()
+    if prep["status"] != "ok":
+        result = {"status": "failed", "error": f"model preparation failed: {prep.get('error')}"}
+    else:
+        with active_run(job.run_id):
+            result = isolation.run_in_child(
+                isolation.run_task, {"config": spec.config(), "classes": job.classes, "device": str(device),
+                                     "weights_dir": str(weights), "score": SCORE[job.role]},
+                display.listener(job.run_id), log_path=str(log_path), timeout=timeout)
+    return make_record(spec, job.run_id, result, environment=env, identity=job.identity,
+                       scoring=job.classes.scoring(spec), baseline=readers[0], reference=readers[1], started=started,
+                       wall=time.perf_counter() - t0, log=str(log_path.relative_to(store.dir)),
+                       weights=str(weights.relative_to(store.dir)) if result.get("weights") else None,
+                       model_preparation=prep.get("info"), selection=job.selection, role=job.role,
+                       randomness=randomness(spec, bool(job.cell is None or job.cell.trains)),
+                       load=load.over(since, time.monotonic()))
+
+
+def rescore(job: Job, stored: RunRecord, store: Store, device, display) -> RunRecord | None:
+    """The chosen rate's sweep run scored on the evaluation splits from its saved weights; None when the
+    reloaded model does not reproduce the sweep's validation score exactly (then it trains again)."""
+    log_path = store.log_path(job.spec, job.run_id)
+    result = isolation.run_in_child(
+        isolation.run_task, {"config": job.spec.config(), "classes": job.classes, "device": str(device),
+                             "weights_dir": str(store.dir / stored.weights), "score": SCORE["rescore"],
+                             "rescore": True},
+        display.listener(job.run_id), log_path=str(log_path), timeout=None)
+    again = ((result.get("scores") or {}).get("validation") or {}).get("metrics")
+    if result.get("status") != "ok" or again != (stored.scores.get("validation") or {}).get("metrics"):
+        display.print(f"[yellow]  retrain[/] {label(job)}: reloading its weights gave "
+                      f"{result.get('error') or 'other validation scores'}")
+        return None
+    return with_scores(stored, result, job.selection)
+
+
+def keep(record: RunRecord, store: Store, job: Job, display) -> None:
+    """Store the record, unless it is a failed re-run of a finished one (then beside it, in logs/)."""
+    path = store.path_for(job.spec, job.run_id)
+    previous = store.find(job.run_id) if not record.status.done else None
+    if previous is not None and previous.status.done:
+        failed_path = store.dir / "logs" / f"{path.stem}.failed.json"
+        store.write(record, failed_path)
+        display.print(f"[yellow]    kept[/] the earlier {previous.status} record of {label(job)}; "
+                      f"this failure is in logs/{path.stem}.failed.json")
+    else:
+        store.write(record, path)

@@ -1,0 +1,84 @@
+"""Plan-time checks: every suite table, option, learning-rate grid, metric and data file is validated (one
+line, exit 2) before anything runs."""
+from __future__ import annotations
+
+import math
+
+from benchhub.errors import RunFailure, UserError
+from benchhub.spec import ComponentSpec, check_options, instantiate, parse_component
+
+
+def metrics(suite, registry, task: str) -> tuple[str, ...]:
+    """The suite's metric labels, validated against the dataset's task (default: the first metric for it)."""
+    for label in suite.metrics:
+        metric = parse_component(label)
+        metric_cls = registry.get_variant("metric", metric.name)
+        check_options("metric", metric_cls, metric.name, metric.options)
+        metric_task = instantiate(metric_cls, metric.name, metric.options).task
+        if metric_task != task:
+            raise UserError(f"metric '{metric.name}' scores task '{metric_task}', but dataset "
+                            f"'{suite.dataset.name}' is task '{task}'")
+    if suite.metrics:
+        return tuple(parse_component(m).label() for m in suite.metrics)
+    return tuple(n for n in registry.names("metric") if registry.get("metric", n).task == task)[:1]
+
+
+def lr_grid(method: ComponentSpec, method_cls: type, options: dict) -> tuple[float, ...]:
+    """The method's learning rate, or its grid (`lr = [1e-4, 3e-4]`): finite, non-negative, distinct."""
+    lr = options.pop("lr", method_cls.default_lr)
+    grid = lr if isinstance(lr, list) else [lr]
+    for value in grid:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise UserError(f"method '{method.label()}': lr must be a finite non-negative number (or a list of "
+                            f"them), got {value!r}")
+    if not grid:
+        raise UserError(f"method '{method.label()}': an lr grid needs at least one value, got []")
+    if len(set(grid)) != len(grid):
+        raise UserError(f"method '{method.label()}': an lr grid needs distinct values, got {lr!r}")
+    if len(grid) > 1 and not method_cls.trains:
+        raise UserError(f"method '{method.label()}' does not train; it takes no learning-rate grid")
+    return tuple(float(v) for v in grid)
+
+
+def check_option_tables(suite, registry) -> None:
+    """Every [methods.X] / [models.X] table names a registered method / model (else it would silently do nothing)."""
+    for kind, tables in (("method", suite.method_options), ("model", suite.model_options)):
+        for key in tables:
+            try:
+                registry.get_variant(kind, key)
+            except UserError as exc:
+                raise UserError(f"suite {suite.source}: [{kind}s.{key}] table: {exc}") from None
+
+
+def meta_bundle(model_cls: type, name: str, options: dict):
+    """The model's bundle on the meta device, built on first call (for methods' plan-time checks)."""
+    built: list = []
+
+    def get():
+        if not built:
+            from benchhub.isolation import quiet_libraries
+
+            quiet_libraries()
+            built.append(instantiate(model_cls, name, options).meta_bundle())
+        return built[0]
+
+    return get
+
+
+def check_method(method, meta_bundle) -> None:
+    """The method's own checks against the model; a model without a meta bundle is checked at run time."""
+    try:
+        getattr(method, "check", lambda _: None)(meta_bundle)
+    except RunFailure:
+        pass
+
+
+def check_data(dataset, strict: bool) -> str | None:
+    """The dataset's own checks of its files: a UserError, or (not strict: a dry run) the problem in words."""
+    try:
+        dataset.check()
+    except UserError as exc:
+        if strict:
+            raise
+        return str(exc)
+    return None

@@ -139,7 +139,7 @@ def run(ctx, suite_name, methods, models, seed, seeds, results_dir, max_steps, e
                                     reference=reference_of(suite, registry), jobs=jobs,
                                     total=matrix.count())
     _finish(outcome, store, quiet)
-    ctx.exit(1 if outcome.failed else 0)
+    ctx.exit(1 if outcome.failed or outcome.blocked else 0)
 
 
 def _finish(outcome, store, quiet: bool) -> None:

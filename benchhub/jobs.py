@@ -4,6 +4,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from rich.markup import escape
+
 from benchhub import isolation
 from benchhub.claims import LoadSampler, active_run
 from benchhub.components import Model
@@ -50,6 +52,11 @@ def new_job(spec: RunSpec, registry, env: dict, role: str = "final", cell: Cell 
 
 
 def label(job: Job) -> str:
+    """The run in words, for the console (rich markup in plugin text is escaped)."""
+    return escape(_words(job))
+
+
+def _words(job: Job) -> str:
     spec = job.spec
     lr = f" · lr {spec.lr:g}" if job.cell is None or job.cell.trains else ""
     return f"{spec.model.name} · {spec.method_label}{lr} · seed {spec.seed}"

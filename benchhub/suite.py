@@ -74,13 +74,12 @@ _BUDGET_KEYS = {f.name for f in fields(Budget)} | {"memory_limit"}
 def _check_tables(data: dict, source: str) -> dict:
     """The shape of a suite file: known tables, [suite] with methods and models; returns [suite]."""
     known = {"suite", "budget", "methods", "models", "dataset", "source"}
-    extra = sorted(set(data) - known)
-    _expect(not extra, source, f"unknown table '{extra[0] if extra else ''}'; expected: {', '.join(sorted(known))}")
+    for extra in sorted(set(data) - known):
+        raise UserError(f"suite {source}: {unknown_name('table', extra, known)}")
     head = data.get("suite", {})
     _expect(isinstance(head, dict), source, "[suite] must be a table")
-    unknown = sorted(set(head) - set(SUITE_KEYS))
-    _expect(not unknown, source, f"unknown [suite] key '{unknown[0] if unknown else ''}'; expected: "
-            f"{', '.join(SUITE_KEYS)}")
+    for key in sorted(set(head) - set(SUITE_KEYS)):
+        raise UserError(f"suite {source}: {unknown_name('[suite] key', key, SUITE_KEYS)}")
     for key in ("methods", "models"):
         _expect(isinstance(head.get(key), list) and head[key] and all(isinstance(v, str) for v in head[key]),
                 source, f"[suite] {key} must be a non-empty list of strings")
@@ -94,9 +93,8 @@ def _check_tables(data: dict, source: str) -> dict:
 
 def _budget(table: dict, source: str) -> Budget:
     table = dict(table)
-    unknown = set(table) - _BUDGET_KEYS
-    _expect(not unknown, source, f"unknown budget key '{sorted(unknown)[0] if unknown else ''}'; "
-            f"expected: {', '.join(sorted(_BUDGET_KEYS - {'memory_limit_bytes'}))}")
+    for key in sorted(set(table) - _BUDGET_KEYS):
+        raise UserError(f"suite {source}: {unknown_name('budget key', key, _BUDGET_KEYS - {'memory_limit_bytes'})}")
     if "memory_limit" in table:
         table["memory_limit_bytes"] = parse_memory(table.pop("memory_limit"))
     try:

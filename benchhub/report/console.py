@@ -78,6 +78,13 @@ def _parameter_lines(params: dict) -> list[str]:
     return lines
 
 
+def escape(text: str) -> str:
+    """Plugin- or data-provided text shown as itself in a rich table (no markup)."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(str(text))
+
+
 def dry_run_table(suite, matrix, rows: list[tuple], device: str):
     """`run --dry-run`: every resolved run with what would happen to it, and the skipped pairs."""
     from rich.table import Table
@@ -86,12 +93,12 @@ def dry_run_table(suite, matrix, rows: list[tuple], device: str):
                   title=f"suite {suite.name} · {device} · {suite.budget.describe()}")
     for spec, run_id, would in rows:
         later = run_id == "–"  # after a sweep: the chosen rate, every seed
-        table.add_row(spec.model.name, spec.method_label, "all" if later else str(spec.seed),
+        table.add_row(escape(spec.model.name), escape(spec.method_label), "all" if later else str(spec.seed),
                       "chosen" if later else f"{spec.lr:g}",
                       f"{spec.budget.micro_batch} × {spec.budget.grad_accum_steps}",
                       str(spec.budget.max_steps or f"{spec.budget.max_epochs} epochs"), run_id, would)
     for model, method, reason in matrix.skipped:
-        table.add_row(model, method, "–", "–", "–", "–", "–", f"skip: {reason}")
+        table.add_row(escape(model), escape(method), "–", "–", "–", "–", "–", escape(f"skip: {reason}"))
     return table
 
 
@@ -104,10 +111,10 @@ def check_table(rows: list[tuple]):
         checks, params = result.get("checks", {}), result.get("parameters") or {}
         image = checks.get("image_conditioning_logit_change")
         accumulation = checks.get("accumulation_rel_error")
-        table.add_row(spec.model.name, spec.method_label, "–" if image is None else f"{image:.3g}",
+        table.add_row(escape(spec.model.name), escape(spec.method_label), "–" if image is None else f"{image:.3g}",
                       "–" if accumulation is None else f"{accumulation:.2e}",
                       f"{params['trainable']:,}" if params else "–",
-                      "ok" if result["status"] == "ok" else f"FAILED: {result.get('error')}")
+                      "ok" if result["status"] == "ok" else escape(f"FAILED: {result.get('error')}"))
     return table
 
 
@@ -131,9 +138,10 @@ def leaderboard_tables(records: list[RunRecord]) -> list:
     tables = []
     for board in boards(records):
         primary, stats = board.primary, board.stats
-        table = Table("Rank", "Method", f"{primary} (95 % CI)", "Δ vs " + (stats.reference or {}).get("method", "–"),
-                      "Forgetting", "LR", "Train s", "Peak memory", "Pareto", "Status",
-                      title=f"{board.model} on {board.dataset}", title_justify="left")
+        table = Table("Rank", "Method", f"{primary} (95 % CI)",
+                      escape("Δ vs " + (stats.reference or {}).get("method", "–")), "Forgetting", "LR", "Train s",
+                      "Peak memory", "Pareto", "Status", title=escape(f"{board.model} on {board.dataset}"),
+                      title_justify="left")
         for row in stats.ordered():
             table.add_row(*_console_cells(row, stats, primary))
         tables.append(table)
@@ -141,8 +149,6 @@ def leaderboard_tables(records: list[RunRecord]) -> list:
 
 
 def _console_cells(row: dict, stats, primary: str | None) -> list[str]:
-    from rich.markup import escape
-
     def diff_text(diff):
         return "–" if diff is None else f"{diff.estimate:+.3f} [{diff.low:+.3f}, {diff.high:+.3f}]" \
             + (" *" if diff.significant else "")

@@ -2,6 +2,7 @@
 training on, and a re-run loses and recomputes nothing that had finished."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -9,6 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from benchhub.fileio import orphaned
 
 
 def _descendants(pid: int) -> set[int]:
@@ -38,27 +41,51 @@ def _records(results: Path) -> dict:
     return {p.name: json.loads(p.read_text()) for p in (results / "tiny").glob("*__*.json")}
 
 
+CMD = [sys.executable, "-m", "benchhub.cli", "run", "--suite", "tiny"]
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """A results directory where zero-shot and full have finished (made once, copied by each drill)."""
+    results = tmp_path_factory.mktemp("finished") / "results"
+    done = subprocess.run(CMD + ["--methods", "zero-shot,full", "--results", str(results)], capture_output=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr
+    return results
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize("moment", ["preparing", "training"])
 @pytest.mark.parametrize("group", [False, True])
-def test_sigkill_leaves_no_orphans_and_loses_nothing(tmp_path, group):
+def test_sigkill_leaves_no_orphans_and_loses_nothing(finished, tmp_path, group, moment):
     results = tmp_path / "results"
-    cmd = [sys.executable, "-m", "benchhub.cli", "run", "--suite", "tiny", "--methods", "zero-shot,full",
-           "--results", str(results)]
-    assert subprocess.run(cmd, capture_output=True, timeout=600).returncode == 0  # zero-shot and full finish
+    shutil.copytree(finished, results)
+    (results / "tiny" / "logs" / "prepare.log").unlink(missing_ok=True)  # its appearance says preparation began
     done = _records(results)
-    long = cmd[:-4] + ["--methods", "lora", "--max-steps", "100000", "--results", str(results)]
-    proc = subprocess.Popen(long, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 120
-    while not any(p.name.startswith("blip2-tiny__lora") for p in (results / "tiny" / "logs").glob("*.log")):
-        assert time.monotonic() < deadline and proc.poll() is None
-        time.sleep(0.2)
-    time.sleep(2)  # the lora run is training
-    family = _descendants(proc.pid)
-    assert family, "the run's child process was not found"
+    env = dict(os.environ)
+    if moment == "preparing":  # an empty cache: the tiny model is pre-trained first, in a child
+        env["BENCHHUB_CACHE"] = str(tmp_path / "cache")
+    started = results / "tiny" / "logs" / ("prepare.log" if moment == "preparing" else "blip2-tiny__lora")
+    proc = subprocess.Popen(CMD + ["--methods", "lora", "--max-steps", "100000", "--results", str(results)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not any(p.name.startswith(started.name) for p in started.parent.glob("*.log")):
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.2)
+        time.sleep(2)  # the model is being prepared, or the lora run is training
+        family = _descendants(proc.pid)
+        assert family, "the run's child process was not found"
+    except BaseException:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
     os.killpg(proc.pid, signal.SIGKILL) if group else proc.kill()
     proc.wait()
     time.sleep(3)
     assert not [pid for pid in family if _alive(pid)], "processes outlived a SIGKILLed benchhub run"
     assert _records(results) == done  # nothing finished was lost, duplicated or rewritten
-    again = subprocess.run(cmd + ["--quiet"], capture_output=True, timeout=600)
+    leftovers = [p for p in (tmp_path / "cache").glob("*.tmp*")]
+    assert all(orphaned(p.name) for p in leftovers)  # a half-built cache entry is removed by the next start
+    again = subprocess.run(CMD + ["--methods", "zero-shot,full", "--results", str(results), "--quiet"],
+                           capture_output=True, timeout=600)
     assert again.returncode == 0 and _records(results) == done  # and nothing finished was recomputed

@@ -194,11 +194,12 @@ class _Runner:
             return
         selection = choose_lr(job.cell, results)
         if selection is None:
-            self.display.print(f"[red]   no rate[/] of {job.spec.model.name} · {job.spec.methodlabel} finished its "
-                               "sweep; it has no evaluation runs")
+            self.display.print(f"[red]   no rate[/] of {escape(job.spec.model.name)} · "
+                               f"{escape(job.spec.method_label)} finished its sweep; it has no evaluation runs")
             return
-        self.display.print(f"[cyan]   chose[/] lr {selection['chosen']:g} for {job.spec.model.name} · "
-                           f"{job.spec.methodlabel} on validation {selection['metric']} ({selection['summary']})")
+        self.display.print(f"[cyan]   chose[/] lr {selection['chosen']:g} for {escape(job.spec.model.name)} · "
+                           f"{escape(job.spec.method_label)} on validation {selection['metric']} "
+                           f"({selection['summary']})")
         for spec in job.cell.final_specs(selection["chosen"]):
             self.submit(new_job(spec, self.registry, self.env, "final", job.cell, selection))
 

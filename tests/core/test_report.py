@@ -232,3 +232,19 @@ def test_csv_has_one_row_per_run_and_seed_and_reads_with_pandas(tmp_path):
     assert list(full["CIDEr"]) == [3.8, 3.7] and list(full["seed"]) == [0, 1]
     assert list(full["source CIDEr"]) == [2.0, 2.2] and full["peak_memory_bytes"].iloc[0] == 500 * 2**20
     assert frame["CIDEr"].dtype == float and set(frame["status"]) == {"ok", "over-budget", "does-not-fit", "failed"}
+
+
+def test_timings_taken_on_a_busy_machine_are_marked_with_the_reason(tmp_path):
+    import dataclasses
+
+    from benchhub.report.html import render_html
+
+    busy = {"busy": True, "why": "1 run(s) of other benchhub processes at the same time", "cores": 2}
+    quiet = record("lora", cider=2.0, train_s=4.0)
+    loaded = dataclasses.replace(record("full", cider=3.0, train_s=9.0), load=busy)
+    text = render([quiet, loaded])
+    rows = _rows(text)
+    assert "9.0 ‡" in rows["`full`"] and "‡" not in rows["`lora`"]
+    assert "‡ timed on a busy machine (1 run(s) of other benchhub processes at the same time)" in text
+    assert "‡" not in render([quiet])
+    assert "‡ timed on a busy machine" in render_html([quiet, loaded], "golden")

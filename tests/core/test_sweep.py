@@ -54,7 +54,7 @@ def test_the_dry_run_shows_the_sweep_and_what_follows(toy, toy_suite):
 
 @pytest.mark.parametrize("value, needle", [
     ("[0.1, nan]", "finite non-negative"), ("[0.1, inf]", "finite non-negative"), ("[0.1, 0.1]", "distinct"),
-    ("[]", "distinct"), ('[0.1, "x"]', "finite non-negative"), ("-1", "finite non-negative"),
+    ("[]", "at least one value"), ('[0.1, "x"]', "finite non-negative"), ("-1", "finite non-negative"),
 ])
 def test_bad_grids_are_refused_before_anything_runs(toy, toy_suite, tmp_path, value, needle):
     results = tmp_path / "results"

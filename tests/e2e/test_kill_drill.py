@@ -55,8 +55,7 @@ def finished(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("moment", ["preparing", "training"])
-@pytest.mark.parametrize("group", [False, True])
+@pytest.mark.parametrize("group, moment", [(False, "preparing"), (False, "training"), (True, "training")])
 def test_sigkill_leaves_no_orphans_and_loses_nothing(finished, tmp_path, group, moment):
     results = tmp_path / "results"
     shutil.copytree(finished, results)

@@ -86,11 +86,11 @@ def test_an_over_long_caption_is_truncated_and_said_once(fresh_plugins, tmp_path
         rows.append({"file_name": f"{i}.png", "text": " ".join(["a red circle on the left"] * 20)})
     (folder / "metadata.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
     suite = tmp_path / "long.toml"
-    suite.write_text('[suite]\nname = "long"\nmethods = ["lora", "frozen-top"]\nmodels = ["blip2:tiny"]\n'
+    suite.write_text('[suite]\nname = "long"\nmethods = ["lora"]\nmodels = ["blip2:tiny"]\n'
                      f'[budget]\nmax_steps = 2\n[dataset]\nname = "imagefolder"\ndata_dir = "{folder}"\n')
     result = invoke("run", "--suite", suite, "--results", tmp_path / "R")
     assert result.exit_code == 0, result.output
     assert _text(result).count("captions longer than the model's") == 1
     notes = [json.loads(p.read_text())["data"]["notes"] for p in (tmp_path / "R" / "long").glob("*__*.json")]
-    assert len(notes) == 2 and all("captions longer than the model's 56 tokens are truncated to it" in n
+    assert len(notes) == 1 and all("captions longer than the model's 56 tokens are truncated to it" in n
                                    for n in notes)

@@ -1,0 +1,149 @@
+"""Where runs execute: `local` (isolated child processes on this machine) or `ray` (tasks on a Ray cluster).
+
+Either way a run is the same isolated child process (`isolation.run_in_child`) running the same
+task; only where that child starts differs. The driver (benchhub's process) writes every record,
+so a Ray cluster needs no shared filesystem for results.
+"""
+from __future__ import annotations
+
+import os
+import queue
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+from benchhub import isolation
+from benchhub.errors import UserError, first_line
+
+EXECUTORS = ("local", "ray")
+
+
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def visible_accelerators(device) -> list[str]:
+    """The accelerator indices runs may use (CUDA: `CUDA_VISIBLE_DEVICES` or every device)."""
+    if device.type != "cuda":
+        return []
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if listed is not None:
+        return [d.strip() for d in listed.split(",") if d.strip()]
+    import torch
+
+    return [str(i) for i in range(torch.cuda.device_count())]
+
+
+def side_by_side(jobs: int | None, suite_jobs: int, threads: int | None, device) -> int:
+    """How many runs go at once on this machine. CPU: runs must not share cores (jobs × threads per run ≤
+    the cores); an explicit --jobs that does not fit is refused, the suite's `jobs` is lowered to what fits
+    (the threads per run, part of the numerics, never change). GPU: one run per visible device."""
+    if device.type != "cpu":
+        devices = len(visible_accelerators(device)) or 1
+        if jobs is not None and jobs > devices:
+            raise UserError(f"--jobs {jobs} needs {jobs} accelerators; {devices} visible (one run per device, "
+                            "each with the budget's memory)")
+        return jobs or devices
+    cores = usable_cores()
+    per_run = threads or cores
+    if jobs is not None and jobs > 1 and jobs * per_run > cores:
+        raise UserError(f"--jobs {jobs} × {per_run} threads per run needs more than the {cores} CPU cores; set "
+                        f"the budget's threads (--threads {max(1, cores // jobs)}; it changes the numerics, so it "
+                        "is part of the budget)")
+    return jobs or max(1, min(suite_jobs, cores // per_run))
+
+
+class Local:
+    """Child processes on this machine; on GPUs each child sees one device (`CUDA_VISIBLE_DEVICES`)."""
+
+    name = "local"
+    prepares = True  # models are prepared here, once, before their runs
+
+    def __init__(self, device, jobs: int = 1):
+        self.device = device
+        self.free: queue.Queue = queue.Queue()
+        for index in visible_accelerators(device)[:jobs]:
+            self.free.put(index)
+
+    @contextmanager
+    def _accelerator(self):
+        if self.device.type != "cuda":
+            yield None
+            return
+        index = self.free.get()
+        try:
+            yield index
+        finally:
+            self.free.put(index)
+
+    def run(self, task, payload: dict, on_event=None, log_path: str | None = None, timeout: float | None = None,
+            **_) -> dict:
+        with self._accelerator() as index:
+            payload = {**payload, "visible_devices": index} if index is not None else payload
+            return isolation.run_in_child(task, payload, on_event, log_path=log_path, timeout=timeout)
+
+    def describe(self) -> str:
+        return ""
+
+
+class Ray:
+    """One Ray task per run on a cluster (`address`; None: a local Ray instance). The task prepares the model
+    on its node (cached there), runs the same isolated child, and returns the result and log to the driver."""
+
+    name = "ray"
+    prepares = False  # each task prepares its model on its node
+
+    def __init__(self, address: str | None, device, artifacts: str | None = None):
+        try:
+            import ray
+        except ImportError:
+            raise UserError("--executor ray needs Ray: pip install 'benchhub[ray]'") from None
+        try:
+            ray.init(address=address or None, include_dashboard=False, log_to_driver=False,
+                     configure_logging=False, ignore_reinit_error=True)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise UserError(f"cannot reach a Ray cluster at {address or 'a new local instance'}: "
+                            f"{first_line(exc, with_type=False)}") from None
+        self.ray, self.device, self.artifacts = ray, device, artifacts
+
+    def resources(self, spec) -> dict:
+        """What a run asks of the cluster: its budget's threads as CPUs, a GPU on CUDA, its memory limit."""
+        out = {"num_cpus": spec.budget.threads or 1, "num_gpus": 1 if self.device.type == "cuda" else 0}
+        if spec.budget.memory_limit_bytes and self.device.type == "cpu":
+            out["memory"] = spec.budget.memory_limit_bytes
+        return out
+
+    def jobs(self, threads: int | None) -> int:
+        cpus = int(self.ray.cluster_resources().get("CPU", 1))
+        return max(1, cpus // (threads or 1))
+
+    def run(self, task, payload: dict, on_event=None, log_path: str | None = None, timeout: float | None = None,
+            spec=None, prepare: dict | None = None) -> dict:
+        remote = self.ray.remote(_ray_task).options(**self.resources(spec), max_retries=0)
+        try:
+            result, log_text, node = self.ray.get(remote.remote(task, payload, timeout, prepare))
+        except self.ray.exceptions.RayError as exc:
+            return {"status": "failed", "error": f"ray: {first_line(exc)[:400]}"}
+        if log_path:
+            Path(log_path).write_text(log_text)
+        return {**result, "node": node}
+
+    def describe(self) -> str:
+        nodes = [n for n in self.ray.nodes() if n.get("Alive")]
+        return f" · ray: {len(nodes)} node(s), {int(self.ray.cluster_resources().get('CPU', 0))} CPUs"
+
+
+def _ray_task(task, payload: dict, timeout: float | None, prepare: dict | None):
+    """On a Ray worker: the model's preparation (cached on this node), then the run's isolated child."""
+    import ray
+
+    node = ray.util.get_node_ip_address()
+    with tempfile.TemporaryDirectory(prefix="benchhub-ray-") as tmp:
+        log = os.path.join(tmp, "run.log")
+        if prepare is not None:
+            prepared = isolation.run_in_child(isolation.prepare_task, prepare, log_path=log, timeout=timeout)
+            if prepared["status"] != "ok":
+                failed = {"status": "failed", "error": f"model preparation failed: {prepared.get('error')}"}
+                return failed, Path(log).read_text(), node
+        result = isolation.run_in_child(task, payload, log_path=log, timeout=timeout)
+        return result, Path(log).read_text() if os.path.exists(log) else "", node

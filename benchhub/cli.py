@@ -42,23 +42,6 @@ def _console():
     return Console(width=200)
 
 
-def side_by_side(jobs: int | None, suite_jobs: int, threads: int | None, device) -> int:
-    """How many runs go at once. Runs must not share cores: jobs × threads per run ≤ the CPU cores. An
-    explicit --jobs that does not fit is refused; the suite's `jobs` is lowered to what fits (the threads
-    per run, part of the numerics, never change)."""
-    import os
-
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    if device.type != "cpu":
-        return 1  # the runs would share one accelerator: one at a time
-    per_run = threads or cores
-    if jobs is not None and jobs > 1 and jobs * per_run > cores:
-        raise UserError(f"--jobs {jobs} × {per_run} threads per run needs more than the {cores} CPU cores; set "
-                        f"the budget's threads (--threads {max(1, cores // jobs)}; it changes the numerics, so it "
-                        "is part of the budget)")
-    return jobs or max(1, min(suite_jobs, cores // per_run))
-
-
 @click.group(cls=BenchhubGroup)
 @click.version_option(package_name="benchhub")
 def cli():
@@ -89,16 +72,22 @@ def cli():
                                                           "(default: the suite's `jobs`, else 1).")
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads per run (part of the budget: it changes "
                                                             "the numerics; overrides the suite).")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: child processes here (GPUs: one run per visible device); ray: one Ray task per run.")
+@click.option("--ray-address", help="Ray cluster to join (default: a local Ray instance).")
+@click.option("--artifacts", type=click.Path(), help="Where Ray workers save run weights (shared storage); "
+                                                    "default: on the worker, its node recorded.")
 @click.option("--dry-run", is_flag=True, help="Print the resolved matrix (and skipped pairs) without running.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the paths of the leaderboard and report at the end.")
 @click.pass_context
 def run(ctx, suite_name, methods, models, seed, seeds, results_dir, max_steps, effective_batch, micro_batch,
-        max_seconds, memory_limit, force, run_timeout, jobs, threads, dry_run, quiet):
+        max_seconds, memory_limit, force, run_timeout, jobs, threads, executor, ray_address, artifacts, dry_run,
+        quiet):
     """Run every method × model × seed of a suite, each in its own process; write the leaderboard."""
     from rich.console import Console
 
+    from benchhub import executors, plugins
     from benchhub import matrix as matrix_mod
-    from benchhub import plugins
     from benchhub.budget import parse_memory
     from benchhub.device import select_device
     from benchhub.environment import environment
@@ -126,18 +115,23 @@ def run(ctx, suite_name, methods, models, seed, seeds, results_dir, max_steps, e
             click.echo(f"data not ready (a run would refuse to start): {matrix.data_problem}")
         click.echo(f"{matrix.count()} runs planned, {len(matrix.skipped)} pairs skipped; nothing was run (--dry-run)")
         return
-    jobs = side_by_side(jobs, suite.jobs, suite.budget.threads, device)
+    if executor == "local" and (ray_address or artifacts):
+        raise UserError("--ray-address and --artifacts go with --executor ray")
+    runner = executors.Local(device) if executor == "local" else executors.Ray(ray_address, device, artifacts)
+    jobs = executors.side_by_side(jobs, suite.jobs, suite.budget.threads, device) if executor == "local" \
+        else jobs or runner.jobs(suite.budget.threads)
+    runner.reserve(jobs)
     store.ensure_writable()
     console = Console(stderr=True, quiet=quiet)
     console.print(f"[bold]benchhub[/] suite [cyan]{suite.name}[/] · {matrix.count()} runs · {env['device']}"
-                  + (f" · {jobs} side by side" if jobs > 1 else ""))
+                  + (f" · {jobs} side by side" if jobs > 1 else "") + runner.describe())
     console.print(f"budget: {suite.budget.describe()}")
     for model, method, reason in matrix.skipped:
         console.print(f"[yellow]    skipped[/] {model} · {method}: {reason}")
     outcome = matrix_mod.run_matrix(matrix.cells, registry, store, env, device, console, force=force,
                                     timeout=run_timeout, baseline=baseline_of(suite, registry),
                                     reference=reference_of(suite, registry), jobs=jobs,
-                                    total=matrix.count())
+                                    total=matrix.count(), executor=runner)
     _finish(outcome, store, quiet)
     ctx.exit(1 if outcome.failed or outcome.blocked else 0)
 

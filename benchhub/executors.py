@@ -59,10 +59,13 @@ class Local:
     name = "local"
     prepares = True  # models are prepared here, once, before their runs
 
-    def __init__(self, device, jobs: int = 1):
+    def __init__(self, device):
         self.device = device
         self.free: queue.Queue = queue.Queue()
-        for index in visible_accelerators(device)[:jobs]:
+
+    def reserve(self, jobs: int) -> None:
+        """The accelerators the `jobs` runs at once take turns on (one run per device)."""
+        for index in visible_accelerators(self.device)[:jobs]:
             self.free.put(index)
 
     @contextmanager
@@ -75,6 +78,9 @@ class Local:
             yield index
         finally:
             self.free.put(index)
+
+    def weights_dir(self, store, spec, run_id: str) -> Path:
+        return store.weights_dir(spec, run_id)
 
     def run(self, task, payload: dict, on_event=None, log_path: str | None = None, timeout: float | None = None,
             **_) -> dict:
@@ -106,12 +112,20 @@ class Ray:
                             f"{first_line(exc, with_type=False)}") from None
         self.ray, self.device, self.artifacts = ray, device, artifacts
 
+    def reserve(self, jobs: int) -> None:
+        """Ray places the tasks: nothing to reserve here."""
+
     def resources(self, spec) -> dict:
         """What a run asks of the cluster: its budget's threads as CPUs, a GPU on CUDA, its memory limit."""
         out = {"num_cpus": spec.budget.threads or 1, "num_gpus": 1 if self.device.type == "cuda" else 0}
         if spec.budget.memory_limit_bytes and self.device.type == "cpu":
             out["memory"] = spec.budget.memory_limit_bytes
         return out
+
+    def weights_dir(self, store, spec, run_id: str) -> Path:
+        """--artifacts (shared storage) if named, else a folder on the worker (the record names its node)."""
+        root = Path(self.artifacts) if self.artifacts else Path(tempfile.gettempdir()) / "benchhub-weights"
+        return root / store.dir.name / store.weights_dir(spec, run_id).name
 
     def jobs(self, threads: int | None) -> int:
         cpus = int(self.ray.cluster_resources().get("CPU", 1))

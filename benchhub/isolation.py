@@ -109,6 +109,8 @@ def _watch_owner(owner: int) -> None:
 def _child(task, payload: dict, events, result_path: str, log_path: str | None, owner: int | None = None) -> None:
     """The child's body: run `task(payload, send)`; whatever happens, leave a result file."""
     _die_with_parent()
+    if payload.get("visible_devices") is not None:  # before CUDA starts: this run sees its one device
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(payload["visible_devices"])
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a timeout: unwind, so `finally` blocks clean up
     if owner is not None:
         _watch_owner(owner)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from rich.markup import escape
 
@@ -66,29 +67,28 @@ def prepare_model(job: Job, prepared: dict, store: Store, display, timeout: floa
     """The model's one-time preparation (e.g. pre-training), once per model and options, in a child (under the
     run timeout: a preparation that outlasts it fails the model's runs and leaves its cache clean)."""
     spec = job.spec
-    if job.classes.model.prepare is Model.prepare:  # nothing to prepare
+    payload = preparation(job)
+    if payload is None:  # nothing to prepare
         return {"status": "ok"}
     key = f"{spec.model.name}:{sorted(spec.model.options.items())}"
     if key not in prepared:
         display.start("prepare", f"preparing {spec.model.name}")
         log_dir = store.dir / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
-        prepared[key] = isolation.run_in_child(
-            isolation.prepare_task, {"cls": job.classes.model, "name": spec.model.name,
-                                     "options": spec.model.options},
-            display.listener("prepare"), log_path=str(log_dir / "prepare.log"), timeout=timeout)
+        prepared[key] = isolation.run_in_child(isolation.prepare_task, payload, display.listener("prepare"),
+                                               log_path=str(log_dir / "prepare.log"), timeout=timeout)
         display.finish("prepare")
         if prepared[key]["status"] != "ok" or prepared[key].get("info"):
             display.print(prepared_line(spec.model.name, prepared[key]))
     return prepared[key]
 
 
-def run_one(job: Job, prep: dict, store: Store, env: dict, device, display, timeout, readers: tuple,
-            load: LoadSampler) -> RunRecord:
-    """One run in its child process, turned into its record (`readers`: the suite's baseline and reference;
-    `load`: what else ran on the host meanwhile)."""
+def run_one(job: Job, prep: dict, store: Store, env: dict, display, timeout, readers: tuple, load: LoadSampler,
+            executor) -> RunRecord:
+    """One run in its child process (where `executor` starts it), turned into its record (`readers`: the
+    suite's baseline and reference; `load`: what else ran on the host meanwhile)."""
     spec = job.spec
-    log_path, weights = store.log_path(spec, job.run_id), store.weights_dir(spec, job.run_id)
+    log_path, weights = store.log_path(spec, job.run_id), executor.weights_dir(store, spec, job.run_id)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log_path.unlink(missing_ok=True)
     started, t0, since = now(), time.perf_counter(), time.monotonic()
@@ -96,17 +96,32 @@ def run_one(job: Job, prep: dict, store: Store, env: dict, device, display, time
         result = {"status": "failed", "error": f"model preparation failed: {prep.get('error')}"}
     else:
         with active_run(job.run_id):
-            result = isolation.run_in_child(
-                isolation.run_task, {"config": spec.config(), "classes": job.classes, "device": str(device),
+            result = executor.run(
+                isolation.run_task, {"config": spec.config(), "classes": job.classes, "device": str(executor.device),
                                      "weights_dir": str(weights), "score": SCORE[job.role]},
-                display.listener(job.run_id), log_path=str(log_path), timeout=timeout)
+                display.listener(job.run_id), log_path=str(log_path), timeout=timeout, spec=spec,
+                prepare=preparation(job))
+    where = {"name": executor.name, **({"node": result["node"]} if result.get("node") else {})}
     return make_record(spec, job.run_id, result, environment=env, identity=job.identity,
                        scoring=job.classes.scoring(spec), baseline=readers[0], reference=readers[1], started=started,
                        wall=time.perf_counter() - t0, log=str(log_path.relative_to(store.dir)),
-                       weights=str(weights.relative_to(store.dir)) if result.get("weights") else None,
-                       model_preparation=prep.get("info"), selection=job.selection, role=job.role,
+                       weights=_relative(weights, store) if result.get("weights") else None,
+                       model_preparation=prep.get("info") or result.get("model_preparation"),
+                       selection=job.selection, role=job.role,
                        randomness=randomness(spec, bool(job.cell is None or job.cell.trains)),
-                       load=load.over(since, time.monotonic()))
+                       load=load.over(since, time.monotonic()), executor=where)
+
+
+def preparation(job: Job) -> dict | None:
+    """What a model's one-time preparation needs (None: nothing to prepare)."""
+    if job.classes.model.prepare is Model.prepare:
+        return None
+    return {"cls": job.classes.model, "name": job.spec.model.name, "options": job.spec.model.options}
+
+
+def _relative(path: Path, store: Store) -> str:
+    """A weights path as recorded: relative to the suite's results directory when inside it."""
+    return str(path.relative_to(store.dir)) if path.is_relative_to(store.dir) else str(path)
 
 
 def rescore(job: Job, stored: RunRecord, store: Store, device, display) -> RunRecord | None:

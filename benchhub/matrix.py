@@ -19,6 +19,7 @@ from rich.markup import escape
 
 from benchhub import isolation
 from benchhub.claims import LoadSampler, claim, describe
+from benchhub.executors import Local
 from benchhub.jobs import Job, label, keep, new_job, prepare_model, rescore, run_one, verdict
 from benchhub.progress import Display, status_line
 from benchhub.records import RunRecord
@@ -58,10 +59,11 @@ class Outcome:
 
 def run_matrix(cells: list[Cell], registry, store: Store, env: dict, device, console, *, force: bool = False,
                timeout: float | None = None, baseline: str | None = None, reference: str | None = None,
-               jobs: int = 1, total: int = 0) -> Outcome:
+               jobs: int = 1, total: int = 0, executor=None) -> Outcome:
     """Run every cell (sweep, choose, final runs); write each record, redraw the leaderboard as records arrive
     (at most every REDRAW_SECONDS) and once at the end."""
     runner = _Runner(registry, store, env, device, force, timeout, (baseline, reference), console)
+    runner.executor = executor or Local(device)
     runner.blocked, notes = store.tidy(force)
     for line in notes:
         console.print(f"[yellow]  set aside[/] {escape(line)}")
@@ -225,12 +227,13 @@ class _Runner:
             if held.taken_over:
                 self.display.print(f"[dim]    took over[/] the stale claim of {label(job)} ({held.taken_over})")
         with self.prepare_lock:
-            prep = prepare_model(job, self.prepared, self.store, self.display, self.timeout)
+            prep = prepare_model(job, self.prepared, self.store, self.display, self.timeout) \
+                if self.executor.prepares else {"status": "ok"}
         self.display.start(job.run_id, label(job) + ("" if job.role == "final" else f" ({job.role})"))
         if job.role == "rescore":
             return rescore(job, stored, self.store, self.device, self.display)
-        return run_one(job, prep, self.store, self.env, self.device, self.display, self.timeout, self.readers,
-                       self.load)
+        return run_one(job, prep, self.store, self.env, self.display, self.timeout, self.readers, self.load,
+                       self.executor)
 
 
 def dry_run(cells: list[Cell], registry, store: Store, env: dict, force: bool) -> list[tuple]:

@@ -81,6 +81,7 @@ class RunRecord:
     weights_error: str | None = None
     log: str | None = None
     model_preparation: dict | None = None
+    executor: dict | None = None  # where it ran: {"name": "local"} or {"name": "ray", "node": ip}
     load: dict | None = None  # the host's load over the run (load average, benchhub runs active), busy or not
     nonfinite: dict = field(default_factory=dict)  # "train.final_loss" -> "nan": values stored as null, and why
     started_at: str | None = None

@@ -149,7 +149,7 @@ def test_the_suites_jobs_shrink_to_the_cores_but_an_explicit_jobs_is_refused():
 
     import torch
 
-    from benchhub.cli import side_by_side
+    from benchhub.executors import side_by_side
     from benchhub.errors import UserError
 
     cores, cpu = len(os.sched_getaffinity(0)), torch.device("cpu")
@@ -158,6 +158,41 @@ def test_the_suites_jobs_shrink_to_the_cores_but_an_explicit_jobs_is_refused():
     assert side_by_side(None, 4, 1, torch.device("cuda")) == 1
     with pytest.raises(UserError, match="needs more than"):
         side_by_side(cores + 1, 1, 1, cpu)
+
+
+def test_on_gpus_each_run_gets_one_visible_device(monkeypatch):
+    """`--jobs` on CUDA: one run per visible device, each child told its device (`CUDA_VISIBLE_DEVICES`)."""
+    import threading
+
+    import torch
+
+    from benchhub import executors, isolation
+    from benchhub.errors import UserError
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
+    cuda = torch.device("cuda")
+    assert executors.side_by_side(None, 1, 1, cuda) == 2
+    with pytest.raises(UserError, match="--jobs 3 needs 3 accelerators; 2 visible"):
+        executors.side_by_side(3, 1, 1, cuda)
+    seen, barrier = [], threading.Barrier(2)
+
+    def child(task, payload, on_event=None, log_path=None, timeout=None):
+        if "visible_devices" not in payload:
+            return {"status": "ok", "payload": payload}
+        barrier.wait(timeout=5)  # both runs hold a device at once
+        seen.append(payload["visible_devices"])
+        return {"status": "ok"}
+
+    monkeypatch.setattr(isolation, "run_in_child", child)
+    local = executors.Local(cuda)
+    local.reserve(2)
+    threads = [threading.Thread(target=local.run, args=(None, {})) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(seen) == ["3", "5"]
+    assert executors.Local(torch.device("cpu")).run(None, {"x": 1})["payload"] == {"x": 1}  # CPU: no device set
 
 
 def test_run_ends_with_the_leaderboard_even_when_every_run_is_reused_and_quiet_prints_only_paths(toy, toy_suite,

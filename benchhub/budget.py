@@ -62,6 +62,7 @@ class Budget:
     weight_decay: float = 0.0
     max_seconds: float | None = None  # train wall-clock limit: stop cleanly, evaluate, mark the record
     threads: int | None = None  # CPU threads per run (torch intra-op); None: torch's default. Changes numerics.
+    precision: str | None = None  # fp32 | bf16-mixed | frozen-bf16; None: the device's default (PRECISIONS)
 
     def __post_init__(self):
         for attr in ("effective_batch", "micro_batch"):
@@ -90,6 +91,8 @@ class Budget:
         if self.threads is not None and (not isinstance(self.threads, int) or isinstance(self.threads, bool)
                                          or self.threads <= 0):
             raise UserError(f"threads must be a positive integer, got {self.threads!r}")
+        if self.precision is not None and self.precision not in PRECISIONS:
+            raise UserError(f"unknown precision {self.precision!r}; available: {', '.join(PRECISIONS)}")
         if not _number(self.weight_decay) or self.weight_decay < 0:
             raise UserError(f"weight_decay must be a non-negative number, got {self.weight_decay!r}")
 
@@ -114,8 +117,17 @@ class Budget:
             f"{self.lr_schedule} lr, {self.warmup_ratio:.0%} warm-up",
             f"memory limit {format_bytes(self.memory_limit_bytes) if self.memory_limit_bytes else 'none'}",
             *([f"{self.threads} CPU thread{'s' if self.threads > 1 else ''} per run"] if self.threads else []),
+            *([f"precision {self.precision}"] if self.precision else []),
         ]
         return ", ".join(parts)
+
+
+PRECISIONS = {
+    "fp32": "every weight and activation in fp32 (the CPU default)",
+    "bf16-mixed": "weights in fp32, forward under bf16 autocast (the CUDA default where bf16 is native)",
+    "frozen-bf16": "frozen weights held in bf16, trainable ones in fp32, forward under bf16 autocast (as PEFT users "
+                   "load a base model)",
+}
 
 
 def _number(value) -> bool:

@@ -53,6 +53,10 @@ class Bundle:
         self.device = device
         #: optimizer steps this run will take (set before `method.prepare`)
         self.total_steps: int | None = None
+        #: the run's precision policy (fp32, bf16-mixed, frozen-bf16; None: the device's default): pass it
+        #: to `benchhub.device.autocast(self.device, self.precision)` around forward passes
+        self.precision: str | None = None
+        self.parameter_bytes: dict = {}  # bytes of parameters per dtype once the precision is applied
         #: things the user should hear once (e.g. "captions truncated"): in the record, printed once a matrix
         self.notes: set = set()
 

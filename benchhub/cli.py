@@ -115,12 +115,7 @@ def run(ctx, suite_name, methods, models, seed, seeds, results_dir, max_steps, e
             click.echo(f"data not ready (a run would refuse to start): {matrix.data_problem}")
         click.echo(f"{matrix.count()} runs planned, {len(matrix.skipped)} pairs skipped; nothing was run (--dry-run)")
         return
-    if executor == "local" and (ray_address or artifacts):
-        raise UserError("--ray-address and --artifacts go with --executor ray")
-    runner = executors.Local(device) if executor == "local" else executors.Ray(ray_address, device, artifacts)
-    jobs = executors.side_by_side(jobs, suite.jobs, suite.budget.threads, device) if executor == "local" \
-        else jobs or runner.jobs(suite.budget.threads)
-    runner.reserve(jobs)
+    runner, jobs = executors.make(executor, ray_address, artifacts, device, jobs, suite)
     store.ensure_writable()
     console = Console(stderr=True, quiet=quiet)
     console.print(f"[bold]benchhub[/] suite [cyan]{suite.name}[/] · {matrix.count()} runs · {env['device']}"
@@ -190,8 +185,9 @@ def check(ctx, suite_name, methods, models):
 @click.option("--micro-batch", type=int, help="Largest micro-batch to try (default: the effective batch).")
 @click.option("--text-tokens", default=32, show_default=True, type=int,
               help="Text tokens per example (caption or prompt + answer), image tokens not counted.")
-@click.option("--precision", type=click.Choice(["bf16", "fp32"]), default="bf16", show_default=True,
-              help="bf16: activations under bf16 autocast, as benchhub trains on CUDA; fp32: as on CPU.")
+@click.option("--precision", type=click.Choice(["bf16-mixed", "frozen-bf16", "fp32", "bf16"]), default="bf16-mixed",
+              show_default=True, help="As the budget's precision: bf16-mixed (fp32 weights, bf16 autocast: CUDA's "
+              "default), frozen-bf16 (frozen weights in bf16), fp32 (CPU's default); bf16 = bf16-mixed.")
 def plan_command(models, methods, limits, effective_batch, micro_batch, text_tokens, precision):
     """Parameters and estimated peak memory per model × method, without loading weights.
 
@@ -217,7 +213,8 @@ def plan_command(models, methods, limits, effective_batch, micro_batch, text_tok
     if not model_specs or not method_specs:
         raise UserError("plan needs at least one model and one method")
     quiet_libraries()
-    table = plan_table(registry, model_specs, method_specs, budget, limit_values, text_tokens, precision)
+    table = plan_table(registry, model_specs, method_specs, budget, limit_values, text_tokens,
+                       "bf16-mixed" if precision == "bf16" else precision)
     _console().print(table, width=240)
 
 

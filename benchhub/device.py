@@ -50,13 +50,39 @@ def bf16_supported() -> bool:
     return torch.cuda.is_bf16_supported(including_emulation=False)
 
 
-def autocast(device):
-    """bf16 autocast on CUDA devices that support it; a no-op context on CPU."""
+def resolve_precision(precision: str | None, device) -> str:
+    """The precision a run uses: the budget's, else the device's default (bf16-mixed on CUDA with native
+    bf16, else fp32). The policies: `benchhub.budget.PRECISIONS`."""
+    if precision is not None:
+        return precision
+    return "bf16-mixed" if device.type == "cuda" and bf16_supported() else "fp32"
+
+
+def autocast(device, precision: str | None = None):
+    """bf16 autocast under the bf16 precisions (`bf16-mixed`, `frozen-bf16`), on CUDA or CPU; with no
+    precision given, the device's default (bf16 on CUDA where native, none on CPU)."""
     import torch
 
-    if device.type == "cuda" and bf16_supported():
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+    if resolve_precision(precision, device) == "fp32" or device.type not in ("cuda", "cpu"):
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+def apply_precision(model, precision: str) -> dict:
+    """Hold the model's weights as the precision says (after the method chose what trains): `frozen-bf16`
+    casts every frozen floating-point fp32 parameter to bf16, trainable ones stay fp32. Returns the bytes
+    of parameters per dtype."""
+    import torch
+
+    if precision == "frozen-bf16":
+        for param in model.parameters():
+            if not param.requires_grad and param.dtype == torch.float32:
+                param.data = param.data.to(torch.bfloat16)
+    out: dict = {}
+    for param in model.parameters():
+        key = str(param.dtype).replace("torch.", "")
+        out[key] = out.get(key, 0) + param.numel() * param.element_size()
+    return out
 
 
 def to_device(batch: dict, device) -> dict:

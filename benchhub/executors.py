@@ -53,6 +53,20 @@ def side_by_side(jobs: int | None, suite_jobs: int, threads: int | None, device)
     return jobs or max(1, min(suite_jobs, cores // per_run))
 
 
+def make(name: str, ray_address: str | None, artifacts: str | None, device, jobs: int | None, suite):
+    """(the executor `run --executor` names, how many runs go at once)."""
+    if name == "local" and (ray_address or artifacts):
+        raise UserError("--ray-address and --artifacts go with --executor ray")
+    if name == "local":
+        executor = Local(device)
+        jobs = side_by_side(jobs, suite.jobs, suite.budget.threads, device)
+    else:
+        executor = Ray(ray_address, device, artifacts)
+        jobs = jobs or executor.jobs(suite.budget.threads)
+    executor.reserve(jobs)
+    return executor, jobs
+
+
 class Local:
     """Child processes on this machine; on GPUs each child sees one device (`CUDA_VISIBLE_DEVICES`)."""
 

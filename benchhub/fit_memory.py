@@ -15,6 +15,8 @@ from benchhub.memory import (is_out_of_memory, process_peak, release_freed_memor
                              storage_bytes, tensor_memory, uncapped)
 from benchhub.train import accumulate_gradients, collate_micro_batches, scratch_train_mode
 
+BF16 = ("bf16", "bf16-mixed", "frozen-bf16")  # precisions whose forward runs under bf16 autocast
+
 
 def probe_step(bundle, micro_batches: list[dict], weight_decay: float = 0.0, *, fake: bool = False,
                precision: str | None = None, keep_previous_peak: bool = True) -> dict:
@@ -28,7 +30,7 @@ def probe_step(bundle, micro_batches: list[dict], weight_decay: float = 0.0, *, 
     optimizer state, the step's tensor peak, activations/other = peak − those three (batches,
     activations, temporaries); on CUDA also the reserved peak, on CPU the process's RSS peak.
     `fake=True` runs on fake tensors (plan): data-dependent scalars get placeholders, and
-    `precision="bf16"` stands for a CUDA run (bf16 autocast forward, foreach AdamW). Real probes
+    `precision="bf16-mixed"` (or "frozen-bf16") stands for a CUDA run (bf16 autocast forward, foreach AdamW). Real probes
     run exactly as training does on their device.
     """
     import torch
@@ -70,7 +72,7 @@ def _measured_step(bundle, micro_batches, weight_decay, fake, precision) -> dict
     params = [p for p in bundle.model.parameters() if p.requires_grad]
     # the optimizer as training builds it; a fake CUDA step uses the foreach kernels CUDA defaults to
     optimizer = torch.optim.AdamW(params, lr=0.0, weight_decay=weight_decay,
-                                  foreach=True if fake and precision == "bf16" else None)
+                                  foreach=True if fake and precision in BF16 else None)
     for p in params:
         p.grad = torch.zeros_like(p)
     optimizer.step()  # creates the moments: from here on, as in training's later steps
@@ -94,7 +96,7 @@ def _backward(bundle, batch: dict, fake: bool, precision: str | None) -> None:
             raise RunFailure(f"non-finite loss ({loss / tokens}) before training (memory probe)")
         return
     # autocast around the forward only, as in training; token counts are data
-    with torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" else contextlib.nullcontext():
+    with torch.autocast("cpu", dtype=torch.bfloat16) if precision in BF16 else contextlib.nullcontext():
         loss = bundle.loss_sum(batch)[0]
     loss.backward()
 

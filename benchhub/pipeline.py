@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from benchhub import checks, memory
 from benchhub.budget import format_bytes
 from benchhub.components import RunClasses
+from benchhub.device import apply_precision, resolve_precision
 from benchhub.errors import RunFailure, first_line
 from benchhub.records import Status, batching
 from benchhub.spec import RunSpec
@@ -60,6 +61,9 @@ def build(spec: RunSpec, classes: RunClasses, device, phase=_silent) -> Prepared
     torch.manual_seed(spec.seed)
     prepared.bundle = method.prepare(bundle) or bundle
     checks.check_promises(method, prepared.bundle, spec.method_label)
+    # the precision policy, once the method has chosen what trains (frozen-bf16 holds the rest in bf16)
+    prepared.bundle.precision = resolve_precision(spec.budget.precision, device)
+    prepared.bundle.parameter_bytes = apply_precision(prepared.bundle.model, prepared.bundle.precision)
     return prepared
 
 
@@ -104,7 +108,8 @@ def execute(spec: RunSpec, classes: RunClasses, device, phase=_silent, weights_d
     saved = save(run, weights_dir) if weights_dir and run.method.trains else {}
     data = {**run.splits.info, **({"notes": sorted(run.bundle.notes)} if run.bundle.notes else {})}
     result = {"status": "ok", "checks": run.checks, "parameters": parameters, "batching": batching(budget),
-              "data": data, **trained, **scored, **saved}
+              "data": data, "precision": {"policy": run.bundle.precision, "parameter_bytes": run.bundle.parameter_bytes},
+              **trained, **scored, **saved}
     result["memory"] = _memory(device, baseline_rss, fitted)
     return result
 

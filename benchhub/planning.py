@@ -11,13 +11,14 @@ from benchhub.errors import RunFailure
 
 # bytes per parameter of a frozen base weight, by the method's quantization
 BASE_BYTES = {None: 4.0, "int8": 1.0, "nf4": 0.5}
-PRECISIONS = ("bf16", "fp32")
+PRECISIONS = ("bf16-mixed", "frozen-bf16", "fp32")  # as the `precision` budget key (benchhub.budget.PRECISIONS)
+BF16 = ("bf16-mixed", "frozen-bf16")
 
 
 class PairPlan:
     """One model × method on fake tensors; `step(micro_batch)` estimates a training step's memory."""
 
-    def __init__(self, model_plugin, method, text_tokens: int = 32, precision: str = "bf16",
+    def __init__(self, model_plugin, method, text_tokens: int = 32, precision: str = "bf16-mixed",
                  effective_batch: int = 16):
         import torch
         from torch._subclasses.fake_tensor import FakeTensorMode
@@ -55,14 +56,20 @@ class PairPlan:
             base = self.bundle.base_model()
             if hasattr(base, "tie_weights"):
                 base.tie_weights()
-            if self.precision == "bf16":
+            if self.precision in BF16:
                 for module in self.quantized_modules:
                     module.weight = torch.nn.Parameter(module.weight.to(torch.bfloat16), requires_grad=False)
+            if self.precision == "frozen-bf16":  # the run's policy: frozen weights held in bf16
+                from benchhub.device import apply_precision
+
+                apply_precision(self.bundle.model, "frozen-bf16")
         self.bundle.device = self.device
         self._fake = True
 
     def static(self) -> dict:
-        weights = self.total * 4 - self._quantization_saving()
+        held = 2.0 if self.precision == "frozen-bf16" else 4.0  # bytes per frozen parameter
+        frozen = self.total - (self.trainable if self.trains else 0)
+        weights = frozen * held + (self.total - frozen) * 4 - self._quantization_saving(held)
         training = self.trainable * (4 + 8) if self.trains else 0
         return {"weights_bytes": int(weights), "gradients_and_optimizer_bytes": int(training),
                 "static_bytes": int(weights + training)}
@@ -82,7 +89,7 @@ class PairPlan:
             batches = [self.bundle.example_batch(micro_batch, self.text_tokens)
                        for _ in range(self.effective_batch // micro_batch)]
             est = probe_step(self.bundle, batches, fake=True, precision=self.precision)
-        saved = self._quantization_saving(2.0 if self.precision == "bf16" else 4.0)  # what the fake model holds
+        saved = self._quantization_saving(2.0 if self.precision in BF16 else 4.0)  # what the fake model holds
         est["weights"] -= saved
         est["peak_allocated"] -= saved
         self._steps[micro_batch] = est

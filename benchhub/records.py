@@ -81,6 +81,7 @@ class RunRecord:
     weights_error: str | None = None
     log: str | None = None
     model_preparation: dict | None = None
+    precision: dict | None = None  # the precision policy it ran under and its parameters' bytes per dtype
     executor: dict | None = None  # where it ran: {"name": "local"} or {"name": "ray", "node": ip}
     load: dict | None = None  # the host's load over the run (load average, benchhub runs active), busy or not
     nonfinite: dict = field(default_factory=dict)  # "train.final_loss" -> "nan": values stored as null, and why
@@ -246,7 +247,7 @@ def make_record(spec: RunSpec, run_id: str, result: dict, *, environment: dict, 
     nonfinite: dict = {}
     measured = {k: finite(result[k], k, nonfinite) for k in (
         "error", "metrics", "skipped_metrics", "checks", "train", "eval", "scores", "per_example", "compute",
-        "parameters", "weights_error", "data") if result.get(k)}
+        "parameters", "weights_error", "data", "precision") if result.get(k)}
     return RunRecord(run_id=run_id, config=spec.config(), status=status, environment=environment,
                      identity=identity, scoring=scoring, baseline=baseline, reference=reference,
                      memory=finite(memory, "memory", nonfinite), nonfinite=nonfinite,

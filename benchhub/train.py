@@ -85,7 +85,7 @@ def accumulate_gradients(bundle, micro_batches: list[dict], mixed_precision: boo
         raise RunFailure("a training batch has no target tokens (all labels are -100)")
     total, counted = 0.0, 0
     for batch in micro_batches:
-        with autocast(bundle.device) if mixed_precision else contextlib.nullcontext():
+        with autocast(bundle.device, bundle.precision) if mixed_precision else contextlib.nullcontext():
             loss_sum, tokens = bundle.loss_sum(to_device(batch, bundle.device))
         (loss_sum / n_tokens).backward()
         total += float(loss_sum.detach())

@@ -186,7 +186,7 @@ class Blip2Bundle(Bundle):
             chunk = examples[i:i + batch_size]
             prompts = [self._prompt(ex) for ex in chunk]
             inputs = to_device(self._encode(chunk, prompts, side="left"), self.device)
-            with torch.no_grad(), autocast(self.device):
+            with torch.no_grad(), autocast(self.device, self.precision):
                 out = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False,
                                           num_beams=1, eos_token_id=self.tokenizer.eos_token_id,
                                           pad_token_id=self.tokenizer.pad_token_id)

@@ -80,7 +80,7 @@ class VitBundle(Bundle):
         out = []
         for i in range(0, len(examples), batch_size):
             pixels = self._pixels(examples[i:i + batch_size]).to(self.device)
-            with torch.no_grad(), autocast(self.device):
+            with torch.no_grad(), autocast(self.device, self.precision):
                 out += [str(int(k)) for k in self.model(pixel_values=pixels).logits.argmax(-1)]
         return out
 

@@ -90,7 +90,7 @@ class VitGpt2Bundle(Bundle):
         out = []
         for i in range(0, len(examples), batch_size):
             pixels = self._pixels(examples[i:i + batch_size]).to(self.device)
-            with torch.no_grad(), autocast(self.device):
+            with torch.no_grad(), autocast(self.device, self.precision):
                 ids = self.model.generate(pixel_values=pixels, max_new_tokens=self.max_new_tokens, do_sample=False,
                                           num_beams=1, decoder_start_token_id=config.decoder_start_token_id,
                                           eos_token_id=self.tokenizer.eos_token_id,

@@ -62,5 +62,6 @@ def test_readme_commands_exist():
     for command in commands:
         assert command in cli.commands, command
     helps = {name: CliRunner().invoke(cli, [name, "--help"]).output for name in cli.commands}
-    for option in set(re.findall(r"(--[a-z][a-z-]+)", README)):
+    ours = "\n".join(line for line in README.splitlines() if not re.search(r"\bray (start|stop)\b", line))
+    for option in set(re.findall(r"(--[a-z][a-z-]+)", ours)):  # other tools' options (ray start) aside
         assert any(option in text for text in helps.values()), option  # some command has it

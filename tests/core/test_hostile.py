@@ -119,6 +119,8 @@ def test_bad_method_options_are_refused_at_plan_time(fresh_plugins, tmp_path, me
     (["--memory-limit", "5XB"], "memory"),
     (["--seeds", "1,x"], "--seeds"),
     (["--jobs", "64"], "--jobs 64"),
+    (["--ray-address", "127.0.0.1:1"], "--ray-address and --artifacts go with --executor ray"),
+    (["--executor", "slurm"], "slurm"),
 ])
 def test_bad_run_options_are_refused(fresh_plugins, tmp_path, args, needle):
     _refused(tmp_path, ["run", "--suite", "tiny", *args], needle)

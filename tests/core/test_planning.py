@@ -100,3 +100,31 @@ def test_the_probe_step_measures_the_peak_of_real_training(method_label, micro_b
     with tracker:
         train_loop(bundle, examples, Budget(effective_batch=16, micro_batch=micro_batch, max_steps=4), 1e-3, 0)
     assert tracker.peak == pytest.approx(probe["peak_allocated"], rel=0.10), (tracker.peak, probe)
+
+
+def test_the_frozen_bf16_policy_holds_frozen_weights_in_bf16_and_trains_in_fp32():
+    """On CPU with bf16 tensors: the policy's placement of dtypes, a training step under it, and `plan`
+    following the same policy (issue 14)."""
+    from benchhub.device import apply_precision, autocast, resolve_precision
+    from benchhub.train import accumulate_gradients
+
+    model, bundle, examples = _prepared("blip2", "lora")
+    assert resolve_precision(None, torch.device("cpu")) == "fp32"
+    full_bytes = sum(p.numel() * 4 for p in bundle.model.parameters())
+    by_dtype = apply_precision(bundle.model, "frozen-bf16")
+    trainable = [p for p in bundle.model.parameters() if p.requires_grad]
+    frozen = [p for p in bundle.model.parameters() if not p.requires_grad]
+    assert trainable and all(p.dtype == torch.float32 for p in trainable)
+    assert frozen and all(p.dtype == torch.bfloat16 for p in frozen)
+    assert by_dtype == {"float32": sum(p.numel() * 4 for p in trainable),
+                        "bfloat16": sum(p.numel() * 2 for p in frozen)}
+    assert sum(by_dtype.values()) < 0.6 * full_bytes
+    bundle.precision = "frozen-bf16"
+    assert isinstance(autocast(bundle.device, "frozen-bf16"), torch.autocast)
+    batches = heaviest_micro_batches(bundle, examples, 8, 4)
+    loss, tokens = accumulate_gradients(bundle, batches)
+    assert torch.isfinite(torch.tensor(loss)) and tokens > 0
+    assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in trainable)
+    plans = {p: PairPlan(_preset("blip2"), _method("lora"), precision=p) for p in ("bf16-mixed", "frozen-bf16")}
+    mixed, frozen_plan = (plans[p].static()["weights_bytes"] for p in ("bf16-mixed", "frozen-bf16"))
+    assert frozen_plan == sum(by_dtype.values()) and mixed == full_bytes

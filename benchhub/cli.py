@@ -22,6 +22,9 @@ class BenchhubGroup(click.Group):
             return super().invoke(ctx)
         except UserError as exc:
             raise _UserErrorExit(str(exc)) from None
+        except click.UsageError as exc:  # click's own (a bad option value): one line too, with where to look
+            where = exc.ctx.command_path if exc.ctx else "benchhub"
+            raise _UserErrorExit(f"{exc.format_message()} (see `{where} --help`)") from None
 
 
 def _ints(text: str | None, option: str) -> tuple[int, ...] | None:

@@ -152,7 +152,8 @@ class _Runner:
                     self.submit(replace(job, role="final"), retrain=True)
                     continue
                 keep(record, self.store, job, self.display)
-                self.claims.pop(job.run_id).release()
+                if (held := self.claims.pop(job.run_id, None)) is not None:
+                    held.release()
                 self.fresh.add(job.run_id)
                 self.outcome.records.append(record)
                 self.redraw()

@@ -93,14 +93,11 @@ def active_dir() -> Path:
 def active_run(run_id: str):
     """Register one run as active on this host while the block runs (dropped by the kernel on a kill)."""
     path = active_dir() / f"{os.getpid()}-{run_id}-{threading.get_ident()}.run"
-    fd, _ = _lock(path)
+    fd, _ = _lock(path)  # this thread's own file: never held by another
     try:
         yield
     finally:
-        if fd is not None:
-            with contextlib.suppress(OSError):
-                path.unlink()
-            os.close(fd)
+        Claim(path, fd).release()
 
 
 def active_runs() -> tuple[int, int]:

@@ -13,14 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from benchhub import isolation
+from benchhub.claims import usable_cores
 from benchhub.errors import UserError, first_line
-
-EXECUTORS = ("local", "ray")
-
-
-def usable_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
 
 def visible_accelerators(device) -> list[str]:
     """The accelerator indices runs may use (CUDA: `CUDA_VISIBLE_DEVICES` or every device)."""
@@ -125,6 +119,7 @@ class Ray:
             raise UserError(f"cannot reach a Ray cluster at {address or 'a new local instance'}: "
                             f"{first_line(exc, with_type=False)}") from None
         self.ray, self.device, self.artifacts = ray, device, artifacts
+        self.task = ray.remote(_ray_task)
 
     def reserve(self, jobs: int) -> None:
         """Ray places the tasks: nothing to reserve here."""
@@ -147,7 +142,7 @@ class Ray:
 
     def run(self, task, payload: dict, on_event=None, log_path: str | None = None, timeout: float | None = None,
             spec=None, prepare: dict | None = None) -> dict:
-        remote = self.ray.remote(_ray_task).options(**self.resources(spec), max_retries=0)
+        remote = self.task.options(**self.resources(spec), max_retries=0)
         try:
             result, log_text, node = self.ray.get(remote.remote(task, payload, timeout, prepare))
         except self.ray.exceptions.RayError as exc:

@@ -138,8 +138,12 @@ class _Runner:
 
     def drain(self) -> None:
         while self.futures or self.waiting:
-            done, _ = wait(list(self.futures), timeout=WAIT_SECONDS if self.waiting else None,
-                           return_when=FIRST_COMPLETED) if self.futures else (set(), time.sleep(WAIT_SECONDS))
+            if self.futures:
+                done, _ = wait(list(self.futures), timeout=WAIT_SECONDS if self.waiting else None,
+                               return_when=FIRST_COMPLETED)
+            else:  # only runs other processes compute: look again in a moment
+                done = set()
+                time.sleep(WAIT_SECONDS)
             for future in done:
                 job = self.futures.pop(future)
                 record = future.result()

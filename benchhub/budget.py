@@ -63,16 +63,23 @@ class Budget:
     max_seconds: float | None = None  # train wall-clock limit: stop cleanly, evaluate, mark the record
     threads: int | None = None  # CPU threads per run (torch intra-op); None: torch's default. Changes numerics.
     precision: str | None = None  # fp32 | bf16-mixed | frozen-bf16; None: the device's default (PRECISIONS)
+    processes: int = 1  # data-parallel processes per run (`benchhub.distributed`); each takes 1/N of a batch
 
     def __post_init__(self):
         for attr in ("effective_batch", "micro_batch"):
             value = getattr(self, attr)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise UserError(f"{attr.replace('_', '-')} must be a positive integer, got {value!r}")
-        if self.effective_batch % self.micro_batch:
+        if not isinstance(self.processes, int) or isinstance(self.processes, bool) or self.processes <= 0:
+            raise UserError(f"processes must be a positive integer, got {self.processes!r}")
+        if self.effective_batch % self.processes:
+            raise UserError(f"{self.processes} processes do not divide effective batch {self.effective_batch}; each "
+                            "process takes an equal share")
+        if self.rank_batch % self.micro_batch:
+            share = f" of the {self.rank_batch} each of {self.processes} processes takes" if self.processes > 1 else ""
             raise UserError(
-                f"micro-batch {self.micro_batch} does not divide effective batch {self.effective_batch}; "
-                f"choose one of {', '.join(map(str, divisors(self.effective_batch)))}"
+                f"micro-batch {self.micro_batch} does not divide effective batch {self.effective_batch}{share}; "
+                f"choose one of {', '.join(map(str, divisors(self.rank_batch)))}"
             )
         if self.max_steps is None and self.max_epochs is None:
             raise UserError("budget needs max_steps or max_epochs")
@@ -97,8 +104,14 @@ class Budget:
             raise UserError(f"weight_decay must be a non-negative number, got {self.weight_decay!r}")
 
     @property
+    def rank_batch(self) -> int:
+        """The examples of each effective batch one process takes."""
+        return self.effective_batch // self.processes
+
+    @property
     def grad_accum_steps(self) -> int:
-        return self.effective_batch // self.micro_batch
+        """Micro-batches per optimizer step in each process: effective = micro × accumulation × processes."""
+        return self.rank_batch // self.micro_batch
 
     def total_steps(self, n_train: int) -> int:
         """Optimizer steps: max_steps, or max_epochs over n_train examples, whichever is smaller."""
@@ -111,12 +124,14 @@ class Budget:
 
     def describe(self) -> str:
         parts = [
-            f"effective batch {self.effective_batch} = {self.micro_batch} × {self.grad_accum_steps}",
+            f"effective batch {self.effective_batch} = {self.micro_batch} × {self.grad_accum_steps}"
+            + (f" × {self.processes} processes" if self.processes > 1 else ""),
             f"{self.max_steps} steps" if self.max_steps else f"{self.max_epochs} epochs",
             *([f"at most {self.max_seconds:g} s of training"] if self.max_seconds else []),
             f"{self.lr_schedule} lr, {self.warmup_ratio:.0%} warm-up",
             f"memory limit {format_bytes(self.memory_limit_bytes) if self.memory_limit_bytes else 'none'}",
-            *([f"{self.threads} CPU thread{'s' if self.threads > 1 else ''} per run"] if self.threads else []),
+            *([f"{self.threads} CPU thread{'s' if self.threads > 1 else ''} per "
+               f"{'process' if self.processes > 1 else 'run'}"] if self.threads else []),
             *([f"precision {self.precision}"] if self.precision else []),
         ]
         return ", ".join(parts)

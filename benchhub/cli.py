@@ -75,6 +75,8 @@ def cli():
                                                           "(default: the suite's `jobs`, else 1).")
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads per run (part of the budget: it changes "
                                                             "the numerics; overrides the suite).")
+@click.option("--processes", type=click.IntRange(min=1), help="Data-parallel processes per run (accelerate DDP; "
+                                                              "effective batch = micro × accumulation × N).")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="local: child processes here (GPUs: one run per visible device); ray: one Ray task per run.")
 @click.option("--ray-address", help="Ray cluster to join (default: a local Ray instance).")
@@ -84,8 +86,8 @@ def cli():
 @click.option("--quiet", "-q", is_flag=True, help="Print only the paths of the leaderboard and report at the end.")
 @click.pass_context
 def run(ctx, suite_name, methods, models, seed, seeds, results_dir, max_steps, effective_batch, micro_batch,
-        max_seconds, memory_limit, force, run_timeout, jobs, threads, executor, ray_address, artifacts, dry_run,
-        quiet):
+        max_seconds, memory_limit, force, run_timeout, jobs, threads, processes, executor, ray_address, artifacts,
+        dry_run, quiet):
     """Run every method × model × seed of a suite, each in its own process; write the leaderboard."""
     from rich.console import Console
 
@@ -102,7 +104,7 @@ def run(ctx, suite_name, methods, models, seed, seeds, results_dir, max_steps, e
         raise UserError("use either --seed or --seeds, not both")
     registry = plugins.registry()
     budget_changes = {"max_steps": max_steps, "effective_batch": effective_batch, "micro_batch": micro_batch,
-                      "max_seconds": max_seconds, "threads": threads}
+                      "max_seconds": max_seconds, "threads": threads, "processes": processes}
     if memory_limit is not None:
         budget_changes["memory_limit_bytes"] = parse_memory(memory_limit)
     suite, matrix = resolve(registry, suite_name, methods, models,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import queue
 import tempfile
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -28,23 +29,29 @@ def visible_accelerators(device) -> list[str]:
     return [str(i) for i in range(torch.cuda.device_count())]
 
 
-def side_by_side(jobs: int | None, suite_jobs: int, threads: int | None, device) -> int:
-    """How many runs go at once on this machine. CPU: runs must not share cores (jobs × threads per run ≤
-    the cores); an explicit --jobs that does not fit is refused, the suite's `jobs` is lowered to what fits
-    (the threads per run, part of the numerics, never change). GPU: one run per visible device."""
+def side_by_side(jobs: int | None, suite_jobs: int, threads: int | None, device, processes: int = 1) -> int:
+    """How many runs go at once on this machine. CPU: runs must not share cores (jobs × processes per run ×
+    threads per process ≤ the cores); an explicit --jobs or --processes that does not fit is refused, the
+    suite's `jobs` is lowered to what fits (the threads per run, part of the numerics, never change).
+    GPU: one process per visible device."""
     if device.type != "cpu":
         devices = len(visible_accelerators(device)) or 1
-        if jobs is not None and jobs > devices:
-            raise UserError(f"--jobs {jobs} needs {jobs} accelerators; {devices} visible (one run per device, "
-                            "each with the budget's memory)")
-        return jobs or devices
+        if (jobs or 1) * processes > devices:
+            raise UserError(f"--jobs {jobs or 1} × --processes {processes} need {(jobs or 1) * processes} "
+                            f"accelerators; {devices} visible (one process per device, each with the budget's memory)")
+        return jobs or devices // processes
     cores = usable_cores()
-    per_run = threads or cores
-    if jobs is not None and jobs > 1 and jobs * per_run > cores:
-        raise UserError(f"--jobs {jobs} × {per_run} threads per run needs more than the {cores} CPU cores; set "
-                        f"the budget's threads (--threads {max(1, cores // jobs)}; it changes the numerics, so it "
-                        "is part of the budget)")
+    per_run = (threads or (1 if processes > 1 else cores)) * processes
+    if ((jobs or 1) > 1 or processes > 1) and (jobs or 1) * per_run > cores:
+        raise UserError(f"--jobs {jobs or 1} × --processes {processes} × {per_run // processes} threads per process "
+                        f"need more than the {cores} CPU cores; lower one (the threads per run change the numerics, "
+                        "so they are part of the budget: --threads)")
     return jobs or max(1, min(suite_jobs, cores // per_run))
+
+
+def processes_of(payload: dict) -> int:
+    """The data-parallel processes a run's payload asks for (its budget's `processes`)."""
+    return payload.get("config", {}).get("budget", {}).get("processes", 1)
 
 
 def make(name: str, ray_address: str | None, artifacts: str | None, device, jobs: int | None, suite):
@@ -53,7 +60,7 @@ def make(name: str, ray_address: str | None, artifacts: str | None, device, jobs
         raise UserError("--ray-address and --artifacts go with --executor ray")
     if name == "local":
         executor = Local(device)
-        jobs = side_by_side(jobs, suite.jobs, suite.budget.threads, device)
+        jobs = side_by_side(jobs, suite.jobs, suite.budget.threads, device, suite.budget.processes)
     else:
         executor = Ray(ray_address, device, artifacts)
         jobs = jobs or executor.jobs(suite.budget.threads)
@@ -70,31 +77,36 @@ class Local:
     def __init__(self, device):
         self.device = device
         self.free: queue.Queue = queue.Queue()
+        self.lock = threading.Lock()
 
     def reserve(self, jobs: int) -> None:
-        """The accelerators the `jobs` runs at once take turns on (one run per device)."""
-        for index in visible_accelerators(self.device)[:jobs]:
+        """The accelerators the `jobs` runs at once take turns on (one process per device)."""
+        for index in visible_accelerators(self.device):
             self.free.put(index)
 
     @contextmanager
-    def _accelerator(self):
+    def _accelerators(self, processes: int):
         if self.device.type != "cuda":
             yield None
             return
-        index = self.free.get()
+        with self.lock:  # a run takes its devices together, never half of them
+            indices = [self.free.get() for _ in range(processes)]
         try:
-            yield index
+            yield ",".join(indices)
         finally:
-            self.free.put(index)
+            for index in indices:
+                self.free.put(index)
 
     def weights_dir(self, store, spec, run_id: str) -> Path:
         return store.weights_dir(spec, run_id)
 
     def run(self, task, payload: dict, on_event=None, log_path: str | None = None, timeout: float | None = None,
             **_) -> dict:
-        with self._accelerator() as index:
-            payload = {**payload, "visible_devices": index} if index is not None else payload
-            return isolation.run_in_child(task, payload, on_event, log_path=log_path, timeout=timeout)
+        processes = processes_of(payload)
+        with self._accelerators(processes) as indices:
+            payload = {**payload, "visible_devices": indices} if indices is not None else payload
+            return isolation.run_in_child(task, payload, on_event, log_path=log_path, timeout=timeout,
+                                          processes=processes)
 
     def describe(self) -> str:
         return ""
@@ -125,10 +137,12 @@ class Ray:
         """Ray places the tasks: nothing to reserve here."""
 
     def resources(self, spec) -> dict:
-        """What a run asks of the cluster: its budget's threads as CPUs, a GPU on CUDA, its memory limit."""
-        out = {"num_cpus": spec.budget.threads or 1, "num_gpus": 1 if self.device.type == "cuda" else 0}
+        """What a run asks of the cluster: per process, its budget's threads as CPUs, a GPU on CUDA and its
+        memory limit (a run's processes go on one node)."""
+        n = spec.budget.processes
+        out = {"num_cpus": (spec.budget.threads or 1) * n, "num_gpus": n if self.device.type == "cuda" else 0}
         if spec.budget.memory_limit_bytes and self.device.type == "cpu":
-            out["memory"] = spec.budget.memory_limit_bytes
+            out["memory"] = spec.budget.memory_limit_bytes * n
         return out
 
     def weights_dir(self, store, spec, run_id: str) -> Path:
@@ -168,5 +182,5 @@ def _ray_task(task, payload: dict, timeout: float | None, prepare: dict | None):
             if prepared["status"] != "ok":
                 failed = {"status": "failed", "error": f"model preparation failed: {prepared.get('error')}"}
                 return failed, Path(log).read_text(), node
-        result = isolation.run_in_child(task, payload, log_path=log, timeout=timeout)
+        result = isolation.run_in_child(task, payload, log_path=log, timeout=timeout, processes=processes_of(payload))
         return result, Path(log).read_text() if os.path.exists(log) else "", node

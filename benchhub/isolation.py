@@ -62,6 +62,8 @@ def _throttled(events):
     last = [0.0]
 
     def send(*event):
+        if events is None:  # a data-parallel rank other than 0: rank 0 reports
+            return
         if event[0] == "step":
             now = time.monotonic()
             if now - last[0] < 0.1 and event[1] != event[2]:
@@ -109,8 +111,9 @@ def _watch_owner(owner: int) -> None:
 def _child(task, payload: dict, events, result_path: str, log_path: str | None, owner: int | None = None) -> None:
     """The child's body: run `task(payload, send)`; whatever happens, leave a result file."""
     _die_with_parent()
-    if payload.get("visible_devices") is not None:  # before CUDA starts: this run sees its one device
+    if payload.get("visible_devices") is not None:  # before CUDA starts: this run sees its device(s)
         os.environ["CUDA_VISIBLE_DEVICES"] = str(payload["visible_devices"])
+    os.environ.update(payload.get("rank_environment", {}))  # a data-parallel rank: its process group
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a timeout: unwind, so `finally` blocks clean up
     if owner is not None:
         _watch_owner(owner)
@@ -133,30 +136,44 @@ def _child(task, payload: dict, events, result_path: str, log_path: str | None, 
 
 
 def run_in_child(task, payload: dict, on_event=None, log_path: str | None = None,
-                 timeout: float | None = None) -> dict:
+                 timeout: float | None = None, processes: int = 1) -> dict:
     """Run `task(payload, send)` (a module-level function) in a fresh child process; returns its result.
 
-    A crash, kill or timeout becomes {"status": "failed", "error": ...}.
+    With `processes` > 1, that many children, the ranks of one data-parallel run (`distributed`):
+    rank 0's events and result, with every rank's memory and time merged in. A crash, kill or
+    timeout of any child becomes {"status": "failed", "error": ...}, and its siblings are killed.
     """
+    from benchhub.distributed import merge_ranks, rank_payloads
+
     ctx = mp_context()
     events = ctx.Queue()
+    payloads = rank_payloads(payload, processes) if processes > 1 else [payload]
     with tempfile.TemporaryDirectory(prefix="benchhub-") as tmp:
-        result_path = os.path.join(tmp, "result.json")
-        proc = ctx.Process(target=_child, args=(task, payload, events, result_path, log_path, os.getpid()),
-                           daemon=True)
-        proc.start()
-        _live.add(proc)
+        paths = [os.path.join(tmp, f"result-{rank}.json") for rank in range(len(payloads))]
+        procs = [ctx.Process(target=_child, args=(task, one, events if rank == 0 else None, path, log_path,
+                                                  os.getpid()), daemon=True)
+                 for rank, (one, path) in enumerate(zip(payloads, paths))]
+        for proc in procs:
+            proc.start()
+            _live.add(proc)
         try:
-            failed = _follow(proc, events, on_event, timeout)
+            failed = _follow(procs, paths, events, on_event, timeout)
         finally:
-            _live.discard(proc)
+            _live.difference_update(procs)
         if failed:
             return failed
-        proc.join()
-        if os.path.exists(result_path):
-            with open(result_path) as fh:
-                return json.load(fh)
-        return _exit_failure(proc.exitcode)
+        for proc in procs:
+            proc.join()
+        if len(procs) == 1:
+            return _read_result(procs[0], paths[0])
+        return _failed_rank(procs, paths) or merge_ranks([_read_result(p, path) for p, path in zip(procs, paths)])
+
+
+def _read_result(proc, path: str) -> dict:
+    if os.path.exists(path):
+        with open(path) as fh:
+            return json.load(fh)
+    return _exit_failure(proc.exitcode)
 
 
 def kill_children() -> None:
@@ -166,14 +183,21 @@ def kill_children() -> None:
             proc.kill()
 
 
-def _follow(proc, events, on_event, timeout: float | None) -> dict | None:
-    """Pass the child's events on until it exits; kill it at the timeout (or on Ctrl-C)."""
+def _follow(procs: list, paths: list, events, on_event, timeout: float | None) -> dict | None:
+    """Pass rank 0's events on until every child exits; kill them all at the timeout, on Ctrl-C, or when
+    one rank of several failed (the others would wait for it in a collective)."""
     deadline = time.monotonic() + timeout if timeout else None
     try:
-        while proc.is_alive() or not events.empty():
-            if deadline and time.monotonic() > deadline and proc.is_alive():
-                _stop(proc)
+        while any(proc.is_alive() for proc in procs) or not events.empty():
+            if deadline and time.monotonic() > deadline and any(proc.is_alive() for proc in procs):
+                for proc in procs:
+                    _stop(proc)
                 return {"status": "failed", "error": f"timed out after {timeout:g} s"}
+            if len(procs) > 1 and (failed := _failed_rank(procs, paths)):
+                for proc in procs:
+                    proc.kill()
+                    proc.join()
+                return failed
             try:
                 event = events.get(timeout=0.1)
             except queue_mod.Empty:
@@ -181,9 +205,27 @@ def _follow(proc, events, on_event, timeout: float | None) -> dict | None:
             if on_event:
                 on_event(*event)
     except KeyboardInterrupt:
-        proc.kill()
+        for proc in procs:
+            proc.kill()
         raise
     return None
+
+
+def _failed_rank(procs: list, paths: list) -> dict | None:
+    """The result of the rank that failed first, if one did (its siblings' failures, e.g. a peer
+    reset in a collective, follow from it and are written later)."""
+    failed = []
+    for rank, (proc, path) in enumerate(zip(procs, paths)):
+        if proc.is_alive():
+            continue
+        result = _read_result(proc, path)
+        if result.get("status") == "failed" or proc.exitcode:
+            when = os.stat(path).st_mtime_ns if os.path.exists(path) else float("inf")
+            failed.append((when, rank, result))
+    if not failed:
+        return None
+    _, rank, result = min(failed, key=lambda f: f[:2])
+    return {**result, "error": f"rank {rank}: {result.get('error')}"}
 
 
 def _stop(proc, grace: float = 5.0) -> None:
@@ -215,18 +257,23 @@ def _spec_and_classes(payload: dict):
     spec = RunSpec.from_config(payload["config"])
     if spec.budget.threads:
         torch.set_num_threads(spec.budget.threads)
-    return spec, payload["classes"].completed(), torch.device(payload["device"])
+    device = torch.device(payload["device"])
+    if device.type == "cuda" and payload.get("rank_environment"):  # rank r: the r-th device of its run
+        device = torch.device("cuda", int(payload["rank_environment"]["LOCAL_RANK"]))
+    return spec, payload["classes"].completed(), device
 
 
 def run_task(payload: dict, send) -> dict:
     """Train and score one run (`pipeline.execute`), or score a trained one again (`pipeline.rescore`)."""
+    from benchhub.distributed import join
     from benchhub.pipeline import execute, rescore
 
     spec, classes, device = _spec_and_classes(payload)
     score = tuple(payload.get("score", ("eval", "source")))
     if payload.get("rescore"):
         return rescore(spec, classes, device, payload["weights_dir"], score, send)
-    return execute(spec, classes, device, send, weights_dir=payload.get("weights_dir"), score=score)
+    return execute(spec, classes, device, send, weights_dir=payload.get("weights_dir"), score=score,
+                   ranks=join(payload, device, spec.budget.threads))
 
 
 def check_task(payload: dict, send) -> dict:

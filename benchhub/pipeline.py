@@ -13,6 +13,7 @@ from benchhub import checks, memory
 from benchhub.budget import format_bytes
 from benchhub.components import RunClasses
 from benchhub.device import apply_precision, resolve_precision
+from benchhub.distributed import Single
 from benchhub.errors import RunFailure, first_line
 from benchhub.records import Status, batching
 from benchhub.spec import RunSpec
@@ -78,13 +79,16 @@ def check_only(spec: RunSpec, classes: RunClasses, device, phase=_silent) -> dic
 
 
 def execute(spec: RunSpec, classes: RunClasses, device, phase=_silent, weights_dir: str | None = None,
-            score: tuple = ("eval", "source")) -> dict:
+            score: tuple = ("eval", "source"), ranks=None) -> dict:
     """Build, fit into memory, check, train and score one run in this process; returns what was measured.
 
     `score`: the splits scored after training: a learning-rate sweep scores only "validation".
+    `ranks`: this process's place in a data-parallel run (`distributed`); rank 0 evaluates, the others
+    return their training time and memory.
     """
     import torch
 
+    ranks = ranks or Single()
     limit = spec.budget.memory_limit_bytes
     torch.manual_seed(spec.seed)
     baseline_rss = memory.current_rss() if device.type == "cpu" else None
@@ -97,12 +101,14 @@ def execute(spec: RunSpec, classes: RunClasses, device, phase=_silent, weights_d
         raise
     trainable, total = run.bundle.parameter_counts()
     parameters = {"trainable": trainable, "total": total, "manifest": run.bundle.manifest()}
-    fitted = fit(spec, run, device, phase) if run.method.trains else None
+    fitted = fit(spec, run, device, phase, ranks) if run.method.trains else None
     if fitted is not None and fitted["micro_batch"] is None:
         return does_not_fit(spec, device, fitted["needed_bytes"], fitted["needed_is_lower_bound"], fitted,
                             run.checks, parameters, run.splits.info)
     budget = dataclasses.replace(spec.budget, micro_batch=fitted["micro_batch"]) if fitted else spec.budget
-    trained = train(spec, run, budget, device, phase) if run.method.trains else {}
+    trained = train(spec, run, budget, device, phase, ranks) if run.method.trains else {}
+    if ranks.rank > 0:
+        return {"status": "ok", **trained, "memory": _memory(device, baseline_rss, fitted)}
     phase("phase", "evaluating")
     scored = evaluate(spec, classes, run.bundle, run.splits, score)
     saved = save(run, weights_dir) if weights_dir and run.method.trains else {}
@@ -139,12 +145,18 @@ def _start_device(device, limit: int | None) -> None:
         memory.cap_cuda_memory(device, limit)
 
 
-def fit(spec: RunSpec, run: Prepared, device, phase=_silent) -> dict:
-    """The micro-batch search (see `fit_memory.search_micro_batch`), then the accumulation check."""
+def fit(spec: RunSpec, run: Prepared, device, phase=_silent, ranks=None) -> dict:
+    """The micro-batch search (see `fit_memory.search_micro_batch`), then the accumulation check.
+
+    Each data-parallel rank searches within its share of the effective batch; they agree on the smallest.
+    """
     from benchhub.fit_memory import search_micro_batch
 
+    ranks = ranks or Single()
     phase("phase", "measuring memory")
-    search = search_micro_batch(run.bundle, run.splits.train, spec.budget, log=lambda m: phase("phase", m))
+    share = dataclasses.replace(spec.budget, effective_batch=spec.budget.rank_batch, processes=1)
+    search = search_micro_batch(run.bundle, run.splits.train, share, log=lambda m: phase("phase", m))
+    search["micro_batch"] = ranks.minimum(search["micro_batch"] or 0) or None
     if search["micro_batch"] is not None:
         phase("phase", "checking accumulation")
         with memory.uncapped(device, spec.budget.memory_limit_bytes):  # a check, not part of the budget
@@ -152,22 +164,26 @@ def fit(spec: RunSpec, run: Prepared, device, phase=_silent) -> dict:
     return search
 
 
-def train(spec: RunSpec, run: Prepared, budget, device, phase=_silent) -> dict:
+def train(spec: RunSpec, run: Prepared, budget, device, phase=_silent, ranks=None) -> dict:
     """FLOPs of one step, then the shared training loop; returns the record's train and compute parts."""
     from benchhub import compute
     from benchhub.device import device_name
     from benchhub.train import batch_indices, collate_micro_batches, train_loop
 
+    ranks = ranks or Single()
     phase("phase", "counting FLOPs")
     first = next(batch_indices(len(run.splits.train), budget.effective_batch, spec.seed))
     micro = collate_micro_batches(run.bundle, [run.splits.train[i] for i in first], budget.micro_batch)
     count_start = time.perf_counter()
-    flops = compute.step_flops(run.bundle, micro)
+    flops = compute.step_flops(run.bundle, micro)  # the whole step's, whatever the processes
     count_seconds = time.perf_counter() - count_start
     del micro
     phase("phase", "training")
+    ranks.wrap(run.bundle)
     stats = train_loop(run.bundle, run.splits.train, budget, spec.lr, spec.seed, method=run.method,
-                       progress=lambda s, n, loss: phase("step", s, n, loss), max_seconds=budget.max_seconds)
+                       progress=lambda s, n, loss: phase("step", s, n, loss), max_seconds=budget.max_seconds,
+                       ranks=ranks)
+    ranks.close()  # not on an error: the process exits, and benchhub ends the other ranks
     peak, source = compute.peak_flops(device, device_name(device))
     per_second = (lambda n: round(n / stats.seconds, 2) if stats.seconds else None)
     curve_every = max(1, len(stats.losses) // 50)

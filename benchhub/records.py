@@ -222,7 +222,8 @@ def now() -> str:
 
 def batching(budget: Budget) -> dict:
     return {"effective_batch": budget.effective_batch, "micro_batch": budget.micro_batch,
-            "grad_accum_steps": budget.grad_accum_steps}
+            "grad_accum_steps": budget.grad_accum_steps,
+            **({"processes": budget.processes} if budget.processes > 1 else {})}
 
 
 def randomness(spec: RunSpec, trains: bool) -> dict:

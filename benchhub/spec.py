@@ -214,7 +214,7 @@ class RunSpec:
             "model": asdict(self.model),
             "dataset": asdict(self.dataset),
             "metrics": list(self.metrics),
-            "budget": asdict(self.budget),
+            "budget": _budget_config(self.budget),
             "seed": self.seed,
             **({"source": asdict(self.source)} if self.source else {}),
             **({"validation_fraction": self.validation_fraction} if self.validation_fraction else {}),
@@ -242,6 +242,15 @@ class RunSpec:
             source=ComponentSpec(**config["source"]) if config.get("source") else None,
             validation_fraction=config.get("validation_fraction", 0.0),
         )
+
+
+def _budget_config(budget: Budget) -> dict:
+    """The budget as configured; one process (the default) is left out, so run ids from before
+    `processes` existed stay the same."""
+    out = asdict(budget)
+    if out["processes"] == 1:
+        del out["processes"]
+    return out
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,8 @@
 """Suites: TOML files and command-line selections -> the validated matrix of RunSpecs, before anything runs."""
 from __future__ import annotations
 
+import math
+
 import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
@@ -153,8 +155,13 @@ def check_seeds(seeds, what: str) -> None:
 def override_budget(budget: Budget, **changes) -> Budget:
     """The suite's budget with CLI overrides (None = keep); micro-batch follows a smaller effective batch."""
     changes = {k: v for k, v in changes.items() if v is not None}
-    if "effective_batch" in changes and "micro_batch" not in changes:
-        changes["micro_batch"] = min(budget.micro_batch, changes["effective_batch"])
+    if "micro_batch" not in changes and {"effective_batch", "processes"} & changes.keys():
+        effective = changes.get("effective_batch", budget.effective_batch)
+        processes = changes.get("processes", budget.processes)
+        if effective % processes == 0:  # else Budget says why
+            share = effective // processes
+            micro = min(budget.micro_batch, share)
+            changes["micro_batch"] = micro if share % micro == 0 else math.gcd(micro, share)
     return replace(budget, **changes)
 
 

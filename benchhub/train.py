@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 
 from benchhub.device import autocast, to_device
+from benchhub.distributed import Single
 from benchhub.errors import RunFailure
 
 
@@ -74,26 +75,31 @@ def scratch_train_mode(model, restore_buffers: bool = True):
                 model.get_buffer(name).copy_(value)
 
 
-def accumulate_gradients(bundle, micro_batches: list[dict], mixed_precision: bool = True) -> tuple[float, int]:
+def accumulate_gradients(bundle, micro_batches: list[dict], mixed_precision: bool = True,
+                         ranks=Single()) -> tuple[float, int]:
     """Backward over micro-batches with the loss divided by the *total* target tokens.
 
     k micro-batches of N/k then give exactly the gradient of one batch of N, whatever the
-    padding of each micro-batch. Returns (summed loss, target tokens).
+    padding of each micro-batch. Returns (summed loss, target tokens) of the whole effective batch.
+    With data-parallel `ranks`, the micro-batches are this rank's share: the tokens are summed over
+    the ranks, and the loss scaled by their number, since DDP averages the ranks' gradients.
     """
-    n_tokens = sum(bundle.count_targets(b) for b in micro_batches)
+    own_tokens = sum(bundle.count_targets(b) for b in micro_batches)
+    n_tokens = int(ranks.total(own_tokens))
     if n_tokens == 0:
         raise RunFailure("a training batch has no target tokens (all labels are -100)")
     total, counted = 0.0, 0
-    for batch in micro_batches:
-        with autocast(bundle.device, bundle.precision) if mixed_precision else contextlib.nullcontext():
-            loss_sum, tokens = bundle.loss_sum(to_device(batch, bundle.device))
-        (loss_sum / n_tokens).backward()
+    for i, batch in enumerate(micro_batches):
+        with ranks.forward(bundle, sync=i == len(micro_batches) - 1):
+            with autocast(bundle.device, bundle.precision) if mixed_precision else contextlib.nullcontext():
+                loss_sum, tokens = bundle.loss_sum(to_device(batch, bundle.device))
+            (loss_sum * ranks.world / n_tokens).backward()
         total += float(loss_sum.detach())
         counted += tokens
-    if counted != n_tokens:
+    if counted != own_tokens:
         raise RunFailure(f"{type(bundle).__name__}.loss_sum counted {counted} target tokens but count_targets "
-                         f"{n_tokens}: the loss would be mis-normalised")
-    return total, n_tokens
+                         f"{own_tokens}: the loss would be mis-normalised")
+    return ranks.total(total), n_tokens
 
 
 def accumulation_error(bundle, examples: list, pieces: int = 4) -> float:
@@ -145,8 +151,11 @@ def new_optimizer(params: list, lr: float, weight_decay: float):
 
 
 def train_loop(bundle, examples: list, budget, lr: float, seed: int, *, method=None,
-               progress=None, max_seconds: float | None = None) -> TrainStats:
-    """Train the parameters that require grad under `budget`; return what happened."""
+               progress=None, max_seconds: float | None = None, ranks=Single()) -> TrainStats:
+    """Train the parameters that require grad under `budget`; return what happened.
+
+    Data-parallel `ranks` (`distributed`) each draw the same effective batch and train on their share.
+    """
     import torch
 
     torch.manual_seed(seed)
@@ -164,9 +173,9 @@ def train_loop(bundle, examples: list, budget, lr: float, seed: int, *, method=N
     losses, tokens, start = [], 0, time.perf_counter()
     step, stopped_by = 0, "steps"
     for step in range(1, total_steps + 1):
-        idx = next(sampler)
+        idx = ranks.share(next(sampler))
         micro = collate_micro_batches(bundle, [examples[i] for i in idx], budget.micro_batch)
-        loss_sum, n_tokens = accumulate_gradients(bundle, micro)
+        loss_sum, n_tokens = accumulate_gradients(bundle, micro, ranks=ranks)
         loss = loss_sum / n_tokens
         if not math.isfinite(loss):
             raise RunFailure(f"non-finite loss ({loss}) at step {step}")
@@ -181,7 +190,8 @@ def train_loop(bundle, examples: list, budget, lr: float, seed: int, *, method=N
         tokens += n_tokens
         if progress:
             progress(step, total_steps, loss)
-        if max_seconds is not None and step < total_steps and time.perf_counter() - start > max_seconds:
+        out_of_time = max_seconds is not None and step < total_steps
+        if out_of_time and ranks.either(time.perf_counter() - start > max_seconds):  # every rank stops together
             stopped_by = "time"
             break
     if bundle.device.type == "cuda":

@@ -119,6 +119,9 @@ def test_bad_method_options_are_refused_at_plan_time(fresh_plugins, tmp_path, me
     (["--memory-limit", "5XB"], "memory"),
     (["--seeds", "1,x"], "--seeds"),
     (["--jobs", "64"], "--jobs 64"),
+    (["--processes", "3"], "3 processes do not divide effective batch 8"),
+    (["--processes", "2", "--threads", "2"], "--processes 2 × 2 threads per process need more than"),
+    (["--processes", "0"], "--processes"),
     (["--ray-address", "127.0.0.1:1"], "--ray-address and --artifacts go with --executor ray"),
     (["--executor", "slurm"], "slurm"),
 ])

@@ -73,7 +73,7 @@ def test_runs_side_by_side_must_fit_the_cores(toy, toy_suite):
 
     cores = len(os.sched_getaffinity(0))
     assert_one_line_error(invoke("run", "--suite", toy_suite(), "--jobs", cores + 1, "--threads", 1),
-                          "needs more than")
+                          "need more than")
 
 
 def _spec(lr):
@@ -156,8 +156,11 @@ def test_the_suites_jobs_shrink_to_the_cores_but_an_explicit_jobs_is_refused():
     assert side_by_side(None, cores + 3, 1, cpu) == cores  # the suite asks for more than fits: lowered
     assert side_by_side(None, 2, None, cpu) == 1  # threads unset: a run may use every core
     assert side_by_side(None, 4, 1, torch.device("cuda")) == 1
-    with pytest.raises(UserError, match="needs more than"):
+    with pytest.raises(UserError, match="need more than"):
         side_by_side(cores + 1, 1, 1, cpu)
+    assert side_by_side(None, 8, 1, cpu, processes=2) == max(1, cores // 2)  # each run takes 2 cores
+    with pytest.raises(UserError, match=f"--processes {cores + 1} × 1 threads per process need more than"):
+        side_by_side(None, 1, 1, cpu, processes=cores + 1)
 
 
 def test_on_gpus_each_run_gets_one_visible_device(monkeypatch):
@@ -172,11 +175,14 @@ def test_on_gpus_each_run_gets_one_visible_device(monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
     cuda = torch.device("cuda")
     assert executors.side_by_side(None, 1, 1, cuda) == 2
-    with pytest.raises(UserError, match="--jobs 3 needs 3 accelerators; 2 visible"):
+    with pytest.raises(UserError, match="--jobs 3 × --processes 1 need 3 accelerators; 2 visible"):
         executors.side_by_side(3, 1, 1, cuda)
+    assert executors.side_by_side(None, 1, 1, cuda, processes=2) == 1
+    with pytest.raises(UserError, match="--jobs 2 × --processes 2 need 4 accelerators; 2 visible"):
+        executors.side_by_side(2, 1, 1, cuda, processes=2)
     seen, barrier = [], threading.Barrier(2)
 
-    def child(task, payload, on_event=None, log_path=None, timeout=None):
+    def child(task, payload, on_event=None, log_path=None, timeout=None, processes=1):
         if "visible_devices" not in payload:
             return {"status": "ok", "payload": payload}
         barrier.wait(timeout=5)  # both runs hold a device at once
@@ -192,6 +198,10 @@ def test_on_gpus_each_run_gets_one_visible_device(monkeypatch):
     for t in threads:
         t.join()
     assert sorted(seen) == ["3", "5"]
+    seen.clear()
+    barrier = threading.Barrier(1)  # a run of 2 processes takes both devices: its ranks are cuda:0 and cuda:1
+    local.run(None, {"config": {"budget": {"processes": 2}}})
+    assert sorted(seen[0].split(",")) == ["3", "5"]
     assert executors.Local(torch.device("cpu")).run(None, {"x": 1})["payload"] == {"x": 1}  # CPU: no device set
 
 

@@ -11,7 +11,7 @@ import pytest
 from benchhub import isolation
 
 pytestmark = pytest.mark.slow
-CMD = [sys.executable, "-m", "benchhub.cli", "run", "--suite", "tiny", "--methods", "full,lora", "--threads", "1",
+CMD = [sys.executable, "-m", "benchhub.cli", "run", "--suite", "tiny", "--methods", "full", "--threads", "1",
        "--quiet"]
 
 
@@ -24,7 +24,7 @@ def _run(results, *args):
 
 def test_two_processes_give_one_process_loss_curve(tmp_path):
     one, two = _run(tmp_path / "one"), _run(tmp_path / "two", "--processes", "2")
-    assert set(one) == set(two) == {"full", "lora"}
+    assert set(one) == set(two) == {"full"}  # every parameter through DDP (lora measured the same: README)
     for label, record in two.items():
         assert record["status"] == "ok", record.get("error")
         assert record["config"]["budget"]["processes"] == 2 and "processes" not in one[label]["config"]["budget"]

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import click
 
@@ -22,6 +21,10 @@ class BenchhubGroup(click.Group):
             return super().invoke(ctx)
         except UserError as exc:
             raise _UserErrorExit(str(exc)) from None
+        except KeyboardInterrupt:  # 130, as shells report an interrupted command; records written are whole
+            click.echo("\ninterrupted: finished runs' records are kept; run the same command again to resume",
+                       err=True)
+            sys.exit(130)
         except click.UsageError as exc:  # click's own (a bad option value): one line too, with where to look
             where = exc.ctx.command_path if exc.ctx else "benchhub"
             raise _UserErrorExit(f"{exc.format_message()} (see `{where} --help`)") from None
@@ -57,8 +60,7 @@ def cli():
 @click.option("--methods", help="Comma-separated methods, with options: 'lora(r=8,alpha=16),full'; a learning-rate "
                                "grid, chosen on the validation split: 'full(lr=[1e-4,3e-4,1e-3])'.")
 @click.option("--models", help="Comma-separated models, e.g. 'blip2:tiny'.")
-@click.option("--seed", type=int, help="Run one seed.")
-@click.option("--seeds", help="Run several seeds: '0,1,2'.")
+@click.option("--seeds", help="Seeds to run: '0' or '0,1,2' (default: the suite's).")
 @click.option("--results", "results_dir", default="results", show_default=True, type=click.Path(),
               help="Directory for records and leaderboards.")
 @click.option("--max-steps", type=int, help="Optimizer steps per run (overrides the suite).")
@@ -69,7 +71,7 @@ def cli():
 @click.option("--memory-limit", help="Peak memory per run, e.g. 24GiB, 512MiB, none: the micro-batch shrinks "
                                     "until a measured step fits; runs that do not fit at 1 are recorded does-not-fit.")
 @click.option("--force", is_flag=True, help="Re-run runs whose record already exists.")
-@click.option("--timeout", "run_timeout", type=click.FloatRange(min=0, min_open=True),
+@click.option("--timeout", "run_timeout", type=click.FloatRange(min=0, min_open=True), show_default="none",
               help="Kill a run after this many seconds (recorded failed).")
 @click.option("--jobs", type=click.IntRange(min=1), help="Runs side by side, each in its own process "
                                                           "(default: the suite's `jobs`, else 1).")
@@ -85,7 +87,7 @@ def cli():
 @click.option("--dry-run", is_flag=True, help="Print the resolved matrix (and skipped pairs) without running.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the paths of the leaderboard and report at the end.")
 @click.pass_context
-def run(ctx, suite_name, methods, models, seed, seeds, results_dir, max_steps, effective_batch, micro_batch,
+def run(ctx, suite_name, methods, models, seeds, results_dir, max_steps, effective_batch, micro_batch,
         max_seconds, memory_limit, force, run_timeout, jobs, threads, processes, executor, ray_address, artifacts,
         dry_run, quiet):
     """Run every method × model × seed of a suite, each in its own process; write the leaderboard."""
@@ -100,15 +102,13 @@ def run(ctx, suite_name, methods, models, seed, seeds, results_dir, max_steps, e
     from benchhub.store import Store
     from benchhub.suite import baseline_of, reference_of, resolve
 
-    if seed is not None and seeds is not None:
-        raise UserError("use either --seed or --seeds, not both")
     registry = plugins.registry()
     budget_changes = {"max_steps": max_steps, "effective_batch": effective_batch, "micro_batch": micro_batch,
                       "max_seconds": max_seconds, "threads": threads, "processes": processes}
     if memory_limit is not None:
         budget_changes["memory_limit_bytes"] = parse_memory(memory_limit)
     suite, matrix = resolve(registry, suite_name, methods, models,
-                            _ints(seeds, "--seeds") or ((seed,) if seed is not None else None), budget_changes,
+                            _ints(seeds, "--seeds"), budget_changes,
                             check_data=not dry_run)
     store = Store(results_dir, suite.name)
     device = select_device()
@@ -181,48 +181,6 @@ def check(ctx, suite_name, methods, models):
     ctx.exit(1 if failed else 0)
 
 
-@cli.command("plan")
-@click.option("--models", required=True, help="Comma-separated models, e.g. 'blip2:opt-2.7b,vit:base'.")
-@click.option("--methods", default="full,lora", show_default=True, help="Comma-separated methods, with options.")
-@click.option("--memory-limit", "limits", default="24GiB,80GiB", show_default=True,
-              help="Comma-separated memory limits to compare against.")
-@click.option("--effective-batch", default=16, show_default=True, type=int, help="Effective batch of the budget.")
-@click.option("--micro-batch", type=int, help="Largest micro-batch to try (default: the effective batch).")
-@click.option("--text-tokens", default=32, show_default=True, type=int,
-              help="Text tokens per example (caption or prompt + answer), image tokens not counted.")
-@click.option("--precision", type=click.Choice(["bf16-mixed", "frozen-bf16", "fp32", "bf16"]), default="bf16-mixed",
-              show_default=True, help="As the budget's precision: bf16-mixed (fp32 weights, bf16 autocast: CUDA's "
-              "default), frozen-bf16 (frozen weights in bf16), fp32 (CPU's default); bf16 = bf16-mixed.")
-def plan_command(models, methods, limits, effective_batch, micro_batch, text_tokens, precision):
-    """Parameters and estimated peak memory per model × method, without loading weights.
-
-    Each model is built on the meta device from its config (shipped for the built-in real
-    presets); one training step (forward, backward, AdamW) runs on fake tensors to estimate the
-    peak bytes of tensors (what CUDA reports as allocated). For each memory limit it states the
-    largest micro-batch (a divisor of the effective batch) whose estimate fits.
-    """
-    from benchhub import plugins
-    from benchhub.budget import Budget, parse_memory
-    from benchhub.isolation import quiet_libraries
-    from benchhub.planning import plan_table
-    from benchhub.spec import parse_component_list
-
-    registry = plugins.registry()
-    limit_values = [(text.strip(), parse_memory(text)) for text in limits.split(",") if text.strip()]
-    if not limit_values or any(v is None for _, v in limit_values):
-        raise UserError(f"--memory-limit needs sizes to compare with, e.g. 24GiB,80GiB; got '{limits}'")
-    budget = Budget(effective_batch=effective_batch, micro_batch=micro_batch or effective_batch)
-    if text_tokens < 1:
-        raise UserError(f"--text-tokens must be a positive integer, got {text_tokens}")
-    model_specs, method_specs = parse_component_list(models), parse_component_list(methods)
-    if not model_specs or not method_specs:
-        raise UserError("plan needs at least one model and one method")
-    quiet_libraries()
-    table = plan_table(registry, model_specs, method_specs, budget, limit_values, text_tokens,
-                       "bf16-mixed" if precision == "bf16" else precision)
-    _console().print(table, width=240)
-
-
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def plugins(as_json):
@@ -241,7 +199,7 @@ def plugins(as_json):
 @click.option("--results", "results_dir", default="results", show_default=True, type=click.Path(),
               help="Directory holding the suites' records.")
 @click.option("--suite", "suite_name", help="Only this suite (default: every suite found).")
-@click.option("--stdout", "to_stdout", is_flag=True, help="Also print the Markdown.")
+@click.option("--stdout", "to_stdout", is_flag=True, help="Print the Markdown on stdout (the paths go to stderr).")
 def report(results_dir, suite_name, to_stdout):
     """Regenerate leaderboard.md, report.html, leaderboard.csv and .json for each suite from its records."""
     from benchhub.report import write_leaderboard
@@ -249,7 +207,7 @@ def report(results_dir, suite_name, to_stdout):
 
     for store in suite_stores(results_dir, suite_name):
         path = write_leaderboard(store)
-        click.echo(f"{path} ({len(store.records())} records)")
+        click.echo(f"{path} ({len(store.records())} records)", err=to_stdout)
         if to_stdout:
             click.echo(path.read_text())
 
@@ -277,7 +235,10 @@ def compare(old, new, threshold):
               help="Directory holding the suites' records.")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole record as JSON.")
 def show(run, results_dir, as_json):
-    """Show one run: status, metrics, timings, memory and its trainable-parameter manifest."""
+    """Show one run: status, metrics, timings, memory and its trainable-parameter manifest.
+
+    RUN is a run id (or a unique prefix), a record's path, or a method as the leaderboard names it
+    (e.g. `lora`) when one run has that name."""
     from benchhub.report.console import show_text
     from benchhub.store import find_record
 
@@ -290,7 +251,8 @@ def show(run, results_dir, as_json):
 @click.argument("images", nargs=-1, required=True, type=click.Path())
 @click.option("--results", "results_dir", default="results", show_default=True, type=click.Path(),
               help="Directory holding the suites' records.")
-@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1))
+@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1),
+              help="Images per forward pass.")
 def predict(run, images, results_dir, batch_size):
     """Reload a run's fine-tuned weights and caption (or classify) new images."""
     from benchhub import plugins
@@ -300,27 +262,6 @@ def predict(run, images, results_dir, batch_size):
     record, path = find_record(run, results_dir)
     for image, output in predict_images(record, path, list(images), batch_size, plugins.registry()):
         click.echo(f"{image}\t{output}")
-
-
-@cli.group()
-def new():
-    """Create a new plugin package from a template."""
-
-
-@new.command("method")
-@click.argument("name")
-@click.option("--dir", "directory", type=click.Path(), help="Where to create it (default: ./benchhub-NAME).")
-def new_method(name, directory):
-    """Create a ready-to-install method plugin package: pyproject, module, test."""
-    from benchhub import plugins as plugin_mod
-    from benchhub.scaffold import new_method as scaffold
-
-    registry = plugin_mod.registry()
-    if name in registry.names("method"):
-        raise UserError(f"method '{name}' already exists (plugin '{registry.owners[('method', name)]}'); "
-                        f"choose another name")
-    target = scaffold(name, Path(directory) if directory else None)
-    click.echo(f"created {target}\nnext: pip install -e {target} && benchhub run --methods {name}")
 
 
 def main(argv=None):
@@ -339,6 +280,10 @@ def main(argv=None):
         sys.exit(2)
     cli.main(args=argv, prog_name="benchhub")
 
+
+from benchhub.commands import add_to  # noqa: E402 - the listing commands, after the group exists
+
+add_to(cli)
 
 if __name__ == "__main__":
     main()

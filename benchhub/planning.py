@@ -129,13 +129,14 @@ def quantized_modules(bundle) -> list:
 
 def plan_table(registry, models: list, methods: list, budget, limits: list[tuple[str, int]], text_tokens: int,
                precision: str):
-    """`benchhub plan`: a rich table, one row per model × method (a row that cannot plan says why)."""
+    """`benchhub plan`: (a rich table with one row per model × method that could be planned,
+    [(model, method, why) for each pair that could not])."""
     from rich.table import Table
 
     from benchhub.errors import first_line
     from benchhub.spec import check_options, instantiate
 
-    m = budget.micro_batch
+    m, failed = budget.micro_batch, []
     table = Table("model", "method", "total params", "trainable", "weights", "grads + AdamW",
                   f"activations/other @{m}", f"peak @{m}", *[f"fits {t}?" for t, _ in limits], box=None,
                   title=f"estimated tensor peak of one training step ({precision}, effective batch "
@@ -154,9 +155,9 @@ def plan_table(registry, models: list, methods: list, budget, limits: list[tuple
                                 instantiate(method_cls, method.name, options), text_tokens, precision,
                                 budget.effective_batch)
                 table.add_row(*_plan_row(pair, model.name, method.label(), budget, limits))
-            except Exception as exc:  # noqa: BLE001 - a row says why, the other pairs still plan
-                table.add_row(model.name, method.label(), f"cannot plan: {first_line(exc)}")
-    return table
+            except Exception as exc:  # noqa: BLE001 - said below the table; the other pairs still plan
+                failed.append((model.name, method.label(), first_line(exc)))
+    return table, failed
 
 
 def _plan_row(pair: PairPlan, model: str, method: str, budget, limits) -> list[str]:

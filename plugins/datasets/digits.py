@@ -29,7 +29,13 @@ def digit_examples(domain: str) -> list[dict]:
 
 
 class Digits(benchhub.Dataset):
-    """Handwritten digits: pre-train on 0–4 (source), adapt to the new label set 5–9 (target)."""
+    """Handwritten digits: pre-train on 0–4 (source), adapt to the new label set 5–9 (target).
+
+    Options:
+        domain: source (digits 0-4) or target (5-9)
+        train_size: training images
+        eval_size: evaluation images
+    """
 
     name = "digits"
     task = "classify"

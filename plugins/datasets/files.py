@@ -70,7 +70,16 @@ def _rows_to_images(rows, image_column: str, text_column: str) -> list[dict]:
 
 
 class ImageFolder(benchhub.Dataset):
-    """A local folder of images with metadata.jsonl/metadata.csv (`file_name`, caption column), via 🤗 datasets."""
+    """A local folder of images with metadata.jsonl/metadata.csv (`file_name`, caption column), via 🤗 datasets.
+
+    Options:
+        data_dir: the folder with the images and metadata.jsonl or metadata.csv
+        text_column: the metadata column holding the caption
+        eval_fraction: share of the images held out for evaluation
+        split_seed: seed of the train/eval split
+        max_train: at most this many training images
+        max_eval: at most this many evaluation images
+    """
 
     name = "imagefolder"
     task = "caption"
@@ -113,7 +122,18 @@ class ImageFolder(benchhub.Dataset):
 
 
 class CocoCaptions(benchhub.Dataset):
-    """COCO-format captions: `annotations` is COCO's captions JSON or Karpathy's dataset_coco.json."""
+    """COCO-format captions: `annotations` is COCO's captions JSON or Karpathy's dataset_coco.json.
+
+    Options:
+        annotations: COCO's captions JSON or Karpathy's dataset_coco.json
+        image_dir: folder the file names are relative to
+        train_splits: Karpathy splits to train on (default: train and restval)
+        eval_split: Karpathy split to evaluate on
+        eval_fraction: COCO format: share of the images held out for evaluation
+        split_seed: seed of the train/eval split
+        max_train: at most this many training images
+        max_eval: at most this many evaluation images
+    """
 
     name = "coco-captions"
     task = "caption"
@@ -171,7 +191,18 @@ class CocoCaptions(benchhub.Dataset):
 
 class HubCaptions(benchhub.Dataset):
     """A 🤗 Hub dataset id (e.g. ybelkada/football-dataset) through datasets.load_dataset; needs the network
-    or a local datasets cache."""
+    or a local datasets cache.
+
+    Options:
+        id: the 🤗 Hub dataset id, e.g. ybelkada/football-dataset
+        image_column: column holding the image
+        text_column: column holding the caption
+        eval_split: the dataset's split to evaluate on (default: carve eval_fraction from train)
+        eval_fraction: share held out for evaluation when there is no eval split
+        split_seed: seed of the train/eval split
+        max_train: at most this many training images
+        max_eval: at most this many evaluation images
+    """
 
     name = "hub"
     task = "caption"

@@ -201,6 +201,13 @@ class Shapes(benchhub.Dataset):
     (image seed 3, for choosing learning rates) and, for the target domain, held-out *source*
     images (seed 4, apart from the seed-0 images a model pre-trains on) to measure forgetting.
     None of them depends on the run seed, which only picks each training image's caption.
+
+    Options:
+        domain: source (white background) or target (dark, noisy, new colours and stars)
+        train_size: training images
+        eval_size: evaluation images
+        validation_size: validation images (learning-rate sweeps)
+        source_size: held-out source-domain images (forgetting)
     """
 
     name = "shapes"

@@ -26,7 +26,13 @@ def _residual_mlp(head, hidden: int):
 
 
 class DomainHead(benchhub.Method):
-    """Freeze the backbone; train a fresh head (linear, or residual MLP + linear) on its features."""
+    """Freeze the backbone; train a fresh head (linear, or residual MLP + linear) on its features.
+
+    Options:
+        kind: linear (a new head) or mlp (residual MLP before the head)
+        init: copy (start from the old head's weights) or fresh (random)
+        hidden: the MLP's hidden width (0: the head's input width)
+    """
 
     name = "domain-head"
     default_lr = 1e-3

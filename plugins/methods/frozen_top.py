@@ -5,7 +5,13 @@ TOWERS = ("language", "vision", "bridge")
 
 
 class FrozenTop(benchhub.Method):
-    """Train only the top k blocks of a tower (language, vision or bridge); freeze the rest."""
+    """Train only the top k blocks of a tower (language, vision or bridge); freeze the rest.
+
+    Options:
+        k: how many of the tower's top blocks train
+        tower: language, vision or bridge (default: the model's language tower, else its only one)
+        head: also train the output head
+    """
 
     name = "frozen-top"
     default_lr = 1e-4

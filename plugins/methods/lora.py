@@ -3,7 +3,16 @@ import benchhub
 
 
 class Lora(benchhub.Method):
-    """Low-rank adapters (peft LoraConfig); the base model stays frozen."""
+    """Low-rank adapters (peft LoraConfig); the base model stays frozen.
+
+    Options:
+        r: rank of the adapter matrices
+        alpha: scaling numerator (updates are scaled by alpha / r)
+        dropout: dropout on the adapter's input, in [0, 1)
+        target_modules: modules to adapt: a list of name ends, a regular expression over full names, or all-linear
+            (default: the model's attention query and value)
+        bias: which biases train: none, all or lora_only
+    """
 
     name = "lora"
     default_lr = 2e-4

@@ -17,13 +17,38 @@ def config_class(peft_type: str):
     return PEFT_TYPE_TO_CONFIG_MAPPING[key]
 
 
+# peft config fields benchhub sets itself, or that belong to the peft model rather than the method
+IGNORED_FIELDS = {"peft_type", "task_type", "base_model_name_or_path", "revision", "inference_mode",
+                  "auto_mapping", "peft_version"}
+
+
 class PeftTuner(benchhub.Method):
-    """Any PEFT tuner: `peft:<type>(option=value,...)` with the options of peft's <Type>Config."""
+    """Any PEFT tuner: `peft:<type>(option=value,...)` with the options of peft's <Type>Config.
+
+    Options:
+        type: the PEFT type for peft:<type> (fixed for the named tuners); every other option is a field of peft's
+            <Type>Config
+    """
 
     name = "peft"
     variant_option = "type"
     default_lr = 2e-4
     peft_type: str | None = None  # fixed by the named subclasses
+
+    @classmethod
+    def extra_options(cls) -> list[tuple]:
+        """The fields of this tuner's peft config (`benchhub methods NAME`): name, type, default, help."""
+        if not cls.peft_type:
+            return []
+        out = []
+        for field in dataclasses.fields(config_class(cls.peft_type)):
+            if field.name in IGNORED_FIELDS or not field.init:
+                continue
+            default = field.default if field.default is not dataclasses.MISSING else (
+                field.default_factory() if field.default_factory is not dataclasses.MISSING else None)
+            text = " ".join(str(field.metadata.get("help", "")).split())
+            out.append((field.name, None, default, text.split(". ")[0][:150]))
+        return out
 
     def __init__(self, type: str | None = None, **options):
         self.type = self.peft_type or type
@@ -34,6 +59,11 @@ class PeftTuner(benchhub.Method):
         if unknown:
             raise UserError(f"{self.name}: peft {config_class(self.type).__name__} has no option '{unknown[0]}'")
         check_values(self.name, config_class(self.type), options)
+        from peft import PromptLearningConfig
+
+        if issubclass(config_class(self.type), PromptLearningConfig):  # known before any model is built
+            raise UserError(f"{self.name}: {self.type.lower()} is a prompt-learning method; it needs a "
+                            "task-specific PeftModel that BLIP-2-style multimodal models do not have (unsupported)")
         self.options = options
 
     def check(self, meta_bundle):

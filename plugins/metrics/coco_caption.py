@@ -49,7 +49,12 @@ def _in_prediction_order(ids: list, values, n: int) -> list[float]:
 
 
 class CocoCaption(benchhub.Metric):
-    """COCO caption metrics: BLEU-1..4, ROUGE-L, CIDEr (CIDEr-D), METEOR (opt-out), SPICE (needs CoreNLP)."""
+    """COCO caption metrics: BLEU-1..4, ROUGE-L, CIDEr (CIDEr-D), METEOR (opt-out), SPICE (needs CoreNLP).
+
+    Options:
+        meteor: compute METEOR (needs Java; slower)
+        spice_corenlp: path to Stanford CoreNLP jars to compute SPICE
+    """
 
     name = "coco-caption"
     task = "caption"

@@ -6,7 +6,12 @@ from benchhub.errors import RunFailure, first_line
 
 
 class EvaluateBridge(benchhub.Metric):
-    """A 🤗 `evaluate` metric by name, e.g. evaluate:sacrebleu; needs the Hub (fails offline, clearly)."""
+    """A 🤗 `evaluate` metric by name, e.g. evaluate:sacrebleu; needs the Hub (fails offline, clearly).
+
+    Options:
+        metric: the evaluate metric's name (as evaluate:NAME)
+        task: the task it scores: caption, vqa or classify
+    """
 
     name = "evaluate"
     variant_option = "metric"

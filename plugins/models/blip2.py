@@ -228,7 +228,12 @@ def to_logits(bundle, batch):
 class Blip2(PresetModel):
     """BLIP-2 captioning and VQA. `tiny`: ~1 M parameters, pre-trained offline on the shapes source
     domain (captions and questions); `opt-2.7b` (Salesforce/blip2-opt-2.7b), other real presets, or any
-    local directory / hub id holding a Blip2ForConditionalGeneration checkpoint."""
+    local directory / hub id holding a Blip2ForConditionalGeneration checkpoint.
+
+    Options:
+        preset: tiny, opt-2.7b, opt-6.7b, a local directory or a hub id (as blip2:PRESET)
+        max_new_tokens: longest generated caption or answer
+    """
 
     name = "blip2"
     tasks = ("caption", "vqa")

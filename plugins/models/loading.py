@@ -87,6 +87,24 @@ def pretrain(bundle, examples: list, recipe: dict, directory, progress) -> dict:
     return {"recipe": recipe, "seconds": round(stats.seconds, 2), "final_loss": stats.final_loss}
 
 
+def check_preset(model: str, preset: str, named: tuple) -> None:
+    """A preset is a named one, an existing local directory, or a hub id (org/name, checked when loaded):
+    anything else is refused before anything runs."""
+    import re
+
+    if preset in named:
+        return
+    if preset.startswith((".", "/", "~")) or Path(preset).expanduser().exists():
+        if not Path(preset).expanduser().is_dir():
+            raise benchhub.UserError(f"{model}: preset {preset!r} is not a directory")
+        return
+    if not re.fullmatch(r"[\w.-]+/[\w.-]+", preset):
+        from benchhub.errors import unknown_name
+
+        raise benchhub.UserError(str(unknown_name(f"{model} preset", preset, list(named))) +
+                                 "; or give a local directory or a hub id (org/name)")
+
+
 class PresetModel(benchhub.Model):
     """Shared preset handling: `tiny` is pre-trained offline on first use and cached by recipe; other
     presets are real hub ids (`real_presets`) or a local directory / hub id given as the preset."""
@@ -97,12 +115,20 @@ class PresetModel(benchhub.Model):
     preset = "tiny"
     recipe: dict = {}
 
+    @classmethod
+    def extra_options(cls) -> list[tuple]:
+        """The tiny preset's recipe (`benchhub models NAME`): each option shapes the cached checkpoint."""
+        recipe = getattr(__import__(cls.__module__, fromlist=["TINY_RECIPE"]), "TINY_RECIPE", {})
+        return [(key, None, value, "tiny preset recipe: changes the pre-trained checkpoint (cached by recipe)")
+                for key, value in recipe.items()]
+
     def _set_preset(self, preset: str, recipe: dict, defaults: dict, other_options: str) -> None:
         """Validate recipe options (they shape the tiny preset only) and keep preset and recipe."""
         unknown = set(recipe) - set(defaults)
         if unknown:
             raise benchhub.UserError(f"{self.name} has no option {sorted(unknown)[0]!r}; options: {other_options}, "
                                      f"{', '.join(defaults)}")
+        check_preset(self.name, preset, ("tiny", *self.real_presets))
         if recipe and preset != "tiny":
             raise benchhub.UserError(f"{self.name}:{preset}: recipe options ({', '.join(sorted(recipe))}) apply to "
                                      "the tiny preset only")

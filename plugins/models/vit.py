@@ -118,7 +118,12 @@ def build_tiny(recipe: dict, seed: int = 0):
 
 class Vit(PresetModel):
     """ViT classification. `tiny`: pre-trained on digits 0–4; `base`: google/vit-base-patch16-224;
-    or any local directory / hub id holding a ViTForImageClassification checkpoint."""
+    or any local directory / hub id holding a ViTForImageClassification checkpoint.
+
+    Options:
+        preset: tiny, base, a local directory or a hub id (as vit:PRESET)
+        num_labels: a new classifier with this many labels (default: the checkpoint's)
+    """
 
     name = "vit"
     tasks = ("classify",)

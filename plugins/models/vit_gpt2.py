@@ -144,7 +144,12 @@ def build_tiny(recipe: dict, seed: int = 0):
 
 class VitGpt2(PresetModel):
     """ViT + GPT-2 captioning. `tiny`: pre-trained offline on shapes source captions; `nlpconnect`
-    (nlpconnect/vit-gpt2-image-captioning), or any local directory / hub id of a VisionEncoderDecoderModel."""
+    (nlpconnect/vit-gpt2-image-captioning), or any local directory / hub id of a VisionEncoderDecoderModel.
+
+    Options:
+        preset: tiny, nlpconnect, a local directory or a hub id (as vit-gpt2:PRESET)
+        max_new_tokens: longest generated caption
+    """
 
     name = "vit-gpt2"
     tasks = ("caption",)

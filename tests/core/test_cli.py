@@ -102,9 +102,9 @@ def test_record_contents_and_resume(toy, toy_suite, tmp_path):
     assert "reused 2: same configuration, library versions, device, benchhub source and plugin packages" \
         in second.output
     assert {p: p.stat().st_mtime_ns for p in (results / "toy").glob("*__*.json")} == mtimes
-    forced = invoke("run", "--suite", suite, "--results", results, "--seed", "1", "--force")
+    forced = invoke("run", "--suite", suite, "--results", results, "--seeds", "1", "--force")
     assert "1 ran, 0 reused" in forced.output and "re-ran 1 recorded: --force" in forced.output
-    changed = invoke("run", "--suite", suite, "--results", results, "--seed", "0", "--max-steps", "5")
+    changed = invoke("run", "--suite", suite, "--results", results, "--seeds", "0", "--max-steps", "5")
     assert "1 ran, 0 reused" in changed.output  # a different budget is a different run
     assert "re-ran" not in changed.output  # ... not a re-run of a recorded one
     assert len(_records(results)) == 3
@@ -316,7 +316,15 @@ def test_plan_counts_parameters_without_weights(fresh_plugins):
     assert_one_line_error(invoke("plan", "--models", "vit:tiny", "--text-tokens", "0"), "--text-tokens")
     assert_one_line_error(invoke("plan", "--models", "vit:tiny", "--micro-batch", "3"), "does not divide")
     assert_one_line_error(invoke("plan", "--models", "vit:tiny", "--memory-limit", "12XB"), "cannot parse")
-    assert_one_line_error(invoke("plan", "--models", "vit:tiny", "--memory-limit", "none"), "needs sizes")
+    assert_one_line_error(invoke("plan", "--models", "vit:tiny", "--memory-limit", "24GiB,none"), "or none alone")
+    estimates = invoke("plan", "--models", "vit:tiny", "--methods", "full", "--memory-limit", "none")
+    assert estimates.exit_code == 0 and "vit:tiny" in estimates.output and "fits" not in estimates.output
+
+
+def test_plan_says_which_pairs_cannot_be_planned_and_fails_when_none_can(toy):
+    result = invoke("plan", "--models", "toy", "--methods", "full")
+    assert result.exit_code == 1, result.output
+    assert "cannot plan toy × full: " in result.output and "model" not in result.output.split("cannot plan")[0]
 
 
 def test_records_of_other_code_are_run_again(toy, toy_suite, tmp_path):

@@ -52,7 +52,7 @@ def test_bad_suites_are_refused_before_anything_runs(fresh_plugins, tmp_path, ex
 
 @pytest.mark.parametrize("args, needle", [
     (["run", "--suite", "tiny", "--seeds", "99999999999999999999", "--dry-run"], "out of range"),
-    (["run", "--suite", "tiny", "--seed", "-3", "--dry-run"], "out of range"),
+    (["run", "--suite", "tiny", "--seeds", "-3", "--dry-run"], "out of range"),
     (["report", "--suite", ".."], "a name, not a path"),
     (["report", "--suite", "../x"], "a name, not a path"),
 ])

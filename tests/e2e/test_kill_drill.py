@@ -1,5 +1,6 @@
-"""A real `benchhub run` killed with SIGKILL (the parent alone, or its process group) leaves no run
-training on, and a re-run loses and recomputes nothing that had finished."""
+"""A real `benchhub run` killed with SIGKILL (the parent alone, or its process group) or interrupted with
+Ctrl-C (SIGINT to the group: exit 130) leaves no run training on, and a re-run loses and recomputes nothing
+that had finished."""
 import json
 import os
 import shutil
@@ -55,8 +56,11 @@ def finished(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("group, moment", [(False, "preparing"), (False, "training"), (True, "training")])
-def test_sigkill_leaves_no_orphans_and_loses_nothing(finished, tmp_path, group, moment):
+@pytest.mark.parametrize("sig, group, moment", [(signal.SIGKILL, False, "preparing"),
+                                                (signal.SIGKILL, True, "training"),
+                                                (signal.SIGINT, True, "training")],  # Ctrl-C in a terminal
+                         ids=["kill-parent-preparing", "kill-group-training", "ctrl-c-training"])
+def test_sigkill_leaves_no_orphans_and_loses_nothing(finished, tmp_path, sig, group, moment):
     results = tmp_path / "results"
     shutil.copytree(finished, results)
     (results / "tiny" / "logs" / "prepare.log").unlink(missing_ok=True)  # its appearance says preparation began
@@ -78,8 +82,9 @@ def test_sigkill_leaves_no_orphans_and_loses_nothing(finished, tmp_path, group, 
     except BaseException:
         os.killpg(proc.pid, signal.SIGKILL)
         raise
-    os.killpg(proc.pid, signal.SIGKILL) if group else proc.kill()
-    proc.wait()
+    os.killpg(proc.pid, sig) if group else os.kill(proc.pid, sig)
+    code = proc.wait(timeout=60)
+    assert code == (130 if sig == signal.SIGINT else -signal.SIGKILL)  # Ctrl-C: 130, as shells report it
     time.sleep(3)
     assert not [pid for pid in family if _alive(pid)], "processes outlived a SIGKILLed benchhub run"
     assert _records(results) == done  # nothing finished was lost, duplicated or rewritten

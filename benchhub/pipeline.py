@@ -191,7 +191,7 @@ def train(spec: RunSpec, run: Prepared, budget, device, phase=_silent, ranks=Non
                       "samples_per_second": per_second(stats.samples), "target_tokens": stats.target_tokens,
                       "tokens_per_second": round(stats.target_tokens / stats.seconds, 1) if stats.seconds else None,
                       "final_loss": stats.final_loss, "loss_curve": stats.losses[::curve_every],
-                      "stopped_by": stats.stopped_by},
+                      "stopped_by": stats.stopped_by, "planned_steps": budget.total_steps(len(run.splits.train))},
             "compute": compute.compute_record(flops, stats.steps, stats.seconds, peak, source, count_seconds)}
 
 

@@ -72,9 +72,17 @@ def status_line(record, label: str, role: str = "final") -> str:
     score = record.split_score(split)
     parts = [f"{'validation ' if role == 'sweep' else ''}{primary} {score:.3f}" if score is not None else None,
              f"train {record.train['seconds']:.1f}s" if record.train else None,
+             _stopped(record.train),
              f"wall {record.wall_seconds:.1f}s" if role != "rescore" else "scored from saved weights"]
     detail = record.error or ", ".join(p for p in parts if p)
     return f"[{COLOURS.get(record.status.value, 'red')}]{record.status:>11}[/] {label}: {detail}"
+
+
+def _stopped(train: dict | None) -> str | None:
+    """'stopped by the time limit at 1/200 steps' for a run its budget's max_seconds cut short."""
+    if not train or train.get("stopped_by") != "time":
+        return None
+    return f"stopped by the time limit at {train['steps']}/{train.get('planned_steps', '?')} steps"
 
 
 def prepared_line(model: str, result: dict) -> str:

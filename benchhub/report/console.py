@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from benchhub.budget import format_bytes
 from benchhub.records import RunRecord
-from benchhub.report.rows import busy_mark
+from benchhub.report.rows import busy_mark, status_text
 
 SPLIT_LABELS = {"weights": "weights", "gradients": "gradients", "optimizer": "optimizer",
                 "activations_other": "activations/other", "peak_allocated": "step peak"}
@@ -165,4 +165,4 @@ def _console_cells(row: dict, stats, primary: str | None) -> list[str]:
             f"{row['lr']:g}" if row["trains"] else "–",
             busy_mark(f"{row['train_s'][0]:.1f}", row) if row["trains"] and row["train_s"][0] is not None else "–",
             format_bytes(int(memory)) if memory is not None else "–",
-            ", ".join(k for k, v in stats.fronts.items() if row["method"] in v) or "–", str(row["status"])]
+            ", ".join(k for k, v in stats.fronts.items() if row["method"] in v) or "–", status_text(row)]

@@ -14,11 +14,11 @@ from html import escape
 from benchhub.budget import Budget, format_bytes
 from benchhub.records import RunRecord
 from benchhub.report.ranking import TableStats, boards
-from benchhub.report.rows import BUSY, SPLIT_KEYS, busy_mark
+from benchhub.report.rows import BUSY, SPLIT_KEYS, busy_mark, status_text
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}
 td,th{border:1px solid #ccc;padding:4px 8px;text-align:right;white-space:nowrap}td.l,th.l{text-align:left}
-th{background:#f3f3f3}tr.best td{font-weight:bold}img{max-width:100%;display:block;margin:1em 0}
+th{background:#f3f3f3}td.best{font-weight:bold}img{max-width:100%;display:block;margin:1em 0}
 .note{color:#555;font-size:90%}code{background:#f6f6f6;padding:0 3px}"""
 
 
@@ -64,10 +64,10 @@ def _table(rows: list[dict], stats: TableStats, columns: list[str]) -> str:
                   busy_mark(_num(*row["train_s"], 1), row) if row["trains"] else "–",
                   format_bytes(int(memory)) if memory is not None else "–",
                   f"{row['trainable']:,}" if row["trainable"] is not None else "–",
-                  ", ".join(k for k, v in stats.fronts.items() if row["method"] in v) or "–", str(row["status"])]
-        best = ' class="best"' if rank == (1, False) else ""
-        out.append(f"<tr{best}>" + "".join(f'<td class="{"l" if i == 1 else ""}">{escape(str(c))}</td>'
-                                           for i, c in enumerate(cells)) + "</tr>")
+                  ", ".join(k for k, v in stats.fronts.items() if row["method"] in v) or "–", status_text(row)]
+        best = rank == (1, False)  # bold: the primary score of a significantly best method, never a cost
+        out.append("<tr>" + "".join(f'<td class="{"l" if i == 1 else "best" if best and i == 2 else ""}">'
+                                    f'{escape(str(c))}</td>' for i, c in enumerate(cells)) + "</tr>")
     busy = sorted({why for row in stats.ordered() for why in row["busy"]})
     note = [f"<p>{BUSY} timed on a busy machine ({escape('; '.join(busy))}): these timings are not comparable "
             "with the others.</p>"] if busy else []
@@ -171,6 +171,6 @@ def render_html(records: list[RunRecord], suite: str) -> str:
     for board in boards(records):
         body += _section(board)
     body.append("<p class=note>Metric cells: mean ± 95 % t half-width over seeds (n). Differences: 95 % paired "
-                "bootstrap; * where it excludes zero. Bold rows: significantly best.</p>")
+                "bootstrap; * where it excludes zero. Bold: the score of a method significantly better than every other (never a time or memory).</p>")
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>benchhub: {escape(suite)}</title>'
             f"<style>{STYLE}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")

@@ -6,7 +6,7 @@ import json
 from benchhub.budget import Budget, format_bytes
 from benchhub.records import RunRecord, Status
 from benchhub.report.ranking import TableStats, boards, fmt_difference
-from benchhub.report.rows import BUSY, busy_mark
+from benchhub.report.rows import BUSY, busy_mark, status_text
 
 TASK_WORDS = {"caption": "captioning", "vqa": "VQA", "classify": "classification"}
 
@@ -141,15 +141,8 @@ class _View(TableStats):
 
 
 def _status_text(row: dict) -> str:
-    status = row["status"]
-    if status is Status.OK:
-        return "✅ ok (time limit)" if row["time_limited"] else "✅ ok"
-    if status is Status.OVER_BUDGET:
-        return "⚠️ over-budget (unranked)"
-    if status is Status.DOES_NOT_FIT:
-        needed = row["needed"][0]
-        return "🚫 does-not-fit (unranked" + (f"; needs {format_bytes(int(needed))})" if needed else ")")
-    return "❌ failed"
+    icon = {Status.OK: "✅", Status.OVER_BUDGET: "⚠️", Status.DOES_NOT_FIT: "🚫"}.get(row["status"], "❌")
+    return f"{icon} {status_text(row)}"
 
 
 def _lr_text(row: dict) -> str:

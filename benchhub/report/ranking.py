@@ -92,14 +92,21 @@ def fmt_difference(diff: Difference | None, digits: int = 3) -> str:
 
 
 def pareto_front(rows: list[dict], primary: str | None, higher: bool, cost) -> set[str]:
-    """Methods of ranked rows that no other row dominates: as good or better in quality (the primary
-    score's mean) and as cheap or cheaper in `cost(row)`, strictly better in one of the two."""
+    """Methods of ranked, training rows that no other row dominates: as good or better in quality (the
+    primary score's mean) and not dearer in `cost(row)` (a (mean, 95 % half-width) pair), strictly better
+    in one of the two. Cost means whose seed intervals overlap count as equal: differences within the
+    measured noise decide nothing. Rows that do not train (the zero-shot baseline) cost no training and
+    are never on a front."""
     points = [(r["method"], r[primary][0], cost(r)) for r in rows
-              if primary and r["ranked"] and r[primary][0] is not None and cost(r) is not None]
+              if primary and r["ranked"] and r["trains"] and r[primary][0] is not None and cost(r)[0] is not None]
     sign = 1 if higher else -1
 
+    def cheaper(a, b):  # a's cost below b's beyond both intervals
+        return a[0] + (a[1] or 0) < b[0] - (b[1] or 0)
+
     def dominates(a, b):
-        return (sign * a[1] >= sign * b[1] and a[2] <= b[2]) and (sign * a[1] > sign * b[1] or a[2] < b[2])
+        no_dearer = not cheaper(b[2], a[2])
+        return sign * a[1] >= sign * b[1] and no_dearer and (sign * a[1] > sign * b[1] or cheaper(a[2], b[2]))
 
     return {p[0] for p in points if not any(dominates(q, p) for q in points if q is not p)}
 
@@ -115,9 +122,8 @@ class TableStats:
         baseline = group[0].baseline
         self.baseline = next((r for r in rows if r["label"] == baseline and r["ranked"]), None)
         self.has_source = any(r["source"][0] is not None for r in rows)
-        self.fronts = {"memory": pareto_front(rows, primary, higher, lambda r: r["memory"][0]),
-                       "time": pareto_front(rows, primary, higher,
-                                            lambda r: r["train_s"][0] if r["trains"] else 0.0)}
+        self.fronts = {"memory": pareto_front(rows, primary, higher, lambda r: r["memory"]),
+                       "time": pareto_front(rows, primary, higher, lambda r: r["train_s"])}
         self.differences, self.forgetting = {}, {}
         for row in rows:
             key = row["method"]

@@ -5,6 +5,7 @@ import hashlib
 import json
 from collections import defaultdict
 
+from benchhub.budget import format_bytes
 from benchhub.records import RunRecord, Status
 from benchhub.stats import t_interval
 
@@ -79,8 +80,41 @@ def make_row(records: list[RunRecord], metric_columns: list[str]) -> dict:
     row["lr"] = first.config["method"]["lr"]
     row["trains"] = bool(row["trainable"])
     row["time_limited"] = any((r.train or {}).get("stopped_by") == "time" for r in use)
+    row["steps"] = [(t.get("steps"), t.get("planned_steps") or _planned(r)) for r, t in zip(use, train)]
     row["busy"] = sorted({(r.load or {}).get("why") or "busy" for r in use if (r.load or {}).get("busy")})
     return row
+
+
+def _planned(record: RunRecord) -> int | None:
+    """A record's planned optimizer steps (records before `planned_steps`: the budget's max_steps)."""
+    return (record.config.get("budget") or {}).get("max_steps")
+
+
+def steps_text(row: dict) -> str:
+    """'1/200 steps' (each seed's, when they differ) for a row stopped by its time limit."""
+    done = sorted({f"{s}/{p}" if p else str(s) for s, p in row["steps"] if s is not None})
+    return f"{', '.join(done)} steps"
+
+
+def status_text(row: dict) -> str:
+    """A row's status cell: ok, or ok stopped early with its steps, or why it is unranked."""
+    status = row["status"]
+    if status is Status.OK and row["time_limited"]:
+        rank = "" if row["ranked"] else "; unranked: the other runs completed their steps"
+        return f"ok (time limit: {steps_text(row)}{rank})"
+    if status is Status.DOES_NOT_FIT and row["needed"][0]:
+        return f"does-not-fit (unranked; needs {format_bytes(int(row['needed'][0]))})"
+    return status.value if status is Status.OK or status is Status.FAILED else f"{status.value} (unranked)"
+
+
+def separate_stopped(rows: list[dict]) -> None:
+    """Runs a time limit stopped before their steps are not ranked beside complete runs, unless every
+    training row of the table stopped the same way."""
+    trained = [r for r in rows if r["ranked"] and r["trains"]]
+    if any(r["time_limited"] for r in trained) and not all(r["time_limited"] for r in trained):
+        for row in trained:
+            if row["time_limited"]:
+                row["ranked"] = False
 
 
 def table_rows(group: list[RunRecord], columns: list[str], primary: str | None, higher: bool) -> list[dict]:
@@ -92,6 +126,7 @@ def table_rows(group: list[RunRecord], columns: list[str], primary: str | None, 
         by_config[row_key(r)].append(r)
     keys = sorted(by_config)
     rows = [make_row(sorted(by_config[k], key=lambda r: r.seed), columns) for k in keys]
+    separate_stopped(rows)
     labels = defaultdict(int)
     for row in rows:
         labels[row["method"]] += 1

@@ -248,3 +248,41 @@ def test_timings_taken_on_a_busy_machine_are_marked_with_the_reason(tmp_path):
     assert "‡ timed on a busy machine (1 run(s) of other benchhub processes at the same time)" in text
     assert "‡" not in render([quiet])
     assert "‡ timed on a busy machine" in render_html([quiet, loaded], "golden")
+
+
+def test_runs_a_time_limit_stopped_are_not_ranked_beside_complete_runs():
+    """A run stopped by max_seconds shows its steps and is unranked beside complete runs; when every
+    training row stopped the same way they are ranked together (issue 15)."""
+    from benchhub.report.rows import status_text, table_rows
+
+    def stopped(rec, steps):
+        import dataclasses
+
+        return dataclasses.replace(rec, train={**rec.train, "stopped_by": "time", "steps": steps,
+                                               "planned_steps": 200})
+
+    group = [record("zero-shot", cider=0.7), record("full", cider=3.0), stopped(record("lora", cider=3.5), 1)]
+    rows = {r["method"]: r for r in table_rows(group, ["CIDEr"], "CIDEr", True)}
+    assert not rows["lora"]["ranked"] and rows["full"]["ranked"]
+    assert status_text(rows["lora"]) == "ok (time limit: 1/200 steps; unranked: the other runs completed their steps)"
+    both = [record("zero-shot", cider=0.7), stopped(record("full", cider=3.0), 150),
+            stopped(record("lora", cider=3.5), 1)]
+    rows = {r["method"]: r for r in table_rows(both, ["CIDEr"], "CIDEr", True)}
+    assert rows["lora"]["ranked"] and rows["full"]["ranked"] and status_text(rows["full"]) == \
+        "ok (time limit: 150/200 steps)"
+    text = render([*group])
+    assert "1/200 steps" in text
+
+
+def test_cost_fronts_exclude_the_baseline_and_differences_within_noise():
+    from benchhub.report.ranking import TableStats
+    from benchhub.report.rows import table_rows
+
+    group = [record("zero-shot", cider=0.7, peak_mib=300),
+             record("full", 0, cider=3.0, train_s=10.0), record("full", 1, cider=3.0, train_s=12.0),
+             record("lora", 0, cider=2.0, train_s=9.0), record("lora", 1, cider=2.0, train_s=13.0)]
+    rows = table_rows(group, ["CIDEr"], "CIDEr", True)
+    stats = TableStats(rows, group, "CIDEr", True)
+    assert "zero-shot" not in stats.fronts["time"] | stats.fronts["memory"]  # never "best" on a cost
+    # lora's mean time (11.0) equals full's, and 9..13 s overlaps 10..12 s: only quality decides, full dominates
+    assert stats.fronts["time"] == {"full"}

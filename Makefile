@@ -7,17 +7,25 @@ STAMP := $(VENV)/.installed-stamp
 # GPU users: make TORCH_SPEC='torch==2.13.0' with their CUDA index configured in pip.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: run test setup clean-cache
+.PHONY: run test setup lock clean-cache
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements.lock
 	@command -v java >/dev/null 2>&1 || { echo "installing a Java runtime for pycocoevalcap"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless >/dev/null; }
 	@test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check "$(TORCH_SPEC)"
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	$(PY) -m pip install -q --disable-pip-version-check -c requirements.lock "$(TORCH_SPEC)"
+	$(PY) -m pip install -q --disable-pip-version-check -c requirements.lock -e '.[dev]'
 	@touch $(STAMP)
+
+# requirements.lock again from the newest versions pyproject allows, in a scratch environment
+lock:
+	rm -rf .venv-lock && python3 -m venv .venv-lock
+	.venv-lock/bin/pip install -q --disable-pip-version-check "$(TORCH_SPEC)"
+	.venv-lock/bin/pip install -q --disable-pip-version-check -e '.[dev]'
+	{ sed -n '1,2p' requirements.lock; .venv-lock/bin/pip freeze --exclude-editable | sed 's/+cpu$$//'; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock && rm -rf .venv-lock
 
 run: $(STAMP)
 	$(VENV)/bin/benchhub run $(ARGS)

@@ -144,6 +144,10 @@ def leaderboard_tables(records: list[RunRecord]) -> list:
                       title_justify="left")
         for row in stats.ordered():
             table.add_row(*_console_cells(row, stats, primary))
+        others = sum(len(rs) for _, rs in board.others)
+        if others:
+            table.caption = escape(f"{others} record(s) from another environment are not in this table "
+                                   "(see leaderboard.md)")
         tables.append(table)
     return tables
 

@@ -149,8 +149,13 @@ def _samples(rows: list[dict]) -> str:
 def _section(board) -> list[str]:
     group, primary, rows, stats = board.group, board.primary, board.rows, board.stats
     parts = [f"<h2>{escape(board.model)} on {escape(board.dataset)}</h2>",
-             f"<p class=note>Budget: {escape(Budget(**json.loads(board.budget)).describe())}</p>",
+             f"<p class=note>Budget: {escape(Budget(**json.loads(board.budget)).describe())}<br>"
+             f"Measured on {escape(board.environment)}</p>",
              _table(rows, stats, board.columns)]
+    if board.others:
+        parts.append("<p class=note>Not in this table (another environment; re-run them here, or "
+                     "<code>benchhub compare OLD NEW</code>): " + "; ".join(
+                         f"{len(rs)} record(s) measured on {escape(env)}" for env, rs in board.others) + "</p>")
     if primary:
         parts += [_img(_scatter(rows, stats, "memory", "peak memory (MiB)", 2**20, "memory"),
                        f"{primary} versus peak memory"),
@@ -171,6 +176,7 @@ def render_html(records: list[RunRecord], suite: str) -> str:
     for board in boards(records):
         body += _section(board)
     body.append("<p class=note>Metric cells: mean ± 95 % t half-width over seeds (n). Differences: 95 % paired "
-                "bootstrap; * where it excludes zero. Bold: the score of a method significantly better than every other (never a time or memory).</p>")
+                "bootstrap; * where it excludes zero. Bold: the score of a method significantly better than every "
+                "other (never a time or memory).</p>")
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>benchhub: {escape(suite)}</title>'
             f"<style>{STYLE}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")

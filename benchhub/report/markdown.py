@@ -50,12 +50,9 @@ def render_leaderboard(records: list[RunRecord], suite: str, describe_metric=Non
 
 
 def _preamble(records: list[RunRecord], budgets: list[str], describe_metric) -> list[str]:
-    envs = {(r.environment.get("device"), json.dumps(r.environment.get("versions"), sort_keys=True)) for r in records}
-    lines = [f"- **Device:** {'; '.join(sorted({d for d, _ in envs}))}"]
+    lines = []
     if len(budgets) == 1:
         lines.append(f"- **Budget:** {Budget(**json.loads(budgets[0])).describe()}")
-    for v in sorted({v for _, v in envs}):
-        lines.append("- **Versions:** " + " · ".join(f"{k} {val}" for k, val in json.loads(v).items() if val))
     lines.append(f"- **Records:** {len(records)} runs; {_sources(records, describe_metric)}"
                  "peak memory is the child process's peak RSS on CPU, allocator peak reserved on CUDA; "
                  "under a memory limit each run's micro-batch is the largest divisor of the effective batch "
@@ -96,7 +93,7 @@ def _table(board, several_budgets: bool) -> list[str]:
     header = ["Rank", "Method", *[f"{c} {'↑' if higher[c] else '↓'}" for c in columns], *view.extra_headers(),
               "LR", "Train s ↓", "Eval s", "Samples/s ↑", "Peak memory ↓", "Trainable params ↓", "µbatch × accum",
               "Pareto front", "Status"]
-    lines = [heading, "", "| " + " | ".join(header) + " |",
+    lines = [heading, "", f"Measured on {md_text(board.environment)}.", "", "| " + " | ".join(header) + " |",
              "|" + "|".join([":---:", ":---"] + ["---:"] * (len(header) - 5) + [":---", ":---", ":---"]) + "|"]
     best_trainable = min((r["trainable"] for r in rows if r["ranked"] and r["trains"]), default=None)
     lines += ["| " + " | ".join(_cells(row, columns, view, best_trainable)) + " |" for row in view.ordered()]
@@ -104,13 +101,25 @@ def _table(board, several_budgets: bool) -> list[str]:
     if busy:
         lines += ["", f"{BUSY} timed on a busy machine ({md_text('; '.join(sorted({w for r in busy for w in r['busy']})))}"
                       "): these timings are not comparable with the others (each record's `load` says more)."]
-    lines += _sweep_table(rows, board.primary) + _memory_table(rows)
+    lines += _sweep_table(rows, board.primary) + _memory_table(rows) + _others(board)
     errors = [(row["method"], seed, err) for row in rows for seed, err in row["errors"]]
     errors += [(r.label, r.seed, f"(lr {r.config['method']['lr']:g} sweep) {r.error}") for r in group
                if r.role == "sweep" and r.status is Status.FAILED]
     if errors:
         lines += ["", "Failures:"] + [f"- {code(m)} seed {s}: {md_text(e)}" for m, s, e in errors]
     return lines + [""]
+
+
+def _others(board) -> list[str]:
+    """Records of this table's model, data and budget measured in another environment: named, not mixed in."""
+    if not board.others:
+        return []
+    lines = ["", "Not in this table (measured in another environment; re-run them here, or compare two results "
+                 "directories with `benchhub compare OLD NEW`):"]
+    for environment, records in board.others:
+        labels = ", ".join(sorted({code(r.label) for r in records}))
+        lines.append(f"- {len(records)} record(s) of {labels} measured on {md_text(environment)}")
+    return lines
 
 
 class _View(TableStats):

@@ -9,7 +9,7 @@ schema 3, metrics that give none) fall back to Welch's t-test over seeds, or to 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from benchhub.records import RunRecord
 from benchhub.stats import Difference, paired_bootstrap, rank_groups
@@ -151,6 +151,24 @@ class Board:
     higher: dict  # column -> higher is better
     rows: list
     stats: TableStats
+    environment: str = ""  # the device and library versions every row of the table was measured with
+    others: list = field(default_factory=list)  # (environment, records) measured elsewhere: not in the table
+
+
+def environment_key(record: RunRecord) -> str:
+    """'device · library versions' of a record: rows compare runs of one environment only."""
+    env = record.environment or {}
+    versions = " ".join(f"{k} {v}" for k, v in sorted((env.get("versions") or {}).items()) if v)
+    return f"{env.get('device') or '?'} · {versions}"
+
+
+def split_environments(group: list[RunRecord]) -> tuple[str, list, list]:
+    """(the table's environment: that of its latest run, its records, [(environment, records)] of the others)."""
+    by_env: dict[str, list] = defaultdict(list)
+    for r in group:
+        by_env[environment_key(r)].append(r)
+    latest = environment_key(max(group, key=lambda r: r.started_at or ""))
+    return latest, by_env.pop(latest), sorted(by_env.items())
 
 
 def boards(records: list[RunRecord], stats_cls: type = TableStats) -> list[Board]:
@@ -161,7 +179,8 @@ def boards(records: list[RunRecord], stats_cls: type = TableStats) -> list[Board
     for r in records:
         groups[group_key(r)].append(r)
     out = []
-    for (model, dataset, budget), group in sorted(groups.items()):
+    for (model, dataset, budget), everything in sorted(groups.items()):
+        environment, group, others = split_environments(everything)
         scoring = group[0].scoring
         primary = scoring.get("primary") or next(iter(group[0].metrics), None)
         columns = list(scoring.get("columns") or [])
@@ -171,5 +190,5 @@ def boards(records: list[RunRecord], stats_cls: type = TableStats) -> list[Board
         up = higher.get(primary, True) if primary else True
         rows = table_rows(group, columns, primary, up)
         out.append(Board(model, dataset, budget, group, primary, columns, higher, rows,
-                         stats_cls(rows, group, primary, up)))
+                         stats_cls(rows, group, primary, up), environment, others))
     return out

@@ -34,3 +34,29 @@ def test_every_hook_is_documented_with_its_signature(hook):
 
 def test_readme_links_the_guide():
     assert "docs/writing-plugins.md" in (ROOT / "README.md").read_text()
+
+
+def test_the_lock_pins_every_dependency_and_this_environment_matches_it():
+    """`make` installs with `-c requirements.lock`: every dependency of pyproject (and the dev extra) is pinned
+    there, and the environment running the tests is the locked one (issue 15)."""
+    import re
+    import tomllib
+    from importlib.metadata import PackageNotFoundError, version
+
+    root = Path(__file__).resolve().parents[2]
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    pins = dict(line.split("==") for line in (root / "requirements.lock").read_text().splitlines()
+                if line and not line.startswith("#"))
+    pins = {re.sub(r"[-_.]+", "-", name).lower(): v for name, v in pins.items()}
+    for requirement in project["dependencies"] + project["optional-dependencies"]["dev"]:
+        name = re.sub(r"[-_.]+", "-", re.match(r"[A-Za-z0-9_.-]+", requirement).group(0)).lower()
+        assert name in pins, f"{name} is not pinned in requirements.lock"
+    mismatched = []
+    for name, pinned in pins.items():
+        try:
+            installed = version(name).split("+")[0]
+        except PackageNotFoundError:
+            continue
+        if installed != pinned:
+            mismatched.append(f"{name} {installed} (lock: {pinned})")
+    assert not mismatched, mismatched

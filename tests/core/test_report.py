@@ -286,3 +286,27 @@ def test_cost_fronts_exclude_the_baseline_and_differences_within_noise():
     assert "zero-shot" not in stats.fronts["time"] | stats.fronts["memory"]  # never "best" on a cost
     # lora's mean time (11.0) equals full's, and 9..13 s overlaps 10..12 s: only quality decides, full dominates
     assert stats.fronts["time"] == {"full"}
+
+
+def test_records_of_another_environment_are_listed_below_the_table_not_mixed_in():
+    """A library upgrade re-runs the suite: the table keeps the latest environment's runs, one row per method,
+    and names the others below it (issue 15)."""
+    import dataclasses
+
+    old_env = {**ENV, "versions": {**ENV["versions"], "transformers": "5.23.0"}}
+    new_env = {**ENV, "versions": {**ENV["versions"], "transformers": "5.24.0"}}
+
+    def at(rec, env, when):
+        return dataclasses.replace(rec, environment=env, started_at=when)
+
+    group = [at(record("zero-shot", cider=0.7), old_env, "2026-01-01"), at(record("full", cider=3.0), old_env,
+                                                                           "2026-01-01"),
+             at(record("zero-shot", cider=0.7), new_env, "2026-02-01"), at(record("full", cider=3.1), new_env,
+                                                                           "2026-02-01")]
+    text = render(group)
+    table = text.split("Not in this table")[0]
+    main = table.split("| Rank |")[1].split("\n\n")[0]  # the ranked table itself
+    assert main.count("| `full` |") == 1 and main.count("| `zero-shot` |") == 1 and "#" not in main
+    assert "transformers 5.24.0" in table and "3.100" in table and "3.000" not in table
+    assert "2 record(s) of `full`, `zero-shot` measured on CPU Test (2 cores) · " in text
+    assert "transformers 5.23.0" in text.split("Not in this table")[1]

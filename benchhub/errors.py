@@ -31,3 +31,8 @@ def first_line(exc: BaseException, with_type: bool | None = None) -> str:
     if not with_type:
         return message or type(exc).__name__
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+# said wherever the Hub was needed and could not be reached: benchhub never decides hub access itself
+HUB_SETTINGS = (" (benchhub leaves hub access to your environment: HF_HUB_OFFLINE=1 reads only the local cache, "
+                "HF_ENDPOINT names a mirror)")

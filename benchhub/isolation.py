@@ -34,11 +34,11 @@ def mp_context():
 
 
 def quiet_libraries() -> None:
-    """Offline, no tokenizer threads, no transformers progress bars, warnings or deprecation notices."""
+    """No tokenizer threads, no transformers progress bars, warnings or deprecation notices. Hub access is
+    left to the user's environment (HF_HUB_OFFLINE, HF_ENDPOINT): the built-in suites never need the Hub."""
     import warnings
 
     warnings.filterwarnings("ignore", category=FutureWarning)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
         import transformers

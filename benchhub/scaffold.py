@@ -28,12 +28,20 @@ test = ["pytest"]
 py-modules = ["{module}"]
 '''
 
-MODULE = '''"""The '{name}' method for benchhub: BitFit, train only the bias terms (edit to taste)."""
+MODULE = '''"""The '{name}' method for benchhub.
+
+A starting point that already runs: as generated, `prepare` trains only the bias terms (BitFit).
+Replace it with what '{name}' does, and the test of what it trains in tests/ with yours.
+"""
 import benchhub
 
 
 class {cls}(benchhub.Method):
-    """Train only the bias parameters of the model; freeze every weight matrix."""
+    """{name}: as generated, trains only the bias parameters of the model (replace with yours).
+
+    Options:
+        include_head: also train the model's output head
+    """
 
     name = "{name}"
     default_lr = 1e-3
@@ -83,7 +91,10 @@ A method plugin for [benchhub](https://pypi.org/project/benchhub/).
 ```bash
 pip install -e .
 benchhub plugins                 # lists {module} and the method '{name}'
-benchhub run --methods {name}    # runs it in the default suite
+benchhub methods {name}          # its options, from its signature and docstring
+# beside the baseline and full fine-tuning, on the seconds-long smoke suite, then the default one:
+benchhub run --suite tiny --methods zero-shot,full,{name} --results results-{name}
+benchhub run --methods zero-shot,full,{name} --results results-{name}
 pytest                           # its tests
 ```
 '''

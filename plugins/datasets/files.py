@@ -5,7 +5,7 @@ import random
 from pathlib import Path
 
 import benchhub
-from benchhub.errors import RunFailure, first_line
+from benchhub.errors import HUB_SETTINGS, RunFailure, first_line
 from benchhub import Splits
 from benchhub_plugins.datasets.common import check_sizes
 from benchhub_plugins.datasets.validate import coco_images, imagefolder_rows, karpathy_images, read_json
@@ -224,7 +224,7 @@ class HubCaptions(benchhub.Dataset):
             loaded = load_dataset(self.id)
         except Exception as exc:  # noqa: BLE001 - offline, missing, gated: all one line for the user
             raise RunFailure(f"cannot load hub dataset '{self.id}': not in the local datasets cache and the Hub "
-                             f"is unreachable or refused ({type(exc).__name__})") from None
+                             f"is unreachable or refused ({type(exc).__name__}){HUB_SETTINGS}") from None
         if self.eval_split and self.eval_split in loaded:
             train_rows = [r for name, split in loaded.items() if name != self.eval_split for r in split]
             train = _rows_to_images(train_rows, self.image_column, self.text_column)

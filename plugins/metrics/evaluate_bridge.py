@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import benchhub
-from benchhub.errors import RunFailure, first_line
+from benchhub.errors import HUB_SETTINGS, RunFailure, first_line
 
 
 class EvaluateBridge(benchhub.Metric):
@@ -33,7 +33,7 @@ class EvaluateBridge(benchhub.Metric):
             scorer = evaluate.load(self.metric)
         except (FileNotFoundError, ConnectionError, OSError) as exc:
             raise RunFailure(f"evaluate.load('{self.metric}') failed: its script lives on the Hugging Face Hub, "
-                             f"which is unreachable (offline?): {first_line(exc, with_type=False)[:200]}") from None
+                             f"which is unreachable{HUB_SETTINGS}: {first_line(exc, with_type=False)[:200]}") from None
         result = scorer.compute(predictions=predictions, references=references, **self.kwargs)
         # the headline number (key == metric name, or "score" as sacrebleu has it) is stored under the
         # metric's name, which is the leaderboard's primary column; the rest as metric/key

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import benchhub
-from benchhub.errors import RunFailure, first_line
+from benchhub.errors import HUB_SETTINGS, RunFailure, first_line
 
 SPECIAL = {"pad": "<pad>", "bos": "<s>", "eos": "</s>", "unk": "<unk>", "image": "<image>"}
 
@@ -27,7 +27,7 @@ def from_pretrained(cls, source: str, **kwargs):
         if is_dir:
             raise RunFailure(f"cannot load {cls.__name__} from '{source}': {first_line(exc, with_type=False)}") from None
         raise RunFailure(f"cannot load '{source}': it is not a local directory, not in the local Hugging Face "
-                         f"cache, and the Hub is unreachable or does not have it (offline?)") from None
+                         f"cache, and the Hub is unreachable or does not have it{HUB_SETTINGS}") from None
 
 
 def vit_layers(vit) -> list:

@@ -108,6 +108,7 @@ def test_a_decompression_bomb_is_refused_in_one_line(tmp_path):
     ("full(lr=[1e-4,1e-4])", "an lr grid needs distinct values"),
     ("zero-shot(lr=[1e-4,1e-3])", "does not train; it takes no learning-rate grid"),
     ("lorra", "unknown method 'lorra'; did you mean 'lora'?"),
+    ("peft:prefix_tuning", "prefix_tuning is a prompt-learning method"),
     ("lora(r=4", "lora(r=4"),
 ])
 def test_bad_method_options_are_refused_at_plan_time(fresh_plugins, tmp_path, methods, needle):
@@ -116,6 +117,7 @@ def test_bad_method_options_are_refused_at_plan_time(fresh_plugins, tmp_path, me
 
 @pytest.mark.parametrize("args, needle", [
     (["--models", "vitt:tiny"], "unknown model 'vitt'"),
+    (["--models", "blip2:huge"], "unknown blip2 preset 'huge'"),
     (["--memory-limit", "5XB"], "memory"),
     (["--seeds", "1,x"], "--seeds"),
     (["--jobs", "64"], "--jobs 64"),

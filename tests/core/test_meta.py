@@ -60,3 +60,15 @@ def test_the_lock_pins_every_dependency_and_this_environment_matches_it():
         if installed != pinned:
             mismatched.append(f"{name} {installed} (lock: {pinned})")
     assert not mismatched, mismatched
+
+
+def test_hub_access_is_the_users_environments(monkeypatch):
+    """benchhub does not switch the Hub off in a run's process (issue 15): HF_HUB_OFFLINE stays as the user set it
+    (the tests set it: they never use the network), and a failed hub load names the settings."""
+    from benchhub.errors import HUB_SETTINGS
+    from benchhub.isolation import quiet_libraries
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    quiet_libraries()
+    assert "HF_HUB_OFFLINE" not in __import__("os").environ
+    assert "HF_HUB_OFFLINE=1" in HUB_SETTINGS and "HF_ENDPOINT" in HUB_SETTINGS

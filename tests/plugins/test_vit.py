@@ -62,16 +62,24 @@ def test_local_preset_with_a_new_label_set(tmp_path):
     assert bundle.head().out_features == 3
 
 
-@pytest.mark.parametrize("preset,needle", [
-    ("base", "cannot load 'google/vit-base-patch16-224': it is not a local directory, not in the local Hugging "
-             "Face cache, and the Hub is unreachable"),
-    ("/nonexistent/ckpt", "local model directory '/nonexistent/ckpt' does not exist"),
-])
-def test_unavailable_presets_fail_in_one_line(preset, needle, monkeypatch):
+def test_unavailable_presets_fail_in_one_line(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(RunFailure) as info:
-        Vit(preset=preset).build(torch.device("cpu"))
-    assert needle in str(info.value) and "\n" not in str(info.value)
+        Vit(preset="base").build(torch.device("cpu"))
+    assert ("cannot load 'google/vit-base-patch16-224': it is not a local directory, not in the local Hugging "
+            "Face cache, and the Hub is unreachable") in str(info.value) and "\n" not in str(info.value)
+    assert "HF_HUB_OFFLINE=1" in str(info.value)  # the setting that decides hub access is named
+
+
+@pytest.mark.parametrize("preset,needle", [
+    ("/nonexistent/ckpt", "vit: preset '/nonexistent/ckpt' is not a directory"),
+    ("huge", "unknown vit preset 'huge'"),
+])
+def test_presets_that_cannot_exist_are_refused_before_anything_runs(preset, needle):
+    from benchhub.errors import UserError
+
+    with pytest.raises(UserError, match=needle):
+        Vit(preset=preset)
 
 
 def test_vit_bundle_structure_for_methods():

@@ -74,19 +74,23 @@ def test_bundle_structure_and_manifest():
 
 
 def test_run_lora_and_full_end_to_end(fresh_plugins, tmp_path):
-    """`benchhub run --methods lora,full` on the tiny suite: real pre-training, training, pycocoevalcap."""
+    """`benchhub run` of the tiny suite: real pre-training, training, pycocoevalcap; the pre-trained model
+    does not give one caption for every image, and training changes what each method predicts (issue 15)."""
     results = tmp_path / "results"
-    result = CliRunner().invoke(cli, ["run", "--suite", "tiny", "--methods", "lora,full", "--results", str(results)])
+    result = CliRunner().invoke(cli, ["run", "--suite", "tiny", "--results", str(results)])
     assert result.exit_code == 0, result.output
     records = {r["config"]["method"]["name"]: r
                for r in (json.loads(p.read_text()) for p in (results / "tiny").glob("*__*.json"))}
-    assert set(records) == {"lora", "full"}
+    assert set(records) == {"zero-shot", "lora", "full"}
+    zero_shot = records.pop("zero-shot")
+    assert len({s["prediction"] for s in zero_shot["eval"]["samples"]}) > 1  # not collapsed to one caption
     for r in records.values():
+        assert r["per_example"]["eval"]["CIDEr"] != zero_shot["per_example"]["eval"]["CIDEr"]  # training shows
         assert r["status"] == "ok", r["error"]
         assert set(r["metrics"]) == {"BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "ROUGE-L", "CIDEr"}
         assert "SPICE" in r["skipped_metrics"]
         assert 0 <= r["metrics"]["BLEU-4"] <= 1 and r["metrics"]["CIDEr"] >= 0
-        assert r["batching"]["grad_accum_steps"] == 2 and r["train"]["steps"] == 10
+        assert r["batching"]["grad_accum_steps"] == 2 and r["train"]["steps"] == 20
         assert len(r["eval"]["samples"]) == 5
     lora, full = records["lora"]["parameters"], records["full"]["parameters"]
     assert full["trainable"] == full["total"]

@@ -65,3 +65,16 @@ def test_readme_commands_exist():
     ours = "\n".join(line for line in README.splitlines() if not re.search(r"\bray (start|stop)\b|accelerate launch", line))
     for option in set(re.findall(r"(--[a-z][a-z-]+)", ours)):  # other tools' options (ray, accelerate) aside
         assert any(option in text for text in helps.values()), option  # some command has it
+
+
+def test_readme_generated_parts_are_current():
+    """The README's leaderboard excerpt and test count are what scripts/readme.py generates from the results and
+    from pytest's collection (issue 15): regenerate with `python scripts/readme.py`."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, str(root / "scripts" / "readme.py"), "--check"], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]

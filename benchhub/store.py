@@ -175,11 +175,25 @@ def find_record(run: str, results_dir) -> tuple[RunRecord, Path]:
     matches = [p for p in sorted(root.glob(f"*/*__{glob.escape(run)}*.json"))
                if p.stem.rsplit("__", 1)[-1].startswith(run)] if run else []
     if not matches:
+        matches = _by_label(run, root)
+    if not matches:
         raise UserError(f"no run '{run}' in {root}; `benchhub show` takes a run id (or a unique prefix) from "
-                        f"a record's file name, or the record's path")
+                        f"a record's file name, a record's path, or a method as the leaderboard names it")
     if len(matches) > 1:
-        raise UserError(f"run id '{run}' is ambiguous: {', '.join(p.stem.rsplit('__', 1)[-1] for p in matches[:5])}")
+        named = [f"{p.stem.rsplit('__', 1)[-1]} ({p.parent.name} {p.stem.split('__')[-2]})" for p in matches[:8]]
+        raise UserError(f"'{run}' names {len(matches)} runs; give one of their ids: {', '.join(named)}")
     record, why = load_record(matches[0])
     if record is None:
         raise UserError(f"{matches[0]} is not a benchhub record this version understands: {why}")
     return record, matches[0]
+
+
+def _by_label(label: str, root: Path) -> list[Path]:
+    """Records whose method label (as the leaderboard shows it, e.g. `lora(r=4)`) is `label`; sweep runs
+    that were not evaluated are left out, as the leaderboard leaves them out."""
+    out = []
+    for path in sorted(root.glob("*/*__*.json")):
+        record, _ = load_record(path)
+        if record is not None and record.label == label and not (record.role == "sweep" and not record.evaluated):
+            out.append(path)
+    return out

@@ -1,5 +1,6 @@
 """Results on disk: one JSON record per run, written whole with the usual permissions; lookups by run id."""
 import json
+import re
 import os
 import stat
 
@@ -60,8 +61,15 @@ def test_find_record_by_id_prefix_or_path(tmp_path):
     _stored(store, seed=1, run_id="aaab000000000000")
     assert find_record("aaaa", tmp_path) == (a, path_a)
     assert find_record(str(path_a), tmp_path) == (a, path_a)
-    with pytest.raises(UserError, match="run id 'aaa' is ambiguous: aaaa000000000000, aaab000000000000"):
+    with pytest.raises(UserError, match=r"'aaa' names 2 runs; give one of their ids: aaaa000000000000 \(s seed0\), "
+                                        r"aaab000000000000 \(s seed1\)"):
         find_record("aaa", tmp_path)
+    label = a.label  # as the leaderboard names the method: one run of it per seed here
+    with pytest.raises(UserError, match=f"'{re.escape(label)}' names 2 runs"):
+        find_record(label, tmp_path)
+    (store.dir / path_a.name).unlink()
+    assert find_record(label, tmp_path)[0].run_id == "aaab000000000000"  # one run left: the name finds it
+    _stored(store, seed=0, run_id="aaaa000000000000")
     with pytest.raises(UserError, match="no run 'ffff'"):
         find_record("ffff", tmp_path)
     junk = store.dir / "junk.json"

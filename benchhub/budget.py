@@ -15,6 +15,9 @@ _UNITS = {
 }
 
 
+NO_LIMIT = type("NoLimit", (), {"__repr__": lambda self: "none"})()  # `--max-seconds none`: clear the suite's
+
+
 def parse_memory(text) -> int | None:
     """'24GiB' -> 25769803776; 'none' -> None; plain integers are bytes."""
     if text is None:

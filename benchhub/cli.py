@@ -30,6 +30,25 @@ class BenchhubGroup(click.Group):
             raise _UserErrorExit(f"{exc.format_message()} (see `{where} --help`)") from None
 
 
+class _Limit(click.ParamType):
+    """A positive number of seconds, or `none`: no limit (over a suite's limit, too)."""
+
+    name = "seconds|none"
+
+    def convert(self, value, param, ctx):
+        from benchhub.budget import NO_LIMIT
+
+        if isinstance(value, str) and value.strip().lower() == "none":
+            return NO_LIMIT
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number of seconds or none", param, ctx)
+        if not 0 < number < float("inf"):
+            self.fail(f"{value!r} must be a positive number of seconds, or none", param, ctx)
+        return number
+
+
 def _ints(text: str | None, option: str) -> tuple[int, ...] | None:
     if text is None:
         return None
@@ -67,11 +86,12 @@ def cli():
 @click.option("--effective-batch", type=int, help="Examples per optimizer step (overrides the suite).")
 @click.option("--micro-batch", type=int, help="Examples per forward/backward (must divide the effective batch); "
                                              "under a memory limit, the largest one tried.")
-@click.option("--max-seconds", type=float, help="Train wall-clock limit per run; the run stops cleanly and evaluates.")
+@click.option("--max-seconds", type=_Limit(), help="Train wall-clock limit per run; the run stops cleanly and "
+                                                  "evaluates (none: no limit, over the suite's).")
 @click.option("--memory-limit", help="Peak memory per run, e.g. 24GiB, 512MiB, none: the micro-batch shrinks "
                                     "until a measured step fits; runs that do not fit at 1 are recorded does-not-fit.")
 @click.option("--force", is_flag=True, help="Re-run runs whose record already exists.")
-@click.option("--timeout", "run_timeout", type=click.FloatRange(min=0, min_open=True), show_default="none",
+@click.option("--timeout", "run_timeout", type=_Limit(), show_default="none",
               help="Kill a run after this many seconds (recorded failed).")
 @click.option("--jobs", type=click.IntRange(min=1), help="Runs side by side, each in its own process "
                                                           "(default: the suite's `jobs`, else 1).")
@@ -95,7 +115,7 @@ def run(ctx, suite_name, methods, models, seeds, results_dir, max_steps, effecti
 
     from benchhub import executors, plugins
     from benchhub import matrix as matrix_mod
-    from benchhub.budget import parse_memory
+    from benchhub.budget import NO_LIMIT, parse_memory
     from benchhub.device import select_device
     from benchhub.environment import environment
     from benchhub.report.console import dry_run_table
@@ -129,7 +149,7 @@ def run(ctx, suite_name, methods, models, seeds, results_dir, max_steps, effecti
     for model, method, reason in matrix.skipped:
         console.print(f"[yellow]    skipped[/] {model} · {method}: {reason}")
     outcome = matrix_mod.run_matrix(matrix.cells, registry, store, env, device, console, force=force,
-                                    timeout=run_timeout, baseline=baseline_of(suite, registry),
+                                    timeout=None if run_timeout is NO_LIMIT else run_timeout, baseline=baseline_of(suite, registry),
                                     reference=reference_of(suite, registry), jobs=jobs,
                                     total=matrix.count(), executor=runner)
     _finish(outcome, store, quiet)

@@ -8,7 +8,7 @@ import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from benchhub.budget import Budget, parse_memory
+from benchhub.budget import NO_LIMIT, Budget, parse_memory
 from benchhub.errors import UserError, unknown_name
 from benchhub import validation
 from benchhub.spec import (Cell, ComponentSpec, RunSpec, check_options, parse_component, parse_component_list,
@@ -154,7 +154,7 @@ def check_seeds(seeds, what: str) -> None:
 
 def override_budget(budget: Budget, **changes) -> Budget:
     """The suite's budget with CLI overrides (None = keep); micro-batch follows a smaller effective batch."""
-    changes = {k: v for k, v in changes.items() if v is not None}
+    changes = {k: None if v is NO_LIMIT else v for k, v in changes.items() if v is not None}
     if "micro_batch" not in changes and {"effective_batch", "processes"} & changes.keys():
         effective = changes.get("effective_batch", budget.effective_batch)
         processes = changes.get("processes", budget.processes)

@@ -124,6 +124,8 @@ def test_bad_method_options_are_refused_at_plan_time(fresh_plugins, tmp_path, me
     (["--processes", "3"], "3 processes do not divide effective batch 8"),
     (["--processes", "2", "--threads", "2"], "--processes 2 × 2 threads per process need more than"),
     (["--processes", "0"], "--processes"),
+    (["--max-seconds", "0"], "must be a positive number of seconds, or none"),
+    (["--timeout", "soon"], "is not a number of seconds or none"),
     (["--ray-address", "127.0.0.1:1"], "--ray-address and --artifacts go with --executor ray"),
     (["--executor", "slurm"], "slurm"),
 ])

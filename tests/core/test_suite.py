@@ -54,5 +54,15 @@ def test_resolve_applies_the_command_line(tmp_path):
                             budget_changes={"effective_batch": 2, "max_steps": None})
     assert [s.method_label for s in matrix.specs] == ["lora", "dora(r=2)"]
     assert {s.seed for s in matrix.specs} == {3}
-    assert (suite.budget.effective_batch, suite.budget.micro_batch, suite.budget.max_steps) == (2, 2, 10)
+    assert (suite.budget.effective_batch, suite.budget.micro_batch, suite.budget.max_steps) == (2, 2, 20)
     assert matrix.specs[0].lr == 5e-3  # the suite's [methods.lora] still applies
+
+
+def test_none_clears_a_limit_the_suite_sets():
+    """`--max-seconds none` (like `--memory-limit none`) removes the suite's limit (issue 15)."""
+    from benchhub.budget import NO_LIMIT, Budget
+    from benchhub.suite import override_budget
+
+    budget = Budget(max_seconds=30.0)
+    assert override_budget(budget, max_seconds=NO_LIMIT).max_seconds is None
+    assert override_budget(budget, max_seconds=None).max_seconds == 30.0  # not given: the suite's

@@ -56,10 +56,10 @@ def finished(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sig, group, moment", [(signal.SIGKILL, False, "preparing"),
-                                                (signal.SIGKILL, True, "training"),
+@pytest.mark.parametrize("sig, group, moment", [(signal.SIGKILL, False, "preparing"),  # benchhub alone: its
+                                                # children must notice; a group SIGKILL is the easy case
                                                 (signal.SIGINT, True, "training")],  # Ctrl-C in a terminal
-                         ids=["kill-parent-preparing", "kill-group-training", "ctrl-c-training"])
+                         ids=["kill-parent-preparing", "ctrl-c-training"])
 def test_sigkill_leaves_no_orphans_and_loses_nothing(finished, tmp_path, sig, group, moment):
     results = tmp_path / "results"
     shutil.copytree(finished, results)

@@ -8,7 +8,6 @@ from click.testing import CliRunner
 from benchhub.budget import Budget
 from benchhub.checks import check_promises
 from benchhub.cli import cli
-from benchhub.errors import RunFailure
 from benchhub.pipeline import build_bundle
 from benchhub.spec import ComponentSpec, RunSpec, parse_component
 from benchhub.train import train_loop
@@ -154,13 +153,15 @@ def test_bad_method_options(fresh_plugins, tmp_path, label, needle):
     assert len(result.output.strip().splitlines()) == 1
 
 
-def test_unsupported_peft_type_fails_with_reason(fresh_plugins, examples):
+def test_unsupported_peft_type_is_refused_before_anything_runs(fresh_plugins):
+    """Prompt-learning PEFT types need a task-specific PeftModel: known from the type alone, so refused at plan
+    time (exit 2), not after a model was built (issue 15)."""
+    from benchhub.errors import UserError
+
     spec = _spec("peft:prompt_tuning")
     classes = fresh_plugins.registry().classes_for(spec)
-    method = classes.new_method(spec)
-    bundle = build_bundle(spec, classes, method, torch.device("cpu"))
-    with pytest.raises(RunFailure, match="prompt-learning method"):
-        method.prepare(bundle)
+    with pytest.raises(UserError, match="prompt_tuning is a prompt-learning method"):
+        classes.new_method(spec)
 
 
 def test_quantization_needs_a_model_that_can_load_it(toy, toy_suite, tmp_path):

@@ -268,7 +268,7 @@ def test_time_budget_stops_cleanly_and_is_marked(toy, toy_suite, tmp_path):
     assert 0 < record["train"]["steps"] < 10_000_000 and 1.0 <= record["train"]["seconds"] < 5
     assert record["metrics"]["accuracy"] >= 0  # evaluated after stopping
     assert "✅ ok (time limit: " in (tmp_path / "toy" / "leaderboard.md").read_text()
-    assert_one_line_error(invoke("run", "--results", tmp_path, "--max-seconds", "-1"), "max-seconds must be")
+    assert_one_line_error(invoke("run", "--results", tmp_path, "--max-seconds", "-1"), "must be a positive number of seconds")
 
 
 def test_nan_during_training_and_bad_accumulation_are_refused(toy, toy_suite, tmp_path):

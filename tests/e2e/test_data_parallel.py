@@ -12,7 +12,7 @@ from benchhub import isolation
 
 pytestmark = pytest.mark.slow
 CMD = [sys.executable, "-m", "benchhub.cli", "run", "--suite", "tiny", "--methods", "full", "--threads", "1",
-       "--quiet"]
+       "--max-steps", "10", "--quiet"]
 
 
 def _run(results, *args):
@@ -31,7 +31,7 @@ def test_two_processes_give_one_process_loss_curve(tmp_path):
         assert record["batching"] == {"effective_batch": 8, "micro_batch": 4, "grad_accum_steps": 1, "processes": 2}
         assert one[label]["batching"]["grad_accum_steps"] == 2  # the same 8 examples a step: 4 × 2 × 1
         curve, reference = record["train"]["loss_curve"], one[label]["train"]["loss_curve"]
-        assert len(curve) == len(reference) == 20
+        assert len(curve) == len(reference) == 10
         assert max(abs(a - b) / abs(b) for a, b in zip(curve, reference)) <= 1e-4, (label, curve, reference)
         peaks, seconds = record["memory"]["per_rank_peak_bytes"], record["train"]["per_rank_seconds"]
         assert len(peaks) == len(seconds) == 2 and record["memory"]["peak_bytes"] == max(peaks)

@@ -118,12 +118,11 @@ def details(registry, kind: str, name: str) -> dict:
 def suites() -> list[dict]:
     """The suites `--suite NAME` finds: ./benchmarks first, then benchhub's own."""
     import tomllib
-    from pathlib import Path
 
-    from benchhub.suite import BUILTIN_SUITES
+    from benchhub.suite import suite_dirs
 
     seen, out = set(), []
-    for folder in (Path.cwd() / "benchmarks", BUILTIN_SUITES):
+    for folder in suite_dirs():
         for path in sorted(folder.glob("*.toml")) if folder.is_dir() else []:
             if path.stem in seen:
                 continue

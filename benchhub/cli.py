@@ -61,10 +61,6 @@ def _ints(text: str | None, option: str) -> tuple[int, ...] | None:
     return values
 
 
-def _console():
-    from rich.console import Console
-
-    return Console(width=200)
 
 
 @click.group(cls=BenchhubGroup)
@@ -134,8 +130,8 @@ def run(ctx, suite_name, methods, models, seeds, results_dir, max_steps, effecti
     device = select_device()
     env = environment(device)
     if dry_run:
-        _console().print(dry_run_table(suite, matrix, matrix_mod.dry_run(matrix.cells, registry, store, env, force),
-                                       env["device"]))
+        planned = matrix_mod.dry_run(matrix.cells, registry, store, env, force)
+        wide_console().print(dry_run_table(suite, matrix, planned, env["device"]))
         if matrix.data_problem:
             click.echo(f"data not ready (a run would refuse to start): {matrix.data_problem}")
         click.echo(f"{matrix.count()} runs planned, {len(matrix.skipped)} pairs skipped; nothing was run (--dry-run)")
@@ -148,8 +144,9 @@ def run(ctx, suite_name, methods, models, seeds, results_dir, max_steps, effecti
     console.print(f"budget: {suite.budget.describe()}")
     for model, method, reason in matrix.skipped:
         console.print(f"[yellow]    skipped[/] {model} · {method}: {reason}")
+    timeout = None if run_timeout is NO_LIMIT else run_timeout
     outcome = matrix_mod.run_matrix(matrix.cells, registry, store, env, device, console, force=force,
-                                    timeout=None if run_timeout is NO_LIMIT else run_timeout, baseline=baseline_of(suite, registry),
+                                    timeout=timeout, baseline=baseline_of(suite, registry),
                                     reference=reference_of(suite, registry), jobs=jobs,
                                     total=matrix.count(), executor=runner)
     _finish(outcome, store, quiet)
@@ -166,7 +163,7 @@ def _finish(outcome, store, quiet: bool) -> None:
     from benchhub.report.console import leaderboard_tables
 
     for table in leaderboard_tables(store.records()):
-        _console().print(table)
+        wide_console().print(table)
     for line in outcome.reasons():
         click.echo(line)
     click.echo(outcome.summary())
@@ -194,7 +191,7 @@ def check(ctx, suite_name, methods, models):
     registry = plugins.registry()
     _, matrix = resolve(registry, suite_name, methods, models)
     rows = check_matrix(matrix.cells, registry, select_device())
-    _console().print(check_table(rows))
+    wide_console().print(check_table(rows))
     failed = sum(result["status"] != "ok" for _, result in rows)
     click.echo(f"{len(rows) - failed} pairs passed, {failed} failed (accumulation tolerance 1e-5, float32, "
                f"4 micro-batches of 2 vs one batch of 8)")
@@ -212,7 +209,7 @@ def plugins(as_json):
     if as_json:
         click.echo(json.dumps(described, indent=2))
         return
-    _console().print(plugins_table(described))
+    wide_console().print(plugins_table(described))
 
 
 @cli.command()
@@ -301,7 +298,7 @@ def main(argv=None):
     cli.main(args=argv, prog_name="benchhub")
 
 
-from benchhub.commands import add_to  # noqa: E402 - the listing commands, after the group exists
+from benchhub.commands import add_to, wide_console  # noqa: E402 - the listing commands, after the group exists
 
 add_to(cli)
 

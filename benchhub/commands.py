@@ -10,7 +10,8 @@ import click
 from benchhub.errors import UserError
 
 
-def _console():
+def wide_console():
+    """The console every command prints its tables on (wide enough for the leaderboard's columns)."""
     from rich.console import Console
 
     return Console(width=200)
@@ -58,14 +59,14 @@ def _print_listing(kind: str, rows: list[dict]) -> None:
         more = {"method": lambda: f"{row['default_lr']:g}" if row.get("default_lr") else "–",
                 "model": lambda: ", ".join(row["presets"]) or "–"}.get(kind)
         table.add_row(*map(_escape, (row["name"], *([more()] if more else []), row["summary"], row["plugin"])))
-    _console().print(table)
+    wide_console().print(table)
     click.echo(f"`benchhub {kind}s NAME` shows one's options.")
 
 
 def _print_details(kind: str, data: dict) -> None:
     from rich.table import Table
 
-    console = _console()
+    console = wide_console()
     console.print(f"[bold]{_escape(data['name'])}[/] ({kind}, plugin {_escape(data['plugin'])}): "
                   f"{_escape(data['summary'])}")
     if data.get("presets"):
@@ -106,7 +107,7 @@ def suites_command(as_json):
     for suite in found:
         table.add_row(*map(_escape, (suite["name"], suite["description"], len(suite["methods"]),
                                      ", ".join(suite["models"]))))
-    _console().print(table)
+    wide_console().print(table)
 
 
 @click.command("plan")
@@ -150,7 +151,7 @@ def plan_command(models, methods, limits, effective_batch, micro_batch, text_tok
     table, failed = plan_table(registry, model_specs, method_specs, budget, limit_values, text_tokens,
                                "bf16-mixed" if precision == "bf16" else precision)
     if table.row_count:
-        _console().print(table, width=240)
+        wide_console().print(table, width=240)
     for model, method, why in failed:
         click.echo(f"cannot plan {model} × {method}: {why}", err=True)
     if not table.row_count:

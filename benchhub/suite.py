@@ -38,6 +38,11 @@ class Suite:
     jobs: int = 1  # runs side by side (each in its own process)
 
 
+def suite_dirs() -> list[Path]:
+    """Where `--suite NAME` looks, in order: ./benchmarks, then benchhub's own."""
+    return [Path.cwd() / "benchmarks", BUILTIN_SUITES]
+
+
 def find_suite(name_or_path: str) -> Path:
     """A path to a TOML file, or the name of a suite in ./benchmarks or benchhub's benchmarks/."""
     path = Path(name_or_path)
@@ -45,7 +50,7 @@ def find_suite(name_or_path: str) -> Path:
         if not path.is_file():
             raise UserError(f"suite file '{name_or_path}' does not exist")
         return path
-    dirs = [Path.cwd() / "benchmarks", BUILTIN_SUITES]
+    dirs = suite_dirs()
     for d in dirs:
         candidate = d / f"{name_or_path}.toml"
         if candidate.is_file():

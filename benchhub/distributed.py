@@ -15,9 +15,6 @@ from __future__ import annotations
 import contextlib
 import os
 
-RANK_ENV = ("MASTER_ADDR", "MASTER_PORT", "RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE")
-
-
 def rank_environment(rank: int, world: int, port: int) -> dict:
     """The variables torch.distributed and accelerate read to join a process group on this machine."""
     return {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "RANK": str(rank), "WORLD_SIZE": str(world),

@@ -1,5 +1,11 @@
 """benchhub: compare vision-language fine-tuning methods under the same budgets."""
+import logging
+
 import pluggy
+
+# bitsandbytes logs at import, once per process, that it cannot fetch optional CPU kernels from the Hub
+# (harmless, see NOTES); benchhub's processes (the CLI, the forkserver, runs) import benchhub before peft.
+logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 
 __version__ = "0.1.0"
 

@@ -154,3 +154,9 @@ def _number(value) -> bool:
 
 def divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def batching(budget: Budget) -> dict:
+    return {"effective_batch": budget.effective_batch, "micro_batch": budget.micro_batch,
+            "grad_accum_steps": budget.grad_accum_steps,
+            **({"processes": budget.processes} if budget.processes > 1 else {})}

@@ -1,6 +1,7 @@
 """Checkpoints built on first use (e.g. pre-trained tiny presets), cached under a recipe hash."""
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import json
@@ -18,40 +19,63 @@ def cache_root() -> Path:
 
 
 def keyed_dir(prefix: str, recipe: dict) -> Path:
-    """`<cache>/<prefix>-<hash of recipe and library versions>`."""
-    import tokenizers
-    import torch
-    import transformers
+    """`<cache>/<prefix>-<hash of recipe, library versions and CPU instruction set>`: float results follow
+    each of them. The source of the code that makes the checkpoint is checked when it is read (`current`)."""
+    from benchhub.identity import machine, version
 
-    key = json.dumps({"recipe": recipe, "torch": torch.__version__.split("+")[0],
-                      "transformers": transformers.__version__, "tokenizers": tokenizers.__version__},
-                     sort_keys=True)
+    key = json.dumps({"recipe": recipe, "torch": (version("torch") or "").split("+")[0],
+                      "transformers": version("transformers"), "tokenizers": version("tokenizers"),
+                      "cpu_capability": machine()["cpu_capability"]}, sort_keys=True)
     return cache_root() / f"{prefix}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
 
 
-def cached_checkpoint(target: Path, make: Callable[[Path], dict]) -> dict:
-    """Return the info of the checkpoint at `target`, making it with `make(tmp_dir)` if missing.
+def current(target: Path) -> dict | None:
+    """The info of the checkpoint at `target` if it exists and the code that made it is today's (its
+    `code`: the modules the making process had loaded), with the sha256 of its files; else None."""
+    from benchhub.identity import code_changes, files_sha256
+
+    info_file = target / "checkpoint.json"
+    try:
+        info = json.loads(info_file.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(info, dict) or not isinstance(info.get("code"), dict) or code_changes(info["code"]):
+        return None
+    return {**info, "key": target.name, "sha256": files_sha256(target)}
+
+
+def cached_checkpoint(target: Path, make: Callable[[Path], dict], tops=()) -> dict:
+    """Return the info of the checkpoint at `target`, making it with `make(tmp_dir)` if missing or made by
+    other code (`tops`: plugin packages whose loaded modules count as that code, beside benchhub's).
 
     The checkpoint appears atomically (written aside, then renamed): a half-written one is never used.
     """
-    info_file = target / "checkpoint.json"
-    if info_file.exists():
-        return {**json.loads(info_file.read_text()), "checkpoint": str(target), "cached": True}
+    from benchhub.identity import loaded_code
+
+    found = current(target)
+    if found is not None:
+        return {**found, "checkpoint": str(target), "cached": True}
     remove_orphans(target.parent, f"{glob.escape(target.name)}.tmp*")  # left by a preparation that was killed
     tmp = target.with_name(f"{target.name}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
         info = make(tmp)
+        info["code"] = loaded_code(tops)
         (tmp / "checkpoint.json").write_text(json.dumps(info, indent=2))
     except BaseException:  # an error, a timeout's SIGTERM, Ctrl-C: the cache is left clean
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    if target.exists():  # made by other code: replaced, never used
+        aside = target.with_name(f"{target.name}.tmp{os.getpid()}-old")
+        with contextlib.suppress(OSError):
+            target.rename(aside)
+        shutil.rmtree(aside, ignore_errors=True)
     try:
         tmp.rename(target)
     except OSError:  # another process finished first; use theirs
         shutil.rmtree(tmp, ignore_errors=True)
-    return {**info, "checkpoint": str(target), "cached": False}
+    return {**(current(target) or {**info, "key": target.name}), "checkpoint": str(target), "cached": False}
 
 
 def save_weights(model, directory) -> None:

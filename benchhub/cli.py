@@ -75,7 +75,9 @@ def cli():
 @click.option("--methods", help="Comma-separated methods, with options: 'lora(r=8,alpha=16),full'; a learning-rate "
                                "grid, chosen on the validation split: 'full(lr=[1e-4,3e-4,1e-3])'.")
 @click.option("--models", help="Comma-separated models, e.g. 'blip2:tiny'.")
-@click.option("--seeds", help="Seeds to run: '0' or '0,1,2' (default: the suite's).")
+@click.option("--seeds", help="Final seeds, the ranked runs: '0' or '0,1,2' (default: the suite's).")
+@click.option("--sweep-seeds", help="Seeds a learning-rate grid is swept with, disjoint from --seeds "
+                                    "(default: the suite's sweep_seeds, else 1000).")
 @click.option("--results", "results_dir", default="results", show_default=True, type=click.Path(),
               help="Directory for records and leaderboards.")
 @click.option("--max-steps", type=int, help="Optimizer steps per run (overrides the suite).")
@@ -103,7 +105,7 @@ def cli():
 @click.option("--dry-run", is_flag=True, help="Print the resolved matrix (and skipped pairs) without running.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the paths of the leaderboard and report at the end.")
 @click.pass_context
-def run(ctx, suite_name, methods, models, seeds, results_dir, max_steps, effective_batch, micro_batch,
+def run(ctx, suite_name, methods, models, seeds, sweep_seeds, results_dir, max_steps, effective_batch, micro_batch,
         max_seconds, memory_limit, force, run_timeout, jobs, threads, processes, executor, ray_address, artifacts,
         dry_run, quiet):
     """Run every method × model × seed of a suite, each in its own process; write the leaderboard."""
@@ -125,7 +127,7 @@ def run(ctx, suite_name, methods, models, seeds, results_dir, max_steps, effecti
         budget_changes["memory_limit_bytes"] = parse_memory(memory_limit)
     suite, matrix = resolve(registry, suite_name, methods, models,
                             _ints(seeds, "--seeds"), budget_changes,
-                            check_data=not dry_run)
+                            check_data=not dry_run, sweep_seeds=_ints(sweep_seeds, "--sweep-seeds"))
     store = Store(results_dir, suite.name)
     device = select_device()
     env = environment(device)
@@ -171,7 +173,7 @@ def _finish(outcome, store, quiet: bool) -> None:
     reused = sum(outcome.reused.values())
     if reused:
         click.echo(f"{reused} run{'s were' if reused > 1 else ' was'} reused from earlier records (same code, "
-                   "libraries and device); `--force` re-measures them.")
+                   "libraries, machine and checkpoint); `--force` re-measures them.")
 
 
 @cli.command()

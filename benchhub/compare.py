@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from benchhub.records import RunRecord
 from benchhub.report.markdown import code
-from benchhub.report.ranking import difference, seeds_differ
+from benchhub.paired import difference, seeds_differ
 from benchhub.spec import ComponentSpec
 from benchhub.store import suite_stores
 

@@ -83,7 +83,13 @@ class Model:
         raise NotImplementedError
 
     def prepare(self, log: Callable[[str], Any] = print, progress=None) -> dict | None:
-        """One-time work before the runs (pre-training, downloads), in a child process; None: nothing to do."""
+        """One-time work before the runs (pre-training, downloads), in a child process; None: nothing to do.
+        A checkpoint it makes returns {"key", "sha256", "code"} (`checkpoints.cached_checkpoint` does)."""
+        return None
+
+    def checkpoint(self) -> dict | None:
+        """The weights `build` starts from, named before anything is built: {"key": ...} plus "sha256" when
+        they are at hand. Part of a run's identity: records made from other weights are not reused."""
         return None
 
     def meta_bundle(self) -> Bundle:

@@ -20,7 +20,7 @@ from benchhub.fileio import atomic_write
 
 # A forkserver with the heavy libraries imported once: ~0.8 s per child instead of ~6.5 s for
 # spawn, and no OpenMP deadlock as with a plain fork after torch is loaded (see NOTES).
-PRELOAD = ["torch", "transformers", "peft", "benchhub.pipeline"]
+PRELOAD = ["benchhub", "torch", "transformers", "peft", "benchhub.pipeline"]  # benchhub first: it quiets bitsandbytes
 _ctx = None
 _live: set = set()  # child processes running now (several when runs go side by side)
 
@@ -264,16 +264,16 @@ def _spec_and_classes(payload: dict):
 
 
 def run_task(payload: dict, send) -> dict:
-    """Train and score one run (`pipeline.execute`), or score a trained one again (`pipeline.rescore`)."""
+    """Train and score one run (`pipeline.execute`); the result names the code this process loaded."""
     from benchhub.distributed import join
-    from benchhub.pipeline import execute, rescore
+    from benchhub.identity import loaded_code, tops_of
+    from benchhub.pipeline import execute
 
     spec, classes, device = _spec_and_classes(payload)
     score = tuple(payload.get("score", ("eval", "source")))
-    if payload.get("rescore"):
-        return rescore(spec, classes, device, payload["weights_dir"], score, send)
-    return execute(spec, classes, device, send, weights_dir=payload.get("weights_dir"), score=score,
-                   ranks=join(payload, device, spec.budget.threads))
+    result = execute(spec, classes, device, send, weights_dir=payload.get("weights_dir"), score=score,
+                     ranks=join(payload, device, spec.budget.threads))
+    return {**result, "code": loaded_code(tops_of(classes.all()))}
 
 
 def check_task(payload: dict, send) -> dict:

@@ -11,12 +11,12 @@ from benchhub import isolation
 from benchhub.claims import LoadSampler, active_run
 from benchhub.components import Model
 from benchhub.progress import prepared_line
-from benchhub.environment import identity
-from benchhub.records import RunRecord, make_record, now, randomness, reuse_verdict, with_scores
+from benchhub import identity
+from benchhub.records import RunRecord, make_record, now, randomness, reuse_verdict
 from benchhub.spec import Cell, RunSpec
 from benchhub.store import Store
 
-SCORE = {"sweep": ("validation",), "final": ("eval", "source"), "rescore": ("validation", "eval", "source")}
+SCORE = {"sweep": ("validation",), "final": ("eval", "source")}
 
 
 @dataclass(frozen=True)
@@ -25,13 +25,13 @@ class Job:
     run_id: str
     classes: object
     identity: dict
-    role: str = "final"  # "sweep" (validation only), "final" (evaluation, source) or "rescore"
+    role: str = "final"  # "sweep" (validation only) or "final" (evaluation, source)
     cell: Cell | None = None
     selection: dict | None = None
 
 
 def verdict(job: Job, stored: RunRecord | None, force: bool) -> tuple[str, str]:
-    """(what to do: "reuse" | "rescore" | "run", why) for a job and its stored record: the one place reuse is decided."""
+    """(what to do: "reuse" | "run", why) for a job and its stored record: the one place reuse is decided."""
     reuse, why = reuse_verdict(stored, job.identity, force)
     if not reuse:
         return "run", why
@@ -40,8 +40,6 @@ def verdict(job: Job, stored: RunRecord | None, force: bool) -> tuple[str, str]:
     if job.role == "sweep" and stored.split_score("validation") is None:
         return "run", "recorded without a validation score"
     if job.role == "final" and not stored.evaluated:
-        if stored.weights and stored.split_score("validation") is not None:
-            return "rescore", "the chosen rate's sweep run: its saved weights are scored"
         return "run", "recorded without evaluation scores"
     return "reuse", why
 
@@ -49,7 +47,9 @@ def verdict(job: Job, stored: RunRecord | None, force: bool) -> tuple[str, str]:
 def new_job(spec: RunSpec, registry, env: dict, role: str = "final", cell: Cell | None = None,
             selection: dict | None = None) -> Job:
     classes = registry.classes_for(spec)
-    return Job(spec, spec.config_hash(env), classes, identity(classes.all()), role, cell, selection)
+    checkpoint = classes.new_model(spec).checkpoint()
+    return Job(spec, spec.config_hash(env), classes, identity.expected(classes.all(), env.get("machine"), checkpoint),
+               role, cell, selection)
 
 
 def label(job: Job) -> str:
@@ -102,11 +102,14 @@ def run_one(job: Job, prep: dict, store: Store, env: dict, display, timeout, rea
                 display.listener(job.run_id), log_path=str(log_path), timeout=timeout, spec=spec,
                 prepare=preparation(job))
     where = {"name": executor.name, **({"node": result["node"]} if result.get("node") else {})}
-    return make_record(spec, job.run_id, result, environment=env, identity=job.identity,
+    made = prep.get("info") or result.get("model_preparation") or {}
+    checkpoint = {"key": made["key"], "sha256": made["sha256"]} if made.get("sha256") else None
+    measured = identity.measured(job.identity, {**made.get("code", {}), **result.pop("code", {})}, checkpoint)
+    return make_record(spec, job.run_id, result, environment=env, identity=measured,
                        scoring=job.classes.scoring(spec), baseline=readers[0], reference=readers[1], started=started,
                        wall=time.perf_counter() - t0, log=str(log_path.relative_to(store.dir)),
                        weights=_relative(weights, store) if result.get("weights") else None,
-                       model_preparation=prep.get("info") or result.get("model_preparation"),
+                       model_preparation={k: v for k, v in made.items() if k != "code"} or None,
                        selection=job.selection, role=job.role,
                        randomness=randomness(spec, bool(job.cell is None or job.cell.trains)),
                        load=load.over(since, time.monotonic()), executor=where)
@@ -122,23 +125,6 @@ def preparation(job: Job) -> dict | None:
 def _relative(path: Path, store: Store) -> str:
     """A weights path as recorded: relative to the suite's results directory when inside it."""
     return str(path.relative_to(store.dir)) if path.is_relative_to(store.dir) else str(path)
-
-
-def rescore(job: Job, stored: RunRecord, store: Store, device, display) -> RunRecord | None:
-    """The chosen rate's sweep run scored on the evaluation splits from its saved weights; None when the
-    reloaded model does not reproduce the sweep's validation score exactly (then it trains again)."""
-    log_path = store.log_path(job.spec, job.run_id)
-    result = isolation.run_in_child(
-        isolation.run_task, {"config": job.spec.config(), "classes": job.classes, "device": str(device),
-                             "weights_dir": str(store.dir / stored.weights), "score": SCORE["rescore"],
-                             "rescore": True},
-        display.listener(job.run_id), log_path=str(log_path), timeout=None)
-    again = ((result.get("scores") or {}).get("validation") or {}).get("metrics")
-    if result.get("status") != "ok" or again != (stored.scores.get("validation") or {}).get("metrics"):
-        display.print(f"[yellow]  retrain[/] {label(job)}: reloading its weights gave "
-                      f"{result.get('error') or 'other validation scores'}")
-        return None
-    return with_scores(stored, result, job.selection)
 
 
 def keep(record: RunRecord, store: Store, job: Job, display) -> None:

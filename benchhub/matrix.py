@@ -1,13 +1,14 @@
 """Runs a planned matrix: reuse what is recorded, sweep learning rates, prepare each model once, one child per run.
 
 Each cell (model × method) runs its learning-rate sweep first when it has a grid: every rate with
-the first seed, scored on the validation split only. The rate with the best validation score is
-then run with every seed and scored on the evaluation and source splits; the sweep run of the
-chosen rate is not trained again, its saved weights are reloaded and scored. Up to `jobs` runs go
-side by side, each in its own child process.
+the sweep seeds (never a final seed), scored on the validation split only. The rate with the best
+validation score is then run with every final seed and scored on the evaluation and source splits,
+so no ranked number comes from a run that took part in choosing its rate. Up to `jobs` runs go side
+by side, each in its own child process.
 """
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import Counter
@@ -20,7 +21,8 @@ from rich.markup import escape
 from benchhub import isolation
 from benchhub.claims import LoadSampler, claim, describe
 from benchhub.executors import Local
-from benchhub.jobs import Job, label, keep, new_job, prepare_model, rescore, run_one, verdict
+from benchhub.identity import changes as identity_changes, environment_changes
+from benchhub.jobs import Job, label, keep, new_job, prepare_model, run_one, verdict
 from benchhub.progress import Display, status_line
 from benchhub.records import RunRecord
 from benchhub.report import write_leaderboard
@@ -92,7 +94,7 @@ class _Runner:
         self.force, self.timeout, self.readers, self.console = force, timeout, readers, console
         self.outcome = Outcome()
         self.futures: dict = {}
-        self.sweeps: dict = {}  # id(cell) -> {lr: record}
+        self.sweeps: dict = {}  # id(cell) -> {(lr, seed): record}
         self.prepared: dict = {}
         self.fresh: set = set()  # run ids recorded by this invocation
         self.drawn = float("-inf")  # when the leaderboard was last written
@@ -103,6 +105,7 @@ class _Runner:
         self.waiting: dict = {}  # run id -> job another benchhub process is computing
         self.waited: set = set()  # run ids recorded by another process while this one waited
         self.told: set = set()  # notes of runs already printed
+        self.by_config: dict | None = None  # configuration -> its latest stored record (any environment)
 
     def start(self, cell: Cell) -> None:
         if cell.sweeps:
@@ -113,7 +116,7 @@ class _Runner:
             for spec in cell.final_specs(cell.grid[0]):
                 self.submit(new_job(spec, self.registry, self.env, "final", cell))
 
-    def submit(self, job: Job, retrain: bool = False) -> None:
+    def submit(self, job: Job) -> None:
         if job.run_id in self.blocked:
             self.outcome.blocked.append(job.run_id)
             self.display.print(f"[yellow]    not run[/] {label(job)}: its record is not understood "
@@ -123,18 +126,28 @@ class _Runner:
         stored = self.store.find(job.run_id) if self.store.dir.is_dir() else None
         # --force re-runs what earlier invocations recorded, not what this one or a concurrent one did
         force = self.force and job.run_id not in self.fresh | self.waited
-        action, why = ("run", "its saved weights did not reproduce the sweep") if retrain else \
-            verdict(job, stored, force)
+        action, why = verdict(job, stored, force)
+        elsewhere = self.elsewhere(job) if stored is None else None
+        if elsewhere is not None:
+            why = "measured elsewhere: " + "; ".join(environment_changes(elsewhere.environment, self.env) or
+                                                     identity_changes(elsewhere.identity, job.identity))
         if action == "reuse":
             self.outcome.reused[why] += 1
             self.display.print(f"[dim]     reused {label(job)}: record {job.run_id} (use --force to re-run)[/]")
             self.finished(job, self._reselected(stored, job))
             return
-        if stored is not None and action == "run":
+        if stored is not None or elsewhere is not None:
             self.outcome.rerun[why] += 1
-        if action == "rescore":
-            job = replace(job, role="rescore")
         self.futures[self.pool.submit(self.execute, job, stored)] = job
+
+    def elsewhere(self, job: Job) -> RunRecord | None:
+        """The latest record of the job's configuration measured in another environment (another run id)."""
+        if self.by_config is None:
+            self.by_config = {}
+            for record in sorted(self.store.records() if self.store.dir.is_dir() else [],
+                                 key=lambda r: r.started_at or ""):
+                self.by_config[json.dumps(record.config, sort_keys=True, default=str)] = record
+        return self.by_config.get(json.dumps(job.spec.config(), sort_keys=True, default=str))
 
     def drain(self) -> None:
         while self.futures or self.waiting:
@@ -151,9 +164,6 @@ class _Runner:
                     if job.run_id not in self.waiting and not record.get("recorded"):
                         self.display.print(f"[dim]    waiting for {label(job)}: {describe(record)} computes it[/]")
                     self.waiting[job.run_id] = job
-                    continue
-                if job.role == "rescore" and record is None:  # the reloaded weights did not reproduce
-                    self.submit(replace(job, role="final"), retrain=True)
                     continue
                 keep(record, self.store, job, self.display)
                 if (held := self.claims.pop(job.run_id, None)) is not None:
@@ -196,8 +206,8 @@ class _Runner:
         if job.role != "sweep":
             return
         results = self.sweeps[id(job.cell)]
-        results[job.spec.lr] = record
-        if len(results) < len(job.cell.grid):
+        results[job.spec.lr, job.spec.seed] = record
+        if len(results) < len(job.cell.sweep_specs()):
             return
         selection = choose_lr(job.cell, results)
         if selection is None:
@@ -235,8 +245,6 @@ class _Runner:
             prep = prepare_model(job, self.prepared, self.store, self.display, self.timeout) \
                 if self.executor.prepares else {"status": "ok"}
         self.display.start(job.run_id, label(job) + ("" if job.role == "final" else f" ({job.role})"))
-        if job.role == "rescore":
-            return rescore(job, stored, self.store, self.device, self.display)
         return run_one(job, prep, self.store, self.env, self.display, self.timeout, self.readers, self.load,
                        self.executor)
 
@@ -250,11 +258,10 @@ def dry_run(cells: list[Cell], registry, store: Store, env: dict, force: bool) -
             job = new_job(spec, registry, env, role, cell)
             stored = store.find(job.run_id) if store.dir.is_dir() else None
             action, why = verdict(job, stored, force)
-            would = {"reuse": "reuse (recorded)", "rescore": "score saved weights"}.get(action) or \
-                ("run" if stored is None else f"run: {why}")
+            would = "reuse (recorded)" if action == "reuse" else "run" if stored is None else f"run: {why}"
             rows.append((spec, job.run_id, f"{would}{' (sweep: validation only)' if cell.sweeps else ''}"))
         if cell.sweeps:
-            rows.append((cell.spec, "–", f"then the chosen lr × seeds {', '.join(map(str, cell.seeds))} "
+            rows.append((cell.spec, "–", f"then the chosen lr × final seeds {', '.join(map(str, cell.seeds))} "
                                          f"(grid {', '.join(f'{lr:g}' for lr in cell.grid)})"))
     return rows
 

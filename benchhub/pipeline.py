@@ -10,12 +10,12 @@ import time
 from dataclasses import dataclass
 
 from benchhub import checks, memory
-from benchhub.budget import format_bytes
+from benchhub.budget import batching, format_bytes
 from benchhub.components import RunClasses
 from benchhub.device import apply_precision, resolve_precision
 from benchhub.distributed import Single
 from benchhub.errors import RunFailure, first_line
-from benchhub.records import Status, batching
+from benchhub.status import Status
 from benchhub.spec import RunSpec
 
 
@@ -118,22 +118,6 @@ def execute(spec: RunSpec, classes: RunClasses, device, phase=_silent, weights_d
               **trained, **scored, **saved}
     result["memory"] = _memory(device, baseline_rss, fitted)
     return result
-
-
-def rescore(spec: RunSpec, classes: RunClasses, device, weights_dir: str, score: tuple, phase=_silent) -> dict:
-    """A finished run's saved weights reloaded onto a fresh build, and scored on `score` splits
-    (the learning rate a sweep chose gets its evaluation this way, without training again)."""
-    import torch
-
-    torch.manual_seed(spec.seed)
-    phase("phase", "reloading trained weights")
-    method = classes.new_method(spec)
-    bundle = build_bundle(spec, classes, method, device)
-    splits = classes.load_splits(spec)
-    bundle.total_steps = spec.budget.total_steps(len(splits.train))
-    bundle.load_trained(weights_dir, method)
-    phase("phase", "evaluating")
-    return {"status": "ok", **evaluate(spec, classes, bundle, splits, score)}
 
 
 def _start_device(device, limit: int | None) -> None:

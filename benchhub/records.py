@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import enum
 import json
 import math
 import re
 from dataclasses import dataclass, field
 
-from benchhub.budget import Budget, format_bytes, parse_memory  # noqa: F401 - re-exported for plugins
+from benchhub.budget import Budget, batching, format_bytes, parse_memory  # noqa: F401 - re-exported for plugins
+from benchhub.status import Status  # noqa: F401 - re-exported
 from benchhub.components import Splits  # noqa: F401 - re-exported for plugins
 from benchhub.spec import ComponentSpec, RunSpec  # noqa: F401 - re-exported for plugins
 
@@ -25,30 +25,6 @@ SEED_VARIES = ("initialisation of new parameters (adapters, heads)", "training d
 SEED_FIXED = ("train / validation / evaluation / source splits", "the pre-trained checkpoint")
 
 
-class Status(str, enum.Enum):
-    """How a run ended."""
-
-    OK = "ok"
-    OVER_BUDGET = "over-budget"  # finished, but its measured peak exceeds the memory limit: unranked
-    DOES_NOT_FIT = "does-not-fit"  # not even micro-batch 1 fits the memory limit: a finding, unranked
-    FAILED = "failed"  # an error, a kill or a timeout; re-run next time
-
-    def __str__(self) -> str:
-        return self.value
-
-    def __format__(self, spec: str) -> str:
-        return format(self.value, spec)
-
-    @property
-    def done(self) -> bool:
-        """A finished finding: not re-run unless forced or its identity changed."""
-        return self is not Status.FAILED
-
-    @property
-    def ranked(self) -> bool:
-        return self is Status.OK
-
-
 @dataclass(frozen=True)
 class RunRecord:
     """Everything one run measured, and what it depended on."""
@@ -57,7 +33,7 @@ class RunRecord:
     config: dict
     status: Status
     environment: dict
-    identity: dict | None = None  # benchhub version and source hash, plugin packages (None: unknown)
+    identity: dict | None = None  # code executed, checkpoint, machine, package versions (`identity`; None: unknown)
     error: str | None = None
     metrics: dict = field(default_factory=dict)
     skipped_metrics: dict = field(default_factory=dict)
@@ -220,12 +196,6 @@ def now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def batching(budget: Budget) -> dict:
-    return {"effective_batch": budget.effective_batch, "micro_batch": budget.micro_batch,
-            "grad_accum_steps": budget.grad_accum_steps,
-            **({"processes": budget.processes} if budget.processes > 1 else {})}
-
-
 def randomness(spec: RunSpec, trains: bool) -> dict:
     return {"seed": spec.seed, "varies": list(SEED_VARIES) if trains else [], "fixed": list(SEED_FIXED)}
 
@@ -277,51 +247,22 @@ def finite(value, where: str, found: dict):
 # ---------------------------------------------------------------- reuse
 
 
-def with_scores(record: RunRecord, result: dict, selection: dict | None) -> RunRecord:
-    """`record` with the splits a later scoring pass measured (`pipeline.rescore`) added."""
-    if result.get("status") != "ok":
-        return record
-    return dataclasses.replace(
-        record, metrics=result.get("metrics") or record.metrics, eval=result.get("eval") or record.eval,
-        skipped_metrics=result.get("skipped_metrics") or record.skipped_metrics,
-        scores={**record.scores, **(result.get("scores") or {})},
-        per_example={**record.per_example, **(result.get("per_example") or {})}, selection=selection,
-        role="final")
+def reuse_verdict(stored: RunRecord | None, now: dict, force: bool = False) -> tuple[bool, str]:
+    """(reuse the stored record?, why): reused only when finished and its identity is today's (`identity`)."""
+    from benchhub.identity import changes
 
-
-def reuse_verdict(stored: RunRecord | None, identity: dict, force: bool = False) -> tuple[bool, str]:
-    """(reuse the stored record?, why): reused only when finished and served by the same code."""
     if stored is None:
         return False, "new"
     if force:
         return False, "--force"
     if not stored.status.done:
         return False, "the stored attempt failed"
-    if stored.identity is None:
-        return False, "recorded by schema 1 without a source hash"
-    changes = identity_changes(stored.identity, identity)
-    if changes:
-        return False, "; ".join(changes)
-    return True, "same configuration, library versions, device, benchhub source and plugin packages"
-
-
-def identity_changes(old: dict, new: dict) -> list[str]:
-    """What differs between two identities, in words."""
-    out = []
-    if old.get("benchhub") != new.get("benchhub"):
-        out.append(f"benchhub {old.get('benchhub')} → {new.get('benchhub')}")
-    if old.get("source") != new.get("source"):
-        out.append("benchhub source changed")
-    old_plugins, new_plugins = old.get("plugins") or {}, new.get("plugins") or {}
-    for module in sorted(set(old_plugins) | set(new_plugins)):
-        a, b = old_plugins.get(module) or {}, new_plugins.get(module) or {}
-        if a.get("version") != b.get("version"):
-            out.append(f"plugin {module} {a.get('version')} → {b.get('version')}")
-        elif a.get("source") != b.get("source"):
-            out.append(f"plugin {module} source changed")
-    return out
+    differences = changes(stored.identity, now)
+    if differences:
+        return False, "; ".join(differences)
+    return True, "same configuration, libraries, machine, checkpoint and executed code"
 
 
 __all__ = ["SCHEMA_VERSION", "Status", "RunRecord", "SchemaError", "upgrade", "make_record", "reuse_verdict",
-           "with_scores", "randomness",
+           "randomness",
            "Budget", "ComponentSpec", "RunSpec", "Splits", "format_bytes", "parse_memory"]

@@ -253,19 +253,25 @@ def _budget_config(budget: Budget) -> dict:
     return out
 
 
+# The seed a learning-rate sweep trains with: never one of the final seeds, so no ranked number comes from
+# the run that won the selection (a winner's curse), whatever --seeds are chosen.
+SWEEP_SEEDS = (1000,)
+
+
 @dataclass(frozen=True)
 class Cell:
-    """One model × method pair of a suite: its learning-rate grid and its training seeds.
+    """One model × method pair of a suite: its learning-rate grid, its final seeds and its sweep seeds.
 
-    With a grid of several rates, each rate trains with the first seed and is scored on the
-    validation split (the sweep); the rate chosen there then runs with every seed and only those
-    runs are scored on the evaluation split. A method that does not train runs once.
+    With a grid of several rates, each rate trains with the sweep seeds (disjoint from the final ones)
+    and is scored on the validation split (the sweep); the rate chosen there then runs with every final
+    seed and only those runs are scored on the evaluation split. A method that does not train runs once.
     """
 
     spec: RunSpec  # at the grid's first rate and the first seed
     grid: tuple[float, ...]
     seeds: tuple[int, ...]
     trains: bool = True
+    sweep_seeds: tuple[int, ...] = SWEEP_SEEDS
 
     def at(self, lr: float, seed: int) -> RunSpec:
         return replace(self.spec, lr=lr, seed=seed)
@@ -275,7 +281,7 @@ class Cell:
         return self.trains and len(self.grid) > 1
 
     def sweep_specs(self) -> list[RunSpec]:
-        return [self.at(lr, self.seeds[0]) for lr in self.grid] if self.sweeps else []
+        return [self.at(lr, seed) for lr in self.grid for seed in self.sweep_seeds] if self.sweeps else []
 
     def final_specs(self, lr: float) -> list[RunSpec]:
         return [self.at(lr, seed) for seed in (self.seeds if self.trains else self.seeds[:1])]

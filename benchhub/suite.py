@@ -11,12 +11,14 @@ from pathlib import Path
 from benchhub.budget import NO_LIMIT, Budget, parse_memory
 from benchhub.errors import UserError, unknown_name
 from benchhub import validation
-from benchhub.spec import (Cell, ComponentSpec, RunSpec, check_options, parse_component, parse_component_list,
+from benchhub.spec import (SWEEP_SEEDS, Cell, ComponentSpec, RunSpec, check_options, parse_component, parse_component_list,
                            split_name)
 
 BUILTIN_SUITES = Path(__file__).resolve().parent.parent / "benchmarks"
 VALIDATION_FRACTION = 0.1  # of the training examples, when an lr grid needs a validation split the dataset lacks
-SUITE_KEYS = ("name", "description", "methods", "models", "metrics", "seeds", "baseline", "reference", "jobs")
+SUITE_KEYS = ("name", "description", "methods", "models", "metrics", "seeds", "sweep_seeds", "baseline", "reference",
+              "jobs")
+
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,7 @@ class Suite:
     metrics: tuple[str, ...]
     budget: Budget
     seeds: tuple[int, ...] = (0,)
+    sweep_seeds: tuple[int, ...] = SWEEP_SEEDS
     description: str = ""
     source: str = ""
     method_options: dict = field(default_factory=dict)
@@ -123,6 +126,11 @@ def suite_from_dict(data: dict, default_name: str = "suite", source: str = "<dic
     _expect(isinstance(seeds, list) and seeds and all(isinstance(s, int) for s in seeds), source,
             "seeds must be a non-empty list of integers")
     check_seeds(seeds, f"suite {source}: seeds")
+    sweep_seeds = head.get("sweep_seeds", list(SWEEP_SEEDS))
+    _expect(isinstance(sweep_seeds, list) and sweep_seeds and all(
+        isinstance(s, int) and not isinstance(s, bool) for s in sweep_seeds), source,
+            "sweep_seeds must be a non-empty list of integers")
+    check_seeds(sweep_seeds, f"suite {source}: sweep_seeds")
     metrics = head.get("metrics", [])
     _expect(isinstance(metrics, list) and all(isinstance(m, str) for m in metrics), source,
             "metrics must be a list of names")
@@ -140,7 +148,8 @@ def suite_from_dict(data: dict, default_name: str = "suite", source: str = "<dic
                  methods=tuple(parse_component(m) for m in head["methods"]),
                  models=tuple(parse_component(m) for m in head["models"]),
                  dataset=ComponentSpec(dataset.pop("name"), dataset), metrics=tuple(metrics),
-                 budget=_budget(data.get("budget", {}), source), seeds=tuple(dict.fromkeys(seeds)), source=source,
+                 budget=_budget(data.get("budget", {}), source), seeds=tuple(dict.fromkeys(seeds)),
+                 sweep_seeds=tuple(dict.fromkeys(sweep_seeds)), source=source,
                  method_options=data.get("methods", {}), model_options=data.get("models", {}),
                  baseline=head.get("baseline"), reference=head.get("reference"), jobs=jobs,
                  source_set=ComponentSpec(source_set["name"], {k: v for k, v in source_set.items() if k != "name"})
@@ -155,6 +164,15 @@ def check_seeds(seeds, what: str) -> None:
     bad = [s for s in seeds if not 0 <= s <= MAX_SEED]
     if bad:
         raise UserError(f"{what}: {bad[0]} is out of range; seeds are integers from 0 to {MAX_SEED}")
+
+
+def check_disjoint(suite: Suite) -> None:
+    """Sweep seeds never train a ranked run (the selection's winner would be scored too)."""
+    shared = sorted(set(suite.seeds) & set(suite.sweep_seeds))
+    if shared:
+        raise UserError(f"seed {shared[0]} is both a final seed and a sweep seed; sweep seeds must be disjoint "
+                        f"from the final seeds (set --sweep-seeds or the suite's sweep_seeds; now "
+                        f"{', '.join(map(str, suite.sweep_seeds))})")
 
 
 def override_budget(budget: Budget, **changes) -> Budget:
@@ -187,8 +205,9 @@ class Plan:
         return [spec for cell in self.cells for spec in cell.planned_specs()]
 
     def count(self) -> int:
-        """Every run the matrix will do: sweep points, then each seed of the chosen rate (one re-used)."""
-        return sum(len(c.grid) + len(c.seeds) - 1 if c.sweeps else len(c.final_specs(c.grid[0]))
+        """Every run the matrix will do: sweep points (each rate × sweep seed), then each final seed of the
+        chosen rate."""
+        return sum(len(c.sweep_specs()) + len(c.seeds) if c.sweeps else len(c.final_specs(c.grid[0]))
                    for c in self.cells)
 
 
@@ -227,7 +246,7 @@ def plan(suite: Suite, registry, check_data: bool = True) -> Plan:
                            model=ComponentSpec(model.name, model_opts), dataset=suite.dataset, metrics=metrics,
                            budget=suite.budget, seed=suite.seeds[0], lr=grid[0], method_label=method.label(),
                            source=suite.source_set)
-            cells.append(Cell(spec, grid, suite.seeds, trains=bool(method_cls.trains)))
+            cells.append(Cell(spec, grid, suite.seeds, trains=bool(method_cls.trains), sweep_seeds=suite.sweep_seeds))
     if any(cell.sweeps for cell in cells):  # every run trains on the same examples, sweep or not
         cells = [replace(c, spec=replace(c.spec, validation_fraction=VALIDATION_FRACTION)) for c in cells]
     return Plan(cells, skipped, problem)
@@ -267,14 +286,18 @@ def _select(requested: str | None, available: tuple) -> tuple | None:
 
 def resolve(registry, suite_name: str, methods: str | None = None, models: str | None = None,
             seeds: tuple | None = None, budget_changes: dict | None = None,
-            check_data: bool = True) -> tuple[Suite, Plan]:
+            check_data: bool = True, sweep_seeds: tuple | None = None) -> tuple[Suite, Plan]:
     """A suite with the command line's selections and overrides applied, and its planned matrix."""
     suite = load_suite(suite_name)
     if seeds:
         check_seeds(seeds, "--seeds")
+    if sweep_seeds:
+        check_seeds(sweep_seeds, "--sweep-seeds")
     suite = replace(suite, methods=_select(methods, suite.methods) or suite.methods,
                     models=_select(models, suite.models) or suite.models, seeds=seeds or suite.seeds,
+                    sweep_seeds=sweep_seeds or suite.sweep_seeds,
                     budget=override_budget(suite.budget, **(budget_changes or {})))
+    check_disjoint(suite)
     matrix = plan(suite, registry, check_data)
     if not matrix.cells:
         reasons = "; ".join(f"{model}: {reason}" for model, _, reason in matrix.skipped)

@@ -144,10 +144,11 @@ def leaderboard_tables(records: list[RunRecord]) -> list:
                       title_justify="left")
         for row in stats.ordered():
             table.add_row(*_console_cells(row, stats, primary))
-        others = sum(len(rs) for _, rs in board.others)
-        if others:
-            table.caption = escape(f"{others} record(s) from another environment are not in this table "
-                                   "(see leaderboard.md)")
+        caption = [board.note] if board.note else []
+        if board.stale:
+            caption.append(f"{len(board.stale)} record(s) not current are set aside, not ranked (see leaderboard.md)")
+        if caption:
+            table.caption = escape(" ".join(caption))
         tables.append(table)
     return tables
 
@@ -160,7 +161,7 @@ def _console_cells(row: dict, stats, primary: str | None) -> list[str]:
     rank = stats.ranks.get(row["method"])
     mean, half = row[primary] if primary else (None, None)
     memory = row["memory"][0]
-    return [("[bold]1[/]" if rank == (1, False) else f"{rank[0]}{' tied' if rank[1] else ''}") if rank else "–",
+    return [("[bold]1[/]" if rank.alone else rank.text) if rank else "–",
             escape(row["method"]),
             "–" if mean is None else f"{mean:.3f}" + (f" ± {half:.3f}" if half is not None else "")
             + f" (n={len(row['records'])})",

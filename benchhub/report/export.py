@@ -22,8 +22,8 @@ def _interval(row: dict, values: list) -> dict:
 def _row(row: dict, stats: TableStats, columns: list[str]) -> dict:
     records = row["records"]
     rank = stats.ranks.get(row["method"])
-    out = {"method": row["method"], "status": str(row["status"]), "rank": rank[0] if rank else None,
-           "tied": rank[1] if rank else None, "lr": row["lr"] if row["trains"] else None,
+    out = {"method": row["method"], "status": str(row["status"]), "rank": rank.rank if rank else None,
+           "rank_range": [rank.rank, rank.worst] if rank else None, "lr": row["lr"] if row["trains"] else None,
            "lr_selection": row["selection"], "seeds": [r.seed for r in records],
            "run_ids": [r.run_id for r in records],
            "metrics": {c: _interval(row[c], [r.metrics.get(c) for r in records]) for c in columns}}

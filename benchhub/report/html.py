@@ -49,7 +49,7 @@ def _table(rows: list[dict], stats: TableStats, columns: list[str]) -> str:
            + "</tr>"]
     for row in stats.ordered():
         rank = stats.ranks.get(row["method"])
-        cells = [f"{rank[0]}{' tied' if rank[1] else ''}" if rank else "–", row["method"],
+        cells = [rank.text if rank else "–", row["method"],
                  *[_num(*row[c]) + f" (n={len(row['records'])})" if row[c][0] is not None else "–" for c in columns]]
         if stats.reference:
             diff = stats.differences.get(row["method"])
@@ -65,7 +65,7 @@ def _table(rows: list[dict], stats: TableStats, columns: list[str]) -> str:
                   format_bytes(int(memory)) if memory is not None else "–",
                   f"{row['trainable']:,}" if row["trainable"] is not None else "–",
                   ", ".join(k for k, v in stats.fronts.items() if row["method"] in v) or "–", status_text(row)]
-        best = rank == (1, False)  # bold: the primary score of a significantly best method, never a cost
+        best = rank is not None and rank.alone  # bold: the primary score of a significantly best method, never a cost
         out.append("<tr>" + "".join(f'<td class="{"l" if i == 1 else "best" if best and i == 2 else ""}">'
                                     f'{escape(str(c))}</td>' for i, c in enumerate(cells)) + "</tr>")
     busy = sorted({why for row in stats.ordered() for why in row["busy"]})
@@ -152,10 +152,14 @@ def _section(board) -> list[str]:
              f"<p class=note>Budget: {escape(Budget(**json.loads(board.budget)).describe())}<br>"
              f"Measured on {escape(board.environment)}</p>",
              _table(rows, stats, board.columns)]
-    if board.others:
-        parts.append("<p class=note>Not in this table (another environment; re-run them here, or "
-                     "<code>benchhub compare OLD NEW</code>): " + "; ".join(
-                         f"{len(rs)} record(s) measured on {escape(env)}" for env, rs in board.others) + "</p>")
+    if board.note:
+        parts.append(f"<p class=note><b>Not current:</b> {escape(board.note)}</p>")
+    if board.stale:
+        from benchhub.report.currency import REFRESH, summary
+
+        parts.append(f"<p class=note>Not ranked: {len(board.stale)} record(s) set aside ({escape(REFRESH)}): " +
+                     "; ".join(f"{escape(label)} ({runs} runs, seed {seeds}): {escape(reasons)}"
+                               for label, runs, seeds, reasons in summary(board.stale)) + "</p>")
     if primary:
         parts += [_img(_scatter(rows, stats, "memory", "peak memory (MiB)", 2**20, "memory"),
                        f"{primary} versus peak memory"),

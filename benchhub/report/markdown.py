@@ -70,12 +70,15 @@ def _sources(records: list[RunRecord], describe_metric) -> str:
 
 
 def _footnote(records: list[RunRecord]) -> str:
+    from benchhub.report.ranking import MIN_SEEDS, RANKING
+
     text = ("Metric cells: mean ± 95 % confidence half-width over seeds (Student t; none with one seed) and the "
-            "number of seeds n. Rank: methods whose difference to the best of their group is not significant share "
-            "its rank (paired bootstrap over evaluation examples and seeds, 95 %); bold marks only a method "
-            "significantly better than every other, `tied` a shared rank, – no rank where the records allow no test "
-            "(one seed and no per-example scores). Differences carry a 95 % paired-bootstrap "
-            "interval, \\* where it excludes zero. ↑ higher is better, ↓ lower is better. ")
+            f"number of seeds n. Rank: {RANKING}; bold marks only a method significantly better than every other; "
+            f"– no rank: a method that trains with fewer than {MIN_SEEDS} seeds, or records that allow no test. "
+            "Differences and forgetting carry a 95 % interval that counts both the evaluation examples (paired) "
+            "and each method's seed-to-seed variance (Welch–Satterthwaite degrees of freedom), \\* where it "
+            "excludes zero (each on its own; the ranks correct for the number of pairs). "
+            "↑ higher is better, ↓ lower is better. ")
     baselines = sorted({r.baseline for r in records if r.baseline})
     for baseline in baselines:
         runs = [r for r in records if r.label == baseline]
@@ -111,14 +114,15 @@ def _table(board, several_budgets: bool) -> list[str]:
 
 
 def _others(board) -> list[str]:
-    """Records of this table's model, data and budget measured in another environment: named, not mixed in."""
-    if not board.others:
-        return []
-    lines = ["", "Not in this table (measured in another environment; re-run them here, or compare two results "
-                 "directories with `benchhub compare OLD NEW`):"]
-    for environment, records in board.others:
-        labels = ", ".join(sorted({code(r.label) for r in records}))
-        lines.append(f"- {len(records)} record(s) of {labels} measured on {md_text(environment)}")
+    """Records of this table's model, data and budget that it does not rank, and why (`currency`)."""
+    from benchhub.report.currency import REFRESH, summary
+
+    lines = ["", f"**Not current:** {md_text(board.note)}"] if board.note else []
+    if not board.stale:
+        return lines
+    lines += ["", f"Not ranked: {len(board.stale)} record(s) set aside, kept on disk ({REFRESH}):"]
+    for label, runs, seeds, reasons in summary(board.stale):
+        lines.append(f"- {code(label)} ({runs} run{'s' * (runs > 1)}, seed {seeds}): {md_text(reasons)}")
     return lines
 
 
@@ -136,8 +140,8 @@ class _View(TableStats):
     def rank_cell(self, row: dict) -> str:
         if row["method"] not in self.ranks:
             return "–"
-        rank, tied = self.ranks[row["method"]]
-        return f"{rank} tied" if tied else (f"**{rank}**" if rank == 1 else str(rank))
+        placing = self.ranks[row["method"]]
+        return f"**{placing.text}**" if placing.alone else placing.text
 
     def extra_cells(self, row: dict) -> list[str]:
         out = []
@@ -168,7 +172,7 @@ def _cells(row: dict, columns: list[str], view: _View, best_trainable) -> list[s
     if row["ranked"] and trains and row["trainable"] == best_trainable:
         trainable = f"**{trainable}**"
     mem = row["memory"][0]
-    significantly_best = view.rank_cell(row) == "**1**"
+    significantly_best = row["method"] in view.ranks and view.ranks[row["method"]].alone
 
     def metric(c):
         text = _with_n(fmt_num(*row[c], 3), row)
@@ -189,18 +193,35 @@ def _with_n(text: str, row: dict) -> str:
 
 
 def _sweep_table(rows: list[dict], primary: str | None) -> list[str]:
-    """Each swept method's grid: the validation score of every rate (first seed) and the rate chosen."""
+    """Each swept method's grid: every rate's validation score with its 95 % interval, the rate chosen, and
+    whether the runner-up is within noise of it."""
     swept = [r for r in rows if (r["selection"] or {}).get("grid")]
     if not swept:
         return []
     first = swept[0]["selection"]
-    lines = ["", f"Learning rates, chosen on the validation split ({first.get('examples') or '?'} examples, "
-                 f"seed {first.get('seed', 0)}; the evaluation split is scored only for the chosen rate):", "",
-             f"| Method | Validation {primary} per rate | Chosen |", "|:---|:---|---:|"]
+    seeds = first.get("seeds") or [first.get("seed", 0)]
+    noise = first.get("noise") or "validation examples only"
+    lines = ["", f"Learning rates, chosen on the validation split ({first.get('examples') or '?'} examples, sweep "
+                 f"seed{'s' * (len(seeds) > 1)} {', '.join(map(str, seeds))}, never a ranked seed; the evaluation "
+                 f"split is scored only for the chosen rate). Intervals: 95 %, {noise}:", "",
+             f"| Method | Validation {primary} per rate [95 % CI] | Chosen | Runner-up (chosen − runner-up) |",
+             "|:---|:---|---:|:---|"]
     for row in swept:
         sel = row["selection"]
-        per_rate = ", ".join(f"{lr}: {'–' if v is None else f'{v:.3f}'}" for lr, v in sel["validation"].items())
-        lines.append(f"| {code(row['method'])} | {per_rate} | {sel['chosen']:g} |")
+        intervals = sel.get("intervals") or {}
+
+        def rate(lr, v):
+            if v is None:
+                return f"{lr}: –"
+            ci = intervals.get(lr)
+            return f"{lr}: {v:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+
+        per_rate = ", ".join(rate(lr, v) for lr, v in sel["validation"].items())
+        runner = sel.get("runner_up")
+        firm = "–" if not runner else (
+            f"{runner['lr']:g}: {runner['difference']:+.3f} [{runner['low']:+.3f}, {runner['high']:+.3f}], "
+            + ("within noise" if runner["within_noise"] else "significantly worse"))
+        lines.append(f"| {code(row['method'])} | {per_rate} | {sel['chosen']:g} | {firm} |")
     return lines
 
 

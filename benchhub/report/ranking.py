@@ -1,75 +1,66 @@
-"""What a careful reader needs beside the means: differences to the reference with paired-bootstrap
-intervals, shared ranks of methods that are not significantly apart, and forgetting of the source domain.
+"""What a careful reader needs beside the means: differences to the reference with intervals that count the
+evaluation examples and the seeds, ranks by Holm-corrected pairwise tests, and forgetting of the source domain.
 
 Each row's records are its seeds. Per-example scores (`record.per_example[split][score]`) make the
-comparisons paired: two rows are compared on the examples both were scored on, resampling the
-examples (shared) and each row's seeds. Rows without per-example scores (records older than
-schema 3, metrics that give none) fall back to Welch's t-test over seeds, or to "tied" with one seed.
+comparisons paired: two rows are compared on the examples both were scored on; the variance of the
+difference adds the examples' (paired) and each side's seed-to-seed variance, with Welch degrees of
+freedom (`stats.seed_aware_difference`). Rows without per-example scores (records older than schema 3,
+metrics that give none) fall back to Welch's t-test over seeds.
 """
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from benchhub.paired import CONFIDENCE, difference, example_matrix, seeds_differ, seeds_p_value  # noqa: F401
 from benchhub.records import RunRecord
-from benchhub.stats import Difference, paired_bootstrap, rank_groups
-
-CONFIDENCE = 0.95
+from benchhub.stats import Difference, competition_ranks
 
 
-def example_matrix(records: list[RunRecord], split: str, score: str) -> tuple[list, list] | None:
-    """(example ids, seeds × examples scores) of one row on one split, on the ids every seed has; None if absent."""
-    per = [(r.per_example.get(split) or {}) for r in records]
-    if not per or any(score not in p or "ids" not in p for p in per):
-        return None
-    common = set(per[0]["ids"]).intersection(*(p["ids"] for p in per[1:]))
-    ids = [i for i in per[0]["ids"] if i in common]
-    rows = []
-    for p in per:
-        where = dict(zip(p["ids"], p[score]))
-        rows.append([where[i] for i in ids])
-    return ids, rows
+MIN_SEEDS = 3  # a row that trains needs this many seeds to be ranked: fewer cannot show its seed spread
+RANKING = ("rank = 1 + the number of methods significantly better, by Welch tests of every pair (examples and "
+           "seeds both counted) at 5 % with Holm's correction for the number of pairs; a range "
+           "(e.g. 2–4) runs from that rank to the worst one the tests allow")
 
 
-def difference(a: list[RunRecord], b: list[RunRecord], split: str, score: str) -> Difference | None:
-    """mean(a) − mean(b) on `split` with a paired bootstrap interval; None without shared per-example scores."""
-    ma, mb = example_matrix(a, split, score), example_matrix(b, split, score)
-    if ma is None or mb is None:
-        return None
-    shared = [i for i in ma[0] if i in set(mb[0])]
-    if not shared:
-        return None
-    pick_a, pick_b = ({i: k for k, i in enumerate(m[0])} for m in (ma, mb))
-    rows_a = [[row[pick_a[i]] for i in shared] for row in ma[1]]
-    rows_b = [[row[pick_b[i]] for i in shared] for row in mb[1]]
-    return paired_bootstrap(rows_a, rows_b, confidence=CONFIDENCE)
+@dataclass(frozen=True)
+class Placing:
+    """A ranked row's rank and the range of ranks its tests allow."""
+
+    rank: int
+    worst: int
+
+    @property
+    def text(self) -> str:
+        return str(self.rank) if self.worst == self.rank else f"{self.rank}–{self.worst}"
+
+    @property
+    def alone(self) -> bool:
+        """Significantly better than every other ranked row."""
+        return self.rank == 1 and self.worst == 1
 
 
-def seeds_differ(a: list[float], b: list[float]) -> bool:
-    """Welch's t-test over seeds (p < 0.05) when per-example scores are missing; False with < 2 seeds each."""
-    if len(a) < 2 or len(b) < 2:
-        return False
-    from scipy.stats import ttest_ind
-
-    return bool(ttest_ind(a, b, equal_var=False).pvalue < 1 - CONFIDENCE)
+def rankable(row: dict, primary: str) -> bool:
+    """Ranked only when complete and, if it trains, with at least MIN_SEEDS seeds."""
+    return row["ranked"] and row[primary][0] is not None and (not row["trains"] or len(row["records"]) >= MIN_SEEDS)
 
 
 def ranks(rows: list[dict], primary: str, higher: bool) -> dict:
-    """Row method -> (rank, tied) for the ranked rows, best first; rows not significantly apart share a rank."""
-    ranked = [r for r in rows if r["ranked"] and r[primary][0] is not None]
+    """Row method -> Placing for the rankable rows (`RANKING` says how)."""
+    ranked = [r for r in rows if rankable(r, primary)]
     ranked.sort(key=lambda r: -r[primary][0] if higher else r[primary][0])
-    if not any(example_matrix(r["records"], "eval", primary) or len(r["records"]) > 1 for r in ranked):
-        return {}  # one seed and no per-example scores anywhere: nothing can be tested, nothing is ranked
+    if len(ranked) < 2:
+        return {}
 
-    def significant(i: int, j: int) -> bool:
+    def p_value(i: int, j: int) -> float | None:
         a, b = ranked[i], ranked[j]
-        diff = difference(a["records"], b["records"], "eval", primary)
+        diff = difference(a["records"], b["records"], "eval", primary, vary=(a["trains"], b["trains"]))
         if diff is not None:
-            return diff.significant
-        return seeds_differ([r.metrics[primary] for r in a["records"]], [r.metrics[primary] for r in b["records"]])
+            return diff.p_value
+        return seeds_p_value([r.metrics[primary] for r in a["records"]], [r.metrics[primary] for r in b["records"]])
 
-    groups = rank_groups([(r["method"], r[primary][0]) for r in ranked], significant)
-    return {g.name: (g.rank, g.tied) for g in groups}
+    placed = competition_ranks([(r["method"], r[primary][0]) for r in ranked], p_value, alpha=1 - CONFIDENCE)
+    return {p.name: Placing(p.best, p.worst) for p in placed}
 
 
 def reference_row(rows: list[dict], reference: str | None) -> dict | None:
@@ -77,10 +68,10 @@ def reference_row(rows: list[dict], reference: str | None) -> dict | None:
 
 
 def forgetting(row: dict, baseline: dict | None, primary: str) -> Difference | None:
-    """Baseline (zero-shot) source score minus this row's source score, with its paired interval."""
+    """Baseline (zero-shot) source score minus this row's source score, with its interval."""
     if baseline is None or row is baseline:
         return None
-    return difference(baseline["records"], row["records"], "source", primary)
+    return difference(baseline["records"], row["records"], "source", primary, vary=(baseline["trains"], row["trains"]))
 
 
 def fmt_difference(diff: Difference | None, digits: int = 3) -> str:
@@ -128,14 +119,16 @@ class TableStats:
         for row in rows:
             key = row["method"]
             if self.reference is not None and row["ranked"] and row is not self.reference:
-                self.differences[key] = difference(row["records"], self.reference["records"], "eval", primary)
+                self.differences[key] = difference(row["records"], self.reference["records"], "eval", primary,
+                                                   vary=(row["trains"], self.reference["trains"]))
             if self.has_source and row["ranked"]:
                 self.forgetting[key] = forgetting(row, self.baseline, primary)
 
     def ordered(self) -> list[dict]:
         """Ranked rows by rank (then as `table_rows` ordered them), then the unranked."""
         far = 10 ** 9
-        return sorted(self.rows, key=lambda r: (self.ranks.get(r["method"], (far,))[0], self.rows.index(r)))
+        return sorted(self.rows, key=lambda r: (self.ranks[r["method"]].rank if r["method"] in self.ranks else far,
+                                                self.rows.index(r)))
 
 
 @dataclass
@@ -152,27 +145,22 @@ class Board:
     rows: list
     stats: TableStats
     environment: str = ""  # the device and library versions every row of the table was measured with
-    others: list = field(default_factory=list)  # (environment, records) measured elsewhere: not in the table
+    stale: list = field(default_factory=list)  # (record, [reasons]) set aside: not in the table (`currency`)
+    note: str | None = None  # why the table shows records that are not current, when none is
 
 
 def environment_key(record: RunRecord) -> str:
-    """'device · library versions' of a record: rows compare runs of one environment only."""
+    """'device (CPU instruction set) · library versions' of a record: rows compare runs of one environment only."""
     env = record.environment or {}
     versions = " ".join(f"{k} {v}" for k, v in sorted((env.get("versions") or {}).items()) if v)
-    return f"{env.get('device') or '?'} · {versions}"
+    capability = (env.get("machine") or {}).get("cpu_capability")
+    return f"{env.get('device') or '?'}{f' ({capability})' if capability else ''} · {versions}"
 
 
-def split_environments(group: list[RunRecord]) -> tuple[str, list, list]:
-    """(the table's environment: that of its latest run, its records, [(environment, records)] of the others)."""
-    by_env: dict[str, list] = defaultdict(list)
-    for r in group:
-        by_env[environment_key(r)].append(r)
-    latest = environment_key(max(group, key=lambda r: r.started_at or ""))
-    return latest, by_env.pop(latest), sorted(by_env.items())
-
-
-def boards(records: list[RunRecord], stats_cls: type = TableStats) -> list[Board]:
-    """The tables every leaderboard view (Markdown, HTML, JSON, terminal) shows, in order."""
+def boards(records: list[RunRecord], stats_cls: type = TableStats, now: dict | None = None) -> list[Board]:
+    """The tables every leaderboard view (Markdown, HTML, JSON, terminal) shows, in order: each ranks only
+    its current records (`currency`; `now`: today's environment, default this machine's)."""
+    from benchhub.report.currency import split
     from benchhub.report.rows import group_key, table_rows
 
     groups: dict[tuple, list] = defaultdict(list)
@@ -180,7 +168,9 @@ def boards(records: list[RunRecord], stats_cls: type = TableStats) -> list[Board
         groups[group_key(r)].append(r)
     out = []
     for (model, dataset, budget), everything in sorted(groups.items()):
-        environment, group, others = split_environments(everything)
+        currency = split(everything, now)
+        group = currency.current
+        environment = environment_key(group[0])
         scoring = group[0].scoring
         primary = scoring.get("primary") or next(iter(group[0].metrics), None)
         columns = list(scoring.get("columns") or [])
@@ -190,5 +180,5 @@ def boards(records: list[RunRecord], stats_cls: type = TableStats) -> list[Board
         up = higher.get(primary, True) if primary else True
         rows = table_rows(group, columns, primary, up)
         out.append(Board(model, dataset, budget, group, primary, columns, higher, rows,
-                         stats_cls(rows, group, primary, up), environment, others))
+                         stats_cls(rows, group, primary, up), environment, currency.stale, currency.note))
     return out

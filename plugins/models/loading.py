@@ -151,7 +151,19 @@ class PresetModel(benchhub.Model):
             return None
         from benchhub.checkpoints import cached_checkpoint
 
-        return cached_checkpoint(self.checkpoint_dir(), lambda tmp: self._pretrain(tmp, log, progress))
+        return cached_checkpoint(self.checkpoint_dir(), lambda tmp: self._pretrain(tmp, log, progress),
+                                 tops=[type(self).__module__.split(".")[0]])
+
+    def checkpoint(self) -> dict:
+        """The tiny checkpoint's cache key (and the sha256 of its files when made here by today's code); a real
+        preset's hub id or directory."""
+        if self.preset != "tiny":
+            return {"key": self.source()}
+        from benchhub.checkpoints import current
+
+        target = self.checkpoint_dir()
+        found = current(target)
+        return {"key": target.name, **({"sha256": found["sha256"]} if found else {})}
 
     def _pretrain(self, directory, log, progress) -> dict:
         raise NotImplementedError

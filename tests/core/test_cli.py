@@ -99,7 +99,7 @@ def test_record_contents_and_resume(toy, toy_suite, tmp_path):
     second = invoke("run", "--suite", suite, "--results", results, "--seeds", "0,1")
     assert second.exit_code == 0
     assert "0 ran, 2 reused" in second.output
-    assert "reused 2: same configuration, library versions, device, benchhub source and plugin packages" \
+    assert "reused 2: same configuration, libraries, machine, checkpoint and executed code" \
         in second.output
     assert {p: p.stat().st_mtime_ns for p in (results / "toy").glob("*__*.json")} == mtimes
     forced = invoke("run", "--suite", suite, "--results", results, "--seeds", "1", "--force")
@@ -157,8 +157,8 @@ def test_dry_run_prints_the_matrix_and_runs_nothing(fresh_plugins, tmp_path):
     assert result.exit_code == 0, result.output
     # the default suite's lora grid: 3 sweep runs and a line for what follows; zero-shot once; full, 2 seeds
     assert result.output.count("blip2:tiny") == 7 and result.output.count("(sweep: validation only)") == 3
-    assert "then the chosen lr × seeds 0, 1 (grid 0.002, 0.005, 0.01)" in result.output
-    assert "7 runs planned, 0 pairs skipped; nothing was run (--dry-run)" in result.output
+    assert "then the chosen lr × final seeds 0, 1 (grid 0.002, 0.005, 0.01)" in result.output
+    assert "8 runs planned, 0 pairs skipped; nothing was run (--dry-run)" in result.output  # sweeps on seed 1000
     assert not (tmp_path / "default").exists()
 
 
@@ -327,18 +327,26 @@ def test_plan_says_which_pairs_cannot_be_planned_and_fails_when_none_can(toy):
 
 
 def test_records_of_other_code_are_run_again(toy, toy_suite, tmp_path):
-    """A record is reused only when the same code made it: benchhub's source, the plugins' packages."""
+    """A record is reused only when the same code made it: the modules its run loaded, the plugins' packages,
+    the machine's instruction set."""
     suite = toy_suite(["full"])
     assert invoke("run", "--suite", suite, "--results", tmp_path).exit_code == 0
     path = next((tmp_path / "toy").glob("*__*.json"))
     stored = json.loads(path.read_text())
-    assert stored["identity"]["source"] and "toyplugin" in stored["identity"]["plugins"]
-    path.write_text(json.dumps({**stored, "identity": {**stored["identity"], "source": "0" * 12}}))
+    code = stored["identity"]["code"]
+    assert "toyplugin" in stored["identity"]["plugins"] and "benchhub.train" in code and "toyplugin" in code
+    assert not [m for m in code if m.startswith(("benchhub.cli", "benchhub.report", "benchhub.stats"))]
+    assert stored["identity"]["machine"]["cpu_capability"]
+    path.write_text(json.dumps({**stored, "identity": {**stored["identity"], "code": {**code, "benchhub.train": "0" * 12}}}))
     changed = invoke("run", "--suite", suite, "--results", tmp_path)
-    assert "1 ran, 0 reused" in changed.output and "re-ran 1 recorded: benchhub source changed" in changed.output
+    assert "1 ran, 0 reused" in changed.output and "re-ran 1 recorded: code changed: benchhub.train" in changed.output
     assert json.loads(path.read_text())["identity"] == stored["identity"]  # replaced by the new run's record
+    machine = {**stored["identity"]["machine"], "cpu_capability": "AVX2"}
+    path.write_text(json.dumps({**stored, "identity": {**stored["identity"], "machine": machine}}))
+    other = invoke("run", "--suite", suite, "--results", tmp_path)
+    assert "re-ran 1 recorded: machine: cpu capability AVX2 → " in other.output
     old = {k: v for k, v in stored.items() if k not in ("identity", "scoring", "baseline")}
     path.write_text(json.dumps({**old, "schema_version": 1, "primary_metric": "accuracy"}))
     schema1 = invoke("run", "--suite", suite, "--results", tmp_path)
-    assert "1 ran, 0 reused" in schema1.output and "recorded by schema 1 without a source hash" in schema1.output
+    assert "1 ran, 0 reused" in schema1.output and "recorded before benchhub kept the code" in schema1.output
     assert "0 ran, 1 reused" in invoke("run", "--suite", suite, "--results", tmp_path).output

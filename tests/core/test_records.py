@@ -7,7 +7,7 @@ import pytest
 import benchhub.budget
 import benchhub.components
 import benchhub.spec
-from benchhub import records
+from benchhub import identity, records
 from benchhub.budget import Budget
 from benchhub.records import SCHEMA_VERSION, RunRecord, Status, make_record, reuse_verdict
 from benchhub.spec import ComponentSpec, RunSpec
@@ -15,7 +15,9 @@ from benchhub.spec import ComponentSpec, RunSpec
 SPEC = RunSpec(suite="s", method=ComponentSpec("lora", {"r": 8}), model=ComponentSpec("blip2:tiny"),
                dataset=ComponentSpec("shapes"), metrics=("coco-caption",),
                budget=Budget(effective_batch=8, micro_batch=4, max_steps=3, memory_limit_bytes=2**30), seed=1, lr=1e-3)
-IDENTITY = {"benchhub": "0.1.0", "source": "abc", "plugins": {"benchhub_plugins": {"version": "0.1.0", "source": "def"}}}
+IDENTITY = {"benchhub": "0.1.0", "plugins": {"benchhub_plugins": {"package": "benchhub", "version": "0.1.0"}},
+            "machine": {"cpu": "X", "cpu_capability": "AVX512"}, "checkpoint": {"key": "k", "sha256": "a" * 64},
+            "code": {"benchhub.train": identity.file_hash(identity.module_file("benchhub.train"))}}
 SCORING = {"primary": "CIDEr", "columns": ["CIDEr"], "higher_is_better": {"CIDEr": True}}
 
 
@@ -87,27 +89,19 @@ def test_reuse_only_finished_records_of_the_same_code():
                          baseline=None, started="t", wall=0.0)
     assert reuse_verdict(failed, IDENTITY) == (False, "the stored attempt failed")
     assert reuse_verdict(RunRecord.from_dict({**ok.to_dict(), "identity": None}), IDENTITY)[0] is False
-    changed = {**IDENTITY, "source": "xyz"}
-    assert reuse_verdict(ok, changed) == (False, "benchhub source changed")
-    plugin = {**IDENTITY, "plugins": {"benchhub_plugins": {"version": "0.2.0", "source": "def"}}}
+    plugin = {**IDENTITY, "plugins": {"benchhub_plugins": {"package": "benchhub", "version": "0.2.0"}}}
     assert reuse_verdict(ok, plugin) == (False, "plugin benchhub_plugins 0.1.0 → 0.2.0")
-    edited = {**IDENTITY, "plugins": {"benchhub_plugins": {"version": "0.1.0", "source": "ghi"}}}
-    assert reuse_verdict(ok, edited) == (False, "plugin benchhub_plugins source changed")
+    other_code = dataclasses.replace(ok, identity={**IDENTITY, "code": {"benchhub.train": "000000000000"}})
+    assert reuse_verdict(other_code, IDENTITY) == (False, "code changed: benchhub.train")
+    avx2 = {**IDENTITY, "machine": {"cpu": "X", "cpu_capability": "AVX2"}}
+    assert reuse_verdict(ok, avx2) == (False, "machine: cpu capability AVX512 → AVX2")
 
 
-def test_scores_of_other_splits_and_a_later_scoring_pass():
+def test_scores_of_other_splits():
     per = {"ids": ["a", "b"], "CIDEr": [1.0, 2.0]}
     sweep = _record(scores={"validation": {"metrics": {"CIDEr": 2.5}, "examples": 2}},
                     per_example={"validation": per}, role="sweep")
     assert sweep.split_score("validation") == 2.5 and sweep.split_score("eval") is None and not sweep.evaluated
-    scored = records.with_scores(sweep, {"status": "ok", "metrics": {"CIDEr": 1.5}, "eval": {"seconds": 1.0},
-                                         "scores": {"source": {"metrics": {"CIDEr": 0.5}}},
-                                         "per_example": {"eval": per}}, {"chosen": 1e-3})
-    assert scored.evaluated and scored.primary_score == 1.5 and scored.split_score("source") == 0.5
-    assert scored.split_score("validation") == 2.5 and set(scored.per_example) == {"validation", "eval"}
-    assert scored.selection == {"chosen": 1e-3} and scored.role == "final" and scored.run_id == sweep.run_id
-    failed = records.with_scores(sweep, {"status": "failed", "error": "x"}, None)
-    assert failed == sweep
 
 
 def test_schema_2_records_upgrade_to_3_unchanged_otherwise():

@@ -1,5 +1,5 @@
-"""Learning-rate grids: each rate trains with the first seed and is scored on validation only; the rate
-chosen there runs with every seed and only those runs are scored on the evaluation split."""
+"""Learning-rate grids: each rate trains with the sweep seeds (never a final seed) and is scored on validation
+only; the rate chosen there runs with every final seed and only those runs are scored on the evaluation split."""
 import dataclasses
 
 import pytest
@@ -20,8 +20,9 @@ def test_a_grid_is_swept_on_validation_and_the_chosen_rate_runs_every_seed(toy, 
     result = invoke("run", "--suite", path, "--results", results)
     assert result.exit_code == 0, result.output
     stored = [r for r in records(results) if r["config"]["method"]["name"] == "full"]
-    sweep = {r["config"]["method"]["lr"]: r for r in stored if r["config"]["seed"] == 0}
-    assert set(sweep) == {0.05, 0.5, 5.0}  # every rate once, with the first seed
+    sweep = {r["config"]["method"]["lr"]: r for r in stored if r["config"]["seed"] == 1000}
+    assert set(sweep) == {0.05, 0.5, 5.0}  # every rate once, with the sweep seed
+    assert all(r["role"] == "sweep" and not r["metrics"] for r in sweep.values())  # none is a ranked run
     validation = {lr: r["scores"]["validation"]["metrics"]["accuracy"] for lr, r in sweep.items()}
     chosen = max(validation, key=lambda lr: (validation[lr], -[0.05, 0.5, 5.0].index(lr)))
     finals = [r for r in stored if r["metrics"]]
@@ -30,26 +31,44 @@ def test_a_grid_is_swept_on_validation_and_the_chosen_rate_runs_every_seed(toy, 
     for r in finals:
         assert r["selection"]["chosen"] == chosen and r["selection"]["grid"] == [0.05, 0.5, 5.0]
         assert r["role"] == "final" and r["randomness"]["seed"] == r["config"]["seed"]
+        assert r["selection"]["seeds"] == [1000] and set(r["selection"]["intervals"]) == {"0.05", "0.5", "5"}
+        assert r["selection"]["noise"] == "validation examples only (one sweep seed)"
     for lr, r in sweep.items():
-        if lr != chosen:
-            assert r["role"] == "sweep" and not r["metrics"] and "eval" not in r["per_example"]
+        assert "eval" not in r["per_example"]
     # the sweep carved its validation examples out of the training data, the same for every run
     assert {r["data"]["validation"] for r in stored} == {finals[0]["data"]["validation"]}
     assert finals[0]["data"]["train"] + finals[0]["data"]["validation"] == 48  # the toy dataset's size
     assert finals[0]["data"]["validation"] == 5
     board = (results / "toy" / "leaderboard.md").read_text()
     assert "Learning rates, chosen on the validation split" in board
-    assert f"| {chosen:g} |" in board and "Rank" in board
+    assert f"| {chosen:g} |" in board and "Rank" in board and "sweep seed 1000, never a ranked seed" in board
     again = invoke("run", "--suite", path, "--results", results)
     assert again.exit_code == 0 and "0 ran, 6 reused" in again.output  # zero-shot, 3 sweep runs, 2 seeds
+    # other final seeds reuse the sweep (its seed is its own): only the new final runs train
+    more = invoke("run", "--suite", path, "--results", results, "--seeds", "2,3")
+    assert more.exit_code == 0 and "3 ran, 3 reused" in more.output, more.output  # zero-shot seed 2 is new
+
+
+def test_sweep_seeds_must_be_disjoint_from_the_final_seeds(toy, toy_suite, tmp_path):
+    suite = toy_suite(["full(lr=[0.1,0.3])"])
+    assert_one_line_error(invoke("run", "--suite", suite, "--seeds", "0,1000", "--dry-run"),
+                          "seed 1000 is both a final seed and a sweep seed")
+    assert_one_line_error(invoke("run", "--suite", suite, "--sweep-seeds", "1", "--seeds", "0,1", "--dry-run"),
+                          "seed 1 is both a final seed and a sweep seed")
+    assert_one_line_error(invoke("run", "--suite", suite, "--sweep-seeds", "x", "--dry-run"), "--sweep-seeds expects")
+    path = tmp_path / "bad.toml"
+    path.write_text(suite.read_text().replace("[suite]\n", "[suite]\nsweep_seeds = [true]\n"))
+    assert_one_line_error(invoke("run", "--suite", path, "--dry-run"), "sweep_seeds must be a non-empty list")
+    two = invoke("run", "--suite", suite, "--sweep-seeds", "7,8", "--dry-run")
+    assert two.exit_code == 0 and two.output.count("(sweep: validation only)") == 4  # 2 rates × 2 sweep seeds
 
 
 def test_the_dry_run_shows_the_sweep_and_what_follows(toy, toy_suite):
     result = invoke("run", "--suite", toy_suite(["full(lr=[0.1,0.3])"]), "--seeds", "0,1,2", "--dry-run")
     assert result.exit_code == 0, result.output
     assert result.output.count("(sweep: validation only)") == 2
-    assert "then the chosen lr × seeds 0, 1, 2" in result.output
-    assert "4 runs planned" in result.output  # 2 rates + seeds 1 and 2 of the chosen one
+    assert "then the chosen lr × final seeds 0, 1, 2" in result.output
+    assert "5 runs planned" in result.output  # 2 rates on the sweep seed + 3 final seeds of the chosen one
 
 
 @pytest.mark.parametrize("value, needle", [
@@ -81,27 +100,57 @@ def _spec(lr):
                    metrics=("m",), budget=Budget(), seed=0, lr=lr)
 
 
-def _sweep_record(lr, score, status=Status.OK, higher=True):
-    return RunRecord(run_id=f"r{lr}", config=_spec(lr).config(), status=status, environment={},
+def _sweep_record(lr, score, status=Status.OK, higher=True, seed=1000, per_example=None):
+    config = dataclasses.replace(_spec(lr), seed=seed).config()
+    return RunRecord(run_id=f"r{lr}s{seed}", config=config, status=status, environment={},
                      scoring={"primary": "acc", "higher_is_better": {"acc": higher}},
-                     scores={"validation": {"metrics": {"acc": score}, "examples": 10}} if score is not None else {})
+                     scores={"validation": {"metrics": {"acc": score}, "examples": 10}} if score is not None else {},
+                     per_example={"validation": per_example} if per_example else {}, role="sweep")
 
 
 def test_choose_lr_takes_the_best_validation_score_and_breaks_ties_by_grid_order():
     cell = Cell(_spec(0.1), (0.1, 0.3, 1.0), (0, 1))
-    picked = choose_lr(cell, {0.1: _sweep_record(0.1, 0.5), 0.3: _sweep_record(0.3, 0.7), 1.0: _sweep_record(1.0, 0.7)})
+    picked = choose_lr(cell, {(lr, 1000): _sweep_record(lr, s) for lr, s in ((0.1, 0.5), (0.3, 0.7), (1.0, 0.7))})
     assert picked["chosen"] == 0.3 and picked["validation"] == {"0.1": 0.5, "0.3": 0.7, "1": 0.7}
-    assert picked["examples"] == 10 and picked["seed"] == 0
+    assert picked["examples"] == 10 and picked["seeds"] == [1000]
 
 
 def test_choose_lr_skips_unfinished_rates_and_follows_lower_is_better():
     cell = Cell(_spec(0.1), (0.1, 0.3), (0,))
     over = dataclasses.replace(_sweep_record(0.3, 0.1, higher=False), status=Status.OVER_BUDGET)
-    assert choose_lr(cell, {0.1: _sweep_record(0.1, 0.5, higher=False), 0.3: over})["chosen"] == 0.1
-    lower = {0.1: _sweep_record(0.1, 0.5, higher=False), 0.3: _sweep_record(0.3, 0.2, higher=False)}
+    assert choose_lr(cell, {(0.1, 1000): _sweep_record(0.1, 0.5, higher=False), (0.3, 1000): over})["chosen"] == 0.1
+    lower = {(0.1, 1000): _sweep_record(0.1, 0.5, higher=False), (0.3, 1000): _sweep_record(0.3, 0.2, higher=False)}
     assert choose_lr(cell, lower)["chosen"] == 0.3
-    failed = {lr: _sweep_record(lr, None, status=Status.FAILED) for lr in (0.1, 0.3)}
+    failed = {(lr, 1000): _sweep_record(lr, None, status=Status.FAILED) for lr in (0.1, 0.3)}
     assert choose_lr(cell, failed) is None
+
+
+def test_choose_lr_says_how_firm_the_choice_is():
+    """Each rate's validation interval, and whether the runner-up is within noise (paired on the examples)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0, 1, 200)
+    ids = [f"v{i}" for i in range(200)]
+
+    def rec(lr, shift, seed):
+        scores = list(np.clip(base + shift + rng.normal(0, 0.05, 200), 0, None))
+        return _sweep_record(lr, float(np.mean(scores)), seed=seed, per_example={"ids": ids, "acc": scores})
+
+    one = Cell(_spec(0.1), (0.1, 0.3, 1.0), (0,), sweep_seeds=(1000,))
+    close = choose_lr(one, {(0.1, 1000): rec(0.1, 0.0, 1000), (0.3, 1000): rec(0.3, 0.002, 1000),
+                            (1.0, 1000): rec(1.0, -0.3, 1000)})
+    assert close["chosen"] == 0.3 and close["runner_up"]["lr"] == 0.1 and close["runner_up"]["within_noise"]
+    low, high = close["intervals"]["0.3"]
+    assert low < close["validation"]["0.3"] < high and "within noise" in close["summary"]
+    far = choose_lr(one, {(0.1, 1000): rec(0.1, 0.0, 1000), (0.3, 1000): rec(0.3, 0.2, 1000),
+                          (1.0, 1000): rec(1.0, -0.3, 1000)})
+    assert far["runner_up"]["within_noise"] is False and far["runner_up"]["low"] > 0
+    # two sweep seeds: a rate's score is their mean, and its interval counts the seeds too
+    two = Cell(_spec(0.1), (0.1, 0.3), (0,), sweep_seeds=(7, 8))
+    both = choose_lr(two, {(lr, s): rec(lr, shift, s) for lr, shift in ((0.1, 0.0), (0.3, 0.1)) for s in (7, 8)})
+    assert both["chosen"] == 0.3 and both["seeds"] == [7, 8] and "sweep seeds" in both["noise"]
+    assert choose_lr(two, {(0.1, 7): rec(0.1, 0.0, 7)}) is None  # a rate competes only with every sweep seed
 
 
 def test_a_suite_can_name_a_source_set_and_the_leaderboard_shows_forgetting(toy, toy_suite, tmp_path):

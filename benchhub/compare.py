@@ -1,10 +1,12 @@
 """`benchhub compare OLD NEW`: what moved between two results directories (e.g. before and after a library
 upgrade), and whether it moved beyond noise.
 
-Runs are matched by model × method × dataset × seed. A quality change is beyond noise when the 95 %
-paired-bootstrap interval of new − old (per-example scores on the examples both scored, and the
-seeds) excludes zero; without per-example scores, Welch's t-test over seeds decides, and with one
-seed each nothing can be said ("?").
+Each side is a results directory or one suite's directory within it; only the records its leaderboard
+ranks count (`report.currency`). Runs are matched by model × method × dataset, every seed of each side
+(the seeds may differ: a re-run with other final seeds is compared too). A quality change is beyond noise
+when the 95 % interval of new − old (per-example scores on the examples both scored, plus each side's
+seed-to-seed variance, Welch degrees of freedom) excludes zero; without per-example scores, Welch's
+t-test over seeds decides, and with one seed of a method that trains nothing can be said ("?").
 """
 from __future__ import annotations
 
@@ -34,13 +36,32 @@ def _key(r: RunRecord) -> tuple:
     return c["model"]["name"], r.label, ComponentSpec(c["dataset"]["name"], c["dataset"].get("options", {})).label()
 
 
+def _stores(path) -> list:
+    """The suites under a results directory, or the one suite whose directory `path` is."""
+    from pathlib import Path
+
+    from benchhub.store import Store
+
+    path = Path(path)
+    if path.is_dir() and any(path.glob("*__*.json")):
+        return [Store(path.parent, path.name)]
+    return suite_stores(path)
+
+
 def _evaluated(results_dir) -> dict[tuple, dict[int, RunRecord]]:
-    """(model, method, dataset) -> {seed: record} of every finished, evaluated run under a results directory."""
+    """(model, method, dataset) -> {seed: record} of the finished, evaluated runs its leaderboards rank."""
+    from benchhub.report.currency import split
+    from benchhub.report.rows import group_key
+
     out: dict[tuple, dict] = defaultdict(dict)
-    for store in suite_stores(results_dir):
+    for store in _stores(results_dir):
+        tables: dict[tuple, list] = defaultdict(list)
         for r in store.records():
-            if r.status.ranked and r.evaluated:
-                out[_key(r)][r.seed] = r
+            tables[group_key(r)].append(r)
+        for group in tables.values():
+            for r in split(group).current:
+                if r.status.ranked and r.evaluated:
+                    out[_key(r)][r.seed] = r
     return out
 
 
@@ -51,7 +72,8 @@ def _mean(values: list) -> float | None:
 
 def _verdict(old: list[RunRecord], new: list[RunRecord], metric: str, higher: bool) -> tuple[str, bool]:
     """('better' | 'worse' | 'no' (within noise) | '?' (cannot tell), significantly worse?)."""
-    diff = difference(new, old, "eval", metric)
+    trains = [bool((r.parameters or {}).get("trainable")) for r in (new[0], old[0])]  # else deterministic
+    diff = difference(new, old, "eval", metric, vary=tuple(trains))
     if diff is not None:
         moved, up = diff.significant, diff.estimate > 0
     elif min(len(old), len(new)) > 1:
@@ -76,12 +98,12 @@ def compare(old_dir, new_dir, threshold: float = 1.10) -> Comparison:
     result = Comparison()
     pairs = []
     for key in sorted(set(old) & set(new)):
-        seeds = sorted(set(old[key]) & set(new[key]))
-        if seeds:
-            pairs.append((key, [old[key][s] for s in seeds], [new[key][s] for s in seeds]))
+        pairs.append((key, [old[key][s] for s in sorted(old[key])], [new[key][s] for s in sorted(new[key])]))
     only = sorted(set(old) ^ set(new))
+    if not pairs:
+        result.worse.append("no model × method × dataset is in both: nothing was compared")
     result.lines += [f"# Comparison: {code(old_dir)} → {code(new_dir)}", "",
-                     f"{len(pairs)} model × method × dataset matched by seed; "
+                     f"{len(pairs)} model × method × dataset in both; "
                      f"{len(only)} present on one side only" + (": " + ", ".join(code(k[1]) for k in only) if only
                                                                else "") + "."]
     result.lines += _budget_lines(pairs)
@@ -90,8 +112,9 @@ def compare(old_dir, new_dir, threshold: float = 1.10) -> Comparison:
     for metric, higher in metrics:
         result.lines += _metric_table(pairs, metric, higher, result)
     result.lines += _cost_table(pairs, threshold, result)
-    result.lines += ["", "Beyond noise: 95 % paired bootstrap of new − old over the evaluation examples and seeds "
-                     "(Welch's t-test over seeds without per-example scores; ? with one seed and neither)."]
+    result.lines += ["", "Beyond noise: the 95 % interval of new − old excludes zero; it counts the evaluation examples "
+                     "(paired) and each side's seed-to-seed variance (Welch's t-test over seeds without per-example "
+                     "scores; ? with one seed of a method that trains and neither)."]
     return result
 
 
@@ -120,9 +143,14 @@ def _metric_table(pairs: list, metric: str, higher: bool, result: Comparison) ->
         verdict, worse = _verdict(old, new, metric, higher)
         if worse:
             result.worse.append(f"{metric} of {method} on {model} is significantly worse ({a:.3f} → {b:.3f})")
-        lines.append(f"| {code(model)} | {code(method)} | {code(dataset)} | {len(old)} | {a:.3f} | {b:.3f} | "
+        seeds = _seeds(old) if _seeds(old) == _seeds(new) else f"{_seeds(old)} → {_seeds(new)}"
+        lines.append(f"| {code(model)} | {code(method)} | {code(dataset)} | {seeds} | {a:.3f} | {b:.3f} | "
                      f"{b - a:+.3f} | {verdict} |")
     return lines
+
+
+def _seeds(records: list) -> str:
+    return ",".join(str(r.seed) for r in records)
 
 
 def _cost_table(pairs: list, threshold: float, result: Comparison) -> list[str]:

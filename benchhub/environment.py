@@ -13,10 +13,16 @@ LIBRARIES = ("benchhub", "torch", "transformers", "peft", "tokenizers", "bitsand
 
 
 def git_sha() -> str | None:
+    """The checkout's commit, '-dirty' when files differ from it (the record's code identity says which count)."""
+    here = Path(__file__).resolve().parent
     try:
         out = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True,
-                             timeout=5, cwd=Path(__file__).resolve().parent)
-        return out.stdout.strip() or None if out.returncode == 0 else None
+                             timeout=5, cwd=here)
+        if out.returncode != 0 or not out.stdout.strip():
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, timeout=5, cwd=here).stdout.strip()
+        return out.stdout.strip() + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return None
 

@@ -1,10 +1,8 @@
 """Confidence intervals, paired comparisons and shared ranks for result tables.
 
 * `t_interval` - mean and Student-t half-width of a handful of runs (e.g. one metric over seeds);
-* `mean_interval` - one method's score on a split, counting both the example sample and the
-  seed-to-seed variation;
-* `seed_aware_difference` - is method A better than method B on the same evaluation examples,
-  counting both sources of variation (Welch t interval and p-value);
+* `mean_interval` - one method's score on a split, counting examples and seed-to-seed variation;
+* `seed_aware_difference` - A minus B on the same examples, counting both (Welch t interval, p-value);
 * `holm`, `competition_ranks` - ranks from all pairwise tests, Holm-corrected, with the range of
   ranks consistent with them.
 

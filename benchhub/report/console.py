@@ -35,9 +35,34 @@ def show_text(record: RunRecord, path) -> str:
     lines += _parameter_lines(record.parameters or {})
     if record.weights:
         lines.append(f"  weights {path.parent / record.weights}")
+    lines += _identity_lines(record)
     for sample in (record.eval or {}).get("samples", [])[:3]:
         lines.append(f"  e.g. {sample['prediction']!r}  (reference {sample['references'][0]!r})")
     return "\n".join(lines)
+
+
+def _identity_lines(record: RunRecord) -> list[str]:
+    """What the run's numbers depend on (`identity`), and whether benchhub would measure the same today."""
+    from benchhub.report.currency import changes, today
+
+    env, ident = record.environment or {}, record.identity or {}
+    machine = ident.get("machine") or env.get("machine") or {}
+    lines = [f"  measured on {env.get('device')}" + (f", torch CPU capability {machine['cpu_capability']}"
+                                                     if machine.get("cpu_capability") else "")
+             + (f", {machine['gpu']} (driver {machine.get('driver')}, CUDA {machine.get('cuda')})"
+                if machine.get("gpu") else "") + (f", commit {env['git_sha']}" if env.get("git_sha") else "")]
+    checkpoint = ident.get("checkpoint") or {}
+    if checkpoint:
+        made = record.model_preparation or {}
+        loss = f", pre-training loss {made['final_loss']:.6f}" if made.get("final_loss") is not None else ""
+        lines.append(f"  checkpoint {checkpoint.get('key')}" + (f" sha256 {checkpoint['sha256']}" if
+                                                                checkpoint.get("sha256") else "") + loss)
+    if ident.get("code"):
+        lines.append(f"  code: {len(ident['code'])} modules its processes loaded (hashes in the record's identity)")
+    stale = changes(record, today())
+    lines.append("  current: benchhub here would measure it the same way" if not stale else
+                 f"  not current here: {'; '.join(stale)}")
+    return lines
 
 
 def _memory_lines(memory: dict) -> list[str]:

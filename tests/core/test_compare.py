@@ -33,8 +33,8 @@ def test_compare_marks_what_moved_beyond_noise_and_fails_on_regressions(tmp_path
     if os.environ.get("BENCHHUB_UPDATE_GOLDEN"):
         GOLDEN.write_text(text)
     assert text == GOLDEN.read_text()
-    assert "| `lora` | `shapes(train_size=300)` | 2 | 2.025 | 1.625 | -0.400 | worse |" in text
-    assert "| `full` | `shapes(train_size=300)` | 2 | 3.025 | 3.025 | +0.000 | no |" in text
+    assert "| `lora` | `shapes(train_size=300)` | 0,1 | 2.025 | 1.625 | -0.400 | worse |" in text
+    assert "| `full` | `shapes(train_size=300)` | 0,1 | 3.025 | 3.025 | +0.000 | no |" in text
     assert "worse: CIDEr of lora on blip2:tiny is significantly worse (2.025 → 1.625)" in text
     assert "worse: train time of full on blip2:tiny grew 1.20× (threshold 1.1)" in text
     assert invoke("compare", old, new, "--threshold", "1.3").output.count("worse:") == 2  # CIDEr and BLEU-4 of lora
@@ -51,3 +51,21 @@ def test_same_results_compare_clean_and_a_budget_change_is_stated(tmp_path):
 
 def test_compare_needs_two_results_directories(tmp_path):
     assert_one_line_error(invoke("compare", tmp_path / "nope", tmp_path), "no results found")
+
+
+def test_a_rerun_with_other_seeds_is_compared_method_by_method(tmp_path):
+    """Other final seeds (a re-run checking the committed numbers): every seed of each side, one suite's
+    directory accepted as well as a results directory."""
+    old = _write(tmp_path / "old", _suite(2.0))
+    other = [dataclasses.replace(r, config={**r.config, "seed": r.seed + 3}, run_id=r.run_id + "x")
+             for r in _suite(2.0)]
+    result = invoke("compare", old / "golden", _write(tmp_path / "new", other) / "golden")
+    assert result.exit_code == 0, result.output
+    assert "| `lora` | `shapes(train_size=300)` | 0,1 → 3,4 | 2.025 | 2.025 | +0.000 | no |" in result.output
+
+
+def test_directories_with_nothing_in_common_fail(tmp_path):
+    old = _write(tmp_path / "old", _suite(2.0)[:3])  # zero-shot and full
+    new = _write(tmp_path / "new", _suite(2.0)[3:])  # lora only
+    result = invoke("compare", old, new)
+    assert result.exit_code == 1 and "worse: no model × method × dataset is in both" in result.output

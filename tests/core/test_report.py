@@ -5,7 +5,9 @@ from pathlib import Path
 
 import dataclasses
 
-from benchhub import plugins
+import pytest
+
+from benchhub import identity, plugins
 from benchhub.budget import Budget
 from benchhub.records import RunRecord, make_record
 from benchhub.report import metric_describer, render_leaderboard
@@ -14,6 +16,16 @@ from benchhub.spec import ComponentSpec, RunSpec
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "leaderboard.md"
 ENV = {"versions": {"python": "3.11.7", "benchhub": "0.1.0", "torch": "2.13.0", "transformers": "5.23.0",
                     "peft": "0.21.2"}, "device": "CPU Test (2 cores)", "device_type": "cpu"}
+# What the records here say they depend on: nothing that differs from "today" (ENV), so every one is current.
+CURRENT = {"benchhub": identity.version("benchhub"), "plugins": {}, "code": {}}
+
+
+@pytest.fixture(autouse=True)
+def _today_is_env(monkeypatch):
+    """Tables rank the records measured as benchhub would measure them today: here, in ENV."""
+    from benchhub.report import currency
+
+    monkeypatch.setattr(currency, "today", lambda: ENV)
 
 
 def per_image(mean, n=20, spread=0.5):
@@ -52,7 +64,7 @@ def record(method, seed=0, cider=None, status="ok", trainable=1000, train_s=5.0,
     if status == "does-not-fit":
         result["memory"].update(needed_bytes=3 * 2**30, search={"seconds": 0.4, "trials": [
             {"micro_batch": m, "fits": False, "peak_bytes": 3 * 2**30} for m in (8, 4, 2, 1)]})
-    return make_record(spec, f"{method}{seed}", result, environment=ENV, identity=None, scoring=scoring
+    return make_record(spec, f"{method}{seed}", result, environment=ENV, identity=CURRENT, scoring=scoring
                        or SCORING, baseline="zero-shot", reference="full", started="2026-01-01T00:00:00+00:00",
                        wall=9.0)
 
@@ -70,8 +82,10 @@ def golden_records():
         record("zero-shot", cider=0.7, source=5.0),
         record("full", seed=0, cider=3.8, trainable=10000, train_s=6.0, peak_mib=500, source=2.0),
         record("full", seed=1, cider=3.7, trainable=10000, train_s=6.2, peak_mib=502, source=2.2),
+        record("full", seed=2, cider=3.75, trainable=10000, train_s=6.1, peak_mib=501, source=2.1),
         record("lora", seed=0, cider=3.5, trainable=900, train_s=4.0, peak_mib=450, source=4.0),
         record("lora", seed=1, cider=3.3, trainable=900, train_s=4.2, peak_mib=452, source=4.1),
+        record("lora", seed=2, cider=3.4, trainable=900, train_s=4.1, peak_mib=451, source=4.05),
         record("lora", cider=1.9, trainable=80, train_s=2.5, peak_mib=420, options={"target_modules": "q_proj"}),
         record("wide", cider=4.5, trainable=9000, train_s=3.0, peak_mib=2000),  # over its 1 GiB limit
         record("broken", status="failed", error="RuntimeError: boom"),
@@ -104,14 +118,16 @@ def test_leaderboard_ranks_and_marks():
     rows = [line for line in main.splitlines() if line.startswith("| ") and "`" in line.split("|")[2]]
     order = [row.split("|")[2].strip() for row in rows]
     # over-budget, does-not-fit and failed runs are listed last, unranked, even with the best CIDEr
-    assert order == ["`full`", "`lora`", "`lora(target_modules=q_proj)`", "`zero-shot`", "`wide`", "`huge`",
+    # ranked rows by rank; a method that trains with one seed is shown unranked (its seed spread is unknown)
+    assert order == ["`full`", "`lora`", "`zero-shot`", "`lora(target_modules=q_proj)`", "`wide`", "`huge`",
                      "`broken`"]
     ranks = [row.split("|")[1].strip() for row in rows]
-    assert ranks == ["**1**", "2", "3", "4", "–", "–", "–"]  # the paired bootstrap separates every method
-    assert "| **3.750 ± 0.635 (n=2)** |" in rows[0]  # t(0.975, 1) × 0.0707 / √2 = 0.635
-    assert "**4.500" not in text and "| 3.400 ± 1.271 (n=2) |" in rows[1]
-    assert "| reference |" in rows[0] and "| -0.350 [-0.500, -0.200] \\* |" in rows[1]
-    assert "| 5.000 (n=1) | baseline |" in rows[3] and "| 2.100 ± 1.271 (n=2) | +2.900 [+2.800, +3.000] \\* |" in rows[0]
+    assert ranks == ["**1**", "2", "3", "–", "–", "–", "–"]  # every pair significant after Holm
+    assert "| **3.750 ± 0.124 (n=3)** |" in rows[0]  # t(0.975, 2) × 0.05 / √3 = 0.124
+    assert "**4.500" not in text and "| 3.400 ± 0.248 (n=3) |" in rows[1]
+    # seed variance counted: full's seeds (3.8, 3.7, 3.75) and lora's (3.5, 3.3, 3.4), Welch df
+    assert "| reference |" in rows[0] and "| -0.350 [-0.558, -0.142] \\* |" in rows[1]
+    assert "| 5.000 (n=1) | baseline |" in rows[2] and "| 2.100 ± 0.248 (n=3) | +2.900 [+2.652, +3.148] \\* |" in rows[0]
     assert "- `broken` seed 0: RuntimeError: boom" in text
     huge = rows[order.index("`huge`")]
     assert "🚫 does-not-fit (unranked; needs 3.00 GiB)" in huge and "| 0.001 | – | – | – | 3.00 GiB |" in huge
@@ -121,26 +137,39 @@ def test_leaderboard_ranks_and_marks():
     assert "none (4 probes, 0.40 s)" in split["`huge`"] and "`zero-shot`" not in split
 
 
-def test_methods_not_significantly_apart_share_a_rank_and_nothing_is_bold():
-    noisy = [3.0 + (1.5 if i % 2 else -1.5) for i in range(20)]  # mean 3.0, very noisy per image
-    other = [3.1 + (1.5 if i % 3 else -3.0) for i in range(20)]
-    rs = [record("full", cider=3.0, examples=noisy), record("lora", cider=sum(other) / 20, examples=other),
-          record("zero-shot", cider=0.5)]
+def _seeds(method, means, examples=None):
+    return [record(method, seed=i, cider=m, examples=examples(m) if examples else None) for i, m in enumerate(means)]
+
+
+def test_methods_not_significantly_apart_share_a_rank_range_and_nothing_is_bold():
+    noisy = lambda m: [m + (1.5 if i % 2 else -1.5) for i in range(20)]  # noqa: E731 - very noisy per image
+    rs = _seeds("full", [2.9, 3.0, 3.1], noisy) + _seeds("lora", [3.0, 3.1, 3.2], noisy) + [record("zero-shot", cider=0.5)]
     rows = _rows(render(rs))
-    assert rows["`lora`"].split("|")[1].strip() == "1 tied" and rows["`full`"].split("|")[1].strip() == "1 tied"
+    assert rows["`lora`"].split("|")[1].strip() == "1–2" and rows["`full`"].split("|")[1].strip() == "1–2"
     assert rows["`zero-shot`"].split("|")[1].strip() == "3"
     assert "**3." not in rows["`lora`"] + rows["`full`"] and "**1**" not in rows["`lora`"] + rows["`full`"]
     assert " \\* |" not in rows["`lora`"]  # its difference to `full` is not significant
 
 
-def test_without_per_example_scores_one_seed_cannot_separate_methods():
-    rs = [dataclasses.replace(r, per_example={}) for r in (record("full", cider=3.0), record("lora", cider=2.0))]
+def test_a_rank_counts_only_the_methods_significantly_better():
+    """A–B and A–C within noise, B–C apart: A and B rank 1, C ranks 2 (only B beats it), not '1 tied'."""
+    rs = (_seeds("a", [3.0, 3.4, 2.6]) + _seeds("b", [3.2, 3.22, 3.18]) + _seeds("c", [2.6, 2.62, 2.58]))
     rows = _rows(render(rs))
-    assert all(row.split("|")[1].strip() == "–" for row in rows.values())  # nothing can be tested: no ranks
-    assert "| – |" in rows["`lora`"]  # no paired difference without per-example scores
-    two = rs + [dataclasses.replace(record("lora", seed=1, cider=2.1), per_example={})]
-    rows = _rows(render(two))  # two seeds of lora: Welch's t-test over seeds, which one seed of full cannot pass
-    assert all(row.split("|")[1].strip() == "1 tied" for row in rows.values())
+    assert [rows[f"`{m}`"].split("|")[1].strip() for m in "abc"] == ["1–3", "1–2", "2–3"]
+
+
+def test_rows_with_fewer_than_three_seeds_are_shown_not_ranked():
+    rs = _seeds("full", [3.0, 3.1]) + _seeds("lora", [2.0, 2.1, 2.2]) + [record("zero-shot", cider=0.5)]
+    rows = _rows(render(rs))
+    assert rows["`full`"].split("|")[1].strip() == "–" and "(n=2)" in rows["`full`"]
+    assert rows["`lora`"].split("|")[1].strip() == "**1**"
+
+
+def test_without_per_example_scores_seeds_alone_are_tested():
+    rs = [dataclasses.replace(r, per_example={}) for r in _seeds("full", [3.0, 3.1, 2.9]) + _seeds("lora", [2.0, 2.1, 1.9])]
+    rows = _rows(render(rs))
+    assert rows["`full`"].split("|")[1].strip() == "**1**" and rows["`lora`"].split("|")[1].strip() == "2"
+    assert "| – |" in rows["`lora`"]  # no interval for the difference without per-example scores
 
 
 def test_leaderboard_with_no_records():
@@ -150,26 +179,28 @@ def test_leaderboard_with_no_records():
 def test_records_with_other_settings_are_not_averaged_as_seeds():
     a = record("lora", seed=0, cider=3.0)
     b = record("lora", seed=0, cider=1.0)
-    b = dataclasses.replace(b, config={**b.config, "method": {**b.config["method"], "lr": 5e-2}})
-    text = render([a, b]).split("Memory of one training step")[0]
-    rows = [line for line in text.splitlines() if "| `lora" in line]
-    assert len(rows) == 2 and all("(n=1)" in r for r in rows)  # two rows of one seed each, not 2 seeds
-    assert "0.05" in text and "0.001" in text
+    b = dataclasses.replace(b, config={**b.config, "method": {**b.config["method"], "lr": 5e-2}},
+                            started_at="2026-02-01T00:00:00+00:00")
+    text = render([a, b])
+    table = text.split("Memory of one training step")[0]
+    rows = [line for line in table.splitlines() if "| `lora" in line]
+    assert len(rows) == 1 and "(n=1)" in rows[0] and "0.05" in rows[0]  # never averaged, never two rows
+    assert "`lora` (1 run, seed 0): a later run of the same method has other settings" in text
 
 
 def test_lower_is_better_metrics_rank_ascending():
     lower = {**SCORING, "higher_is_better": {"CIDEr": False, "BLEU-4": False}}
-    rs = [record("full", cider=2.0, scoring=lower), record("lora", cider=1.0, scoring=lower)]
+    rs = [record(m, seed=i, cider=c + i / 100, scoring=lower) for m, c in (("full", 2.0), ("lora", 1.0)) for i in range(3)]
     text = render(rs)
     rows = [line for line in text.splitlines() if line.startswith("| ") and "`" in line.split("|")[2]]
-    assert "`lora`" in rows[0] and "**1.000 (n=1)**" in rows[0] and "CIDEr ↓" in text
+    assert "`lora`" in rows[0] and "**1.010 ± 0.025 (n=3)**" in rows[0] and "CIDEr ↓" in text
 
 
 def test_metric_sources_come_from_the_metric_plugins():
     records = golden_records()
     assert "metrics from pycocoevalcap where captioning; " in render(records)
     plain = render_leaderboard(records, "golden")  # no describer: no claim about where numbers come from
-    assert "metrics from" not in plain and "- **Records:** 9 runs; peak memory is" in plain
+    assert "metrics from" not in plain and "- **Records:** 11 runs; peak memory is" in plain
 
 
 def test_the_footnote_names_the_suites_baseline():
@@ -226,11 +257,11 @@ def test_csv_has_one_row_per_run_and_seed_and_reads_with_pandas(tmp_path):
     path = tmp_path / "leaderboard.csv"
     path.write_text(leaderboard_csv(golden_records()))
     frame = pd.read_csv(path)
-    assert len(frame) == 9 and list(frame.columns[:7]) == ["suite", "model", "dataset", "method", "lr", "seed",
+    assert len(frame) == 11 and list(frame.columns[:7]) == ["suite", "model", "dataset", "method", "lr", "seed",
                                                             "status"]
     full = frame[frame["method"] == "full"].sort_values("seed")
-    assert list(full["CIDEr"]) == [3.8, 3.7] and list(full["seed"]) == [0, 1]
-    assert list(full["source CIDEr"]) == [2.0, 2.2] and full["peak_memory_bytes"].iloc[0] == 500 * 2**20
+    assert list(full["CIDEr"]) == [3.8, 3.7, 3.75] and list(full["seed"]) == [0, 1, 2]
+    assert list(full["source CIDEr"]) == [2.0, 2.2, 2.1] and full["peak_memory_bytes"].iloc[0] == 500 * 2**20
     assert frame["CIDEr"].dtype == float and set(frame["status"]) == {"ok", "over-budget", "does-not-fit", "failed"}
 
 
@@ -288,25 +319,39 @@ def test_cost_fronts_exclude_the_baseline_and_differences_within_noise():
     assert stats.fronts["time"] == {"full"}
 
 
-def test_records_of_another_environment_are_listed_below_the_table_not_mixed_in():
-    """A library upgrade re-runs the suite: the table keeps the latest environment's runs, one row per method,
-    and names the others below it (issue 15)."""
-    import dataclasses
+def test_records_not_current_are_set_aside_with_what_changed(monkeypatch):
+    """Only records measured as benchhub measures today are ranked: another library version, other code, a rate
+    the current sweep no longer chooses are listed under the table with the reason, one row per method."""
+    from benchhub.report import currency
 
-    old_env = {**ENV, "versions": {**ENV["versions"], "transformers": "5.23.0"}}
-    new_env = {**ENV, "versions": {**ENV["versions"], "transformers": "5.24.0"}}
+    old_env = {**ENV, "versions": {**ENV["versions"], "transformers": "5.22.0"}}
 
-    def at(rec, env, when):
-        return dataclasses.replace(rec, environment=env, started_at=when)
+    def at(rec, env=ENV, when="2026-02-01", **changes):
+        return dataclasses.replace(rec, environment=env, started_at=when, **changes)
 
-    group = [at(record("zero-shot", cider=0.7), old_env, "2026-01-01"), at(record("full", cider=3.0), old_env,
-                                                                           "2026-01-01"),
-             at(record("zero-shot", cider=0.7), new_env, "2026-02-01"), at(record("full", cider=3.1), new_env,
-                                                                           "2026-02-01")]
+    other_code = {**CURRENT, "code": {"benchhub.train": "000000000000"}}
+    sweep = lambda lr, score: at(record("full", seed=1000, cider=3.0), role="sweep", metrics={},  # noqa: E731
+                                 config={**record("full").config, "seed": 1000,
+                                         "method": {**record("full").config["method"], "lr": lr}},
+                                 scores={"validation": {"metrics": {"CIDEr": score}, "examples": 20}})
+    selection = {"grid": [1e-3, 3e-3], "seeds": [1000], "chosen": 1e-3, "validation": {"0.001": 3.0, "0.003": 2.0}}
+    moved = record("full", seed=0, cider=2.0)  # chosen by an earlier sweep (other validation scores)
+    moved = at(moved, config={**moved.config, "method": {**moved.config["method"], "lr": 3e-3}},
+               selection={**selection, "chosen": 3e-3}, when="2026-01-15")
+    group = [at(record("zero-shot", cider=0.7), old_env, "2026-01-01"), at(record("zero-shot", cider=0.8)),
+             at(record("lora", cider=2.5), identity=other_code), sweep(1e-3, 3.0), sweep(3e-3, 2.0), moved,
+             *[at(r, selection=selection) for r in _seeds("full", [3.0, 3.1, 3.2])]]
     text = render(group)
-    table = text.split("Not in this table")[0]
+    table, below = text.split("Not ranked:")
     main = table.split("| Rank |")[1].split("\n\n")[0]  # the ranked table itself
-    assert main.count("| `full` |") == 1 and main.count("| `zero-shot` |") == 1 and "#" not in main
-    assert "transformers 5.24.0" in table and "3.100" in table and "3.000" not in table
-    assert "2 record(s) of `full`, `zero-shot` measured on CPU Test (2 cores) · " in text
-    assert "transformers 5.23.0" in text.split("Not in this table")[1]
+    assert main.count("| `full` |") == 1 and main.count("| `zero-shot` |") == 1 and "`lora`" not in main
+    assert "0.800" in main and "0.700" not in main and "3.100 ± 0.248 (n=3)" in main
+    assert "`zero-shot` (1 run, seed 0): transformers 5.22.0 → 5.23.0" in below
+    assert "`lora` (1 run, seed 0): code changed: benchhub.train" in below
+    assert "`full` (1 run, seed 0): learning rate 0.003: the current sweep chooses 0.001" in below
+    assert "`benchhub run` with the same suite re-measures them" in below
+    # nothing current (e.g. another machine reads committed results): the latest consistent set, with a note
+    monkeypatch.setattr(currency, "today", lambda: {**ENV, "device": "CPU Other (8 cores)"})
+    elsewhere = render(group)
+    assert "**Not current:** No record of this table was measured as benchhub measures today (device CPU Test" \
+        in elsewhere

@@ -9,7 +9,10 @@ from pathlib import Path
 from benchhub.device import device_name
 from benchhub.identity import machine, version
 
-LIBRARIES = ("benchhub", "torch", "transformers", "peft", "tokenizers", "bitsandbytes", "pycocoevalcap")
+# Versions a run's numbers can follow (part of the run id): the model and training stack, the metrics, and
+# what draws and resizes images (pillow, numpy) or ships data (scikit-learn's digits).
+LIBRARIES = ("benchhub", "torch", "transformers", "peft", "tokenizers", "bitsandbytes", "pycocoevalcap", "numpy",
+             "pillow", "scikit-learn")
 
 
 def git_sha() -> str | None:

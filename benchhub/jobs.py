@@ -11,7 +11,7 @@ from benchhub import isolation
 from benchhub.claims import LoadSampler, active_run
 from benchhub.components import Model
 from benchhub.progress import prepared_line
-from benchhub import identity
+from benchhub import reuse
 from benchhub.records import RunRecord, make_record, now, randomness, reuse_verdict
 from benchhub.spec import Cell, RunSpec
 from benchhub.store import Store
@@ -48,7 +48,7 @@ def new_job(spec: RunSpec, registry, env: dict, role: str = "final", cell: Cell 
             selection: dict | None = None) -> Job:
     classes = registry.classes_for(spec)
     checkpoint = classes.new_model(spec).checkpoint()
-    return Job(spec, spec.config_hash(env), classes, identity.expected(classes.all(), env.get("machine"), checkpoint),
+    return Job(spec, spec.config_hash(env), classes, reuse.expected(classes.all(), env.get("machine"), checkpoint),
                role, cell, selection)
 
 
@@ -104,7 +104,7 @@ def run_one(job: Job, prep: dict, store: Store, env: dict, display, timeout, rea
     where = {"name": executor.name, **({"node": result["node"]} if result.get("node") else {})}
     made = prep.get("info") or result.get("model_preparation") or {}
     checkpoint = {"key": made["key"], "sha256": made["sha256"]} if made.get("sha256") else None
-    measured = identity.measured(job.identity, {**made.get("code", {}), **result.pop("code", {})}, checkpoint)
+    measured = reuse.measured(job.identity, {**made.get("code", {}), **result.pop("code", {})}, checkpoint)
     return make_record(spec, job.run_id, result, environment=env, identity=measured,
                        scoring=job.classes.scoring(spec), baseline=readers[0], reference=readers[1], started=started,
                        wall=time.perf_counter() - t0, log=str(log_path.relative_to(store.dir)),

@@ -21,7 +21,7 @@ from rich.markup import escape
 from benchhub import isolation
 from benchhub.claims import LoadSampler, claim, describe
 from benchhub.executors import Local
-from benchhub.identity import changes as identity_changes, environment_changes
+from benchhub.reuse import changes as identity_changes, environment_changes
 from benchhub.jobs import Job, label, keep, new_job, prepare_model, run_one, verdict
 from benchhub.progress import Display, status_line
 from benchhub.records import RunRecord

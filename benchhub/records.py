@@ -249,7 +249,7 @@ def finite(value, where: str, found: dict):
 
 def reuse_verdict(stored: RunRecord | None, now: dict, force: bool = False) -> tuple[bool, str]:
     """(reuse the stored record?, why): reused only when finished and its identity is today's (`identity`)."""
-    from benchhub.identity import changes
+    from benchhub.reuse import changes
 
     if stored is None:
         return False, "new"

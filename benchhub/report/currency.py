@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from benchhub import identity
+from benchhub import identity, reuse
 from benchhub.records import RunRecord
 
 REFRESH = "`benchhub run` with the same suite re-measures them"
@@ -29,18 +29,18 @@ def today() -> dict:
 
 def changes(record: RunRecord, now: dict) -> list[str]:
     """What differs between how `record` was measured and how it would be now (empty: current)."""
-    out = identity.environment_changes(record.environment, now)
+    out = reuse.environment_changes(record.environment, now)
     stored = record.identity or {}
     plugins = {top: {"version": identity.version(info.get("package")) if info.get("package") else None}
                for top, info in (stored.get("plugins") or {}).items()}
-    out += identity.changes(stored, {"benchhub": identity.version("benchhub"), "plugins": plugins,
+    out += reuse.changes(stored, {"benchhub": identity.version("benchhub"), "plugins": plugins,
                                      "machine": now.get("machine"), "checkpoint": stored.get("checkpoint")})
     return out
 
 
 def _compatible(a: RunRecord, b: RunRecord) -> bool:
     """Measured alike: same environment and machine, and the modules both ran have the same source."""
-    if identity.environment_changes(a.environment, b.environment) or \
+    if reuse.environment_changes(a.environment, b.environment) or \
             (a.environment or {}).get("machine") != (b.environment or {}).get("machine"):
         return False
     code_a, code_b = (a.identity or {}).get("code") or {}, (b.identity or {}).get("code") or {}

@@ -41,25 +41,31 @@ def leaderboard_data(records: list[RunRecord], suite: str) -> dict:
     for b in boards(records):
         tables.append({"model": b.model, "dataset": b.dataset, "budget": json.loads(b.budget), "primary": b.primary,
                        "reference": b.stats.reference["method"] if b.stats.reference else None,
-                       "baseline": b.group[0].baseline,
-                       "rows": [_row(r, b.stats, b.columns) for r in b.stats.ordered()]})
-    return {"suite": suite, "confidence": 0.95, "tables": tables}
+                       "baseline": b.group[0].baseline, "not_current": b.note,
+                       "rows": [_row(r, b.stats, b.columns) for r in b.stats.ordered()],
+                       "set_aside": [{"run_id": r.run_id, "method": r.label, "seed": r.seed, "why": why}
+                                     for r, why in b.stale]})
+    from benchhub.report.ranking import RANKING
+
+    return {"suite": suite, "confidence": 0.95, "ranking": RANKING, "tables": tables}
 
 
 CSV_FIRST = ["suite", "model", "dataset", "method", "lr", "seed", "status"]
-CSV_LAST = ["train_s", "peak_memory_bytes", "trainable_params", "total_params", "run_id"]
+CSV_LAST = ["train_s", "peak_memory_bytes", "trainable_params", "total_params", "run_id", "ranked_table"]
 
 
 def leaderboard_csv(records: list[RunRecord]) -> str:
     """One row per evaluated run and seed, flat columns: reads with `pandas.read_csv` as it is.
 
     Sweep runs of rates that were not chosen have no evaluation scores and no row (they are in the
-    records and in leaderboard.json's `lr_selection`)."""
+    records and in leaderboard.json's `lr_selection`). `ranked_table`: whether the run is among the
+    records its table ranks (false: set aside as not current, `currency`)."""
     import csv
     import io
 
     from benchhub.spec import ComponentSpec
 
+    current = {id(r) for b in boards(records) for r in b.group}
     rows = [r for r in records if not (r.role == "sweep" and not r.evaluated)]
     metrics = sorted({m for r in rows for m in r.metrics})
     sources = sorted({f"source {m}" for r in rows for m in (r.scores.get("source") or {}).get("metrics", {})})
@@ -74,6 +80,7 @@ def leaderboard_csv(records: list[RunRecord]) -> str:
                **{f"source {m}": v for m, v in (r.scores.get("source") or {}).get("metrics", {}).items()},
                "train_s": (r.train or {}).get("seconds"), "peak_memory_bytes": r.memory.get("peak_bytes"),
                "trainable_params": (r.parameters or {}).get("trainable"),
-               "total_params": (r.parameters or {}).get("total"), "run_id": r.run_id}
+               "total_params": (r.parameters or {}).get("total"), "run_id": r.run_id,
+               "ranked_table": id(r) in current}
         writer.writerow(row)
     return out.getvalue()

@@ -125,7 +125,8 @@ def generate(domain: str, n: int, seed: int) -> list[dict]:
     """`n` deterministic examples of a domain ('source' or 'target') for a seed.
 
     Drawing costs ~0.7 ms an image and every run needs ~800, so they are kept on disk (pixels in
-    .npz, captions and scenes in .json, keyed by this file's source) and drawn once per machine.
+    .npz, captions and scenes in .json, keyed by this file's source and pillow's version) and drawn once
+    per machine.
     """
     cached = _cache_path(domain, n, seed)
     try:
@@ -144,7 +145,10 @@ def _cache_path(domain: str, n: int, seed: int):
 
     from benchhub.checkpoints import cache_root
 
-    source = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
+    import PIL
+
+    # the drawing code and the library that draws and downsamples decide the pixels
+    source = hashlib.sha256(Path(__file__).read_bytes() + PIL.__version__.encode()).hexdigest()[:12]
     return cache_root() / "shapes" / f"{domain}-{seed}-{n}-{source}"
 
 

@@ -350,3 +350,23 @@ def test_records_of_other_code_are_run_again(toy, toy_suite, tmp_path):
     schema1 = invoke("run", "--suite", suite, "--results", tmp_path)
     assert "1 ran, 0 reused" in schema1.output and "recorded before benchhub kept the code" in schema1.output
     assert "0 ran, 1 reused" in invoke("run", "--suite", suite, "--results", tmp_path).output
+
+
+def test_a_record_from_another_machine_is_re_measured_and_says_why(toy, toy_suite, tmp_path):
+    """Another CPU is another device in the run id: the record is kept beside the new one, and the re-run names
+    the difference; the leaderboard ranks this machine's run and lists the other below the table."""
+    suite = toy_suite(["full"])
+    assert invoke("run", "--suite", suite, "--results", tmp_path).exit_code == 0
+    path = next((tmp_path / "toy").glob("*__*.json"))
+    stored = json.loads(path.read_text())
+    elsewhere = {**stored, "run_id": "0" * 16, "started_at": "2026-01-01T00:00:00+00:00",
+                 "environment": {**stored["environment"], "device": "CPU Other (64 cores)"}}
+    path.unlink()
+    (path.parent / path.name.replace(stored["run_id"], "0" * 16)).write_text(json.dumps(elsewhere))
+    again = invoke("run", "--suite", suite, "--results", tmp_path)
+    assert "1 ran, 0 reused" in again.output
+    assert "re-ran 1 recorded: measured elsewhere: device CPU Other (64 cores) → CPU " in again.output
+    assert len(list((tmp_path / "toy").glob("*__*.json"))) == 2  # nothing overwritten
+    board = (tmp_path / "toy" / "leaderboard.md").read_text()
+    main = board.split("| Rank |")[1].split("\n\n")[0]
+    assert main.count("| `full` |") == 1 and "device CPU Other (64 cores) → CPU " in board.split("Not ranked:")[1]

@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from benchhub import identity
+from benchhub import identity, reuse
 from benchhub.checkpoints import cached_checkpoint, current
 
 
@@ -80,26 +80,26 @@ def _identity(**changes):
 
 def test_changes_name_what_differs():
     stored = _identity()
-    assert identity.changes(stored, _identity()) == []
-    assert identity.changes(None, _identity()) == ["recorded before benchhub kept the code a run executed"]
-    assert identity.changes(stored, _identity(machine={**stored["machine"], "cpu_capability": "AVX2"})) == [
+    assert reuse.changes(stored, _identity()) == []
+    assert reuse.changes(None, _identity()) == ["recorded before benchhub kept the code a run executed"]
+    assert reuse.changes(stored, _identity(machine={**stored["machine"], "cpu_capability": "AVX2"})) == [
         "machine: cpu capability AVX512 → AVX2"]
-    isa = identity.changes(stored, _identity(machine={**stored["machine"], "cpu_isa": "avx avx2 amx_tile"}))
+    isa = reuse.changes(stored, _identity(machine={**stored["machine"], "cpu_isa": "avx avx2 amx_tile"}))
     assert isa == ["machine: CPU instruction set differs (without avx512f, with amx_tile)"]
-    assert identity.changes(stored, _identity(checkpoint={"key": "blip2-tiny-def"})) == [
+    assert reuse.changes(stored, _identity(checkpoint={"key": "blip2-tiny-def"})) == [
         "checkpoint blip2-tiny-abc → blip2-tiny-def"]
-    assert identity.changes(stored, _identity(checkpoint={"key": "blip2-tiny-abc", "sha256": "2" * 64})) == [
+    assert reuse.changes(stored, _identity(checkpoint={"key": "blip2-tiny-abc", "sha256": "2" * 64})) == [
         "checkpoint weights differ: sha256 111111111111 → 222222222222"]
     # a checkpoint not made on this machine yet: its key decides (the sha256 is compared once it exists)
-    assert identity.changes(stored, _identity(checkpoint={"key": "blip2-tiny-abc"})) == []
+    assert reuse.changes(stored, _identity(checkpoint={"key": "blip2-tiny-abc"})) == []
     edited = {**stored, "code": {**stored["code"], "benchhub.train": "000000000000"}}
-    assert identity.changes(edited, _identity()) == ["code changed: benchhub.train"]
+    assert reuse.changes(edited, _identity()) == ["code changed: benchhub.train"]
 
 
 def test_environment_changes():
     old = {"device": "CPU A (2 cores)", "versions": {"torch": "2.13.0", "peft": "0.21.2"}}
     new = {"device": "CPU B (2 cores)", "versions": {"torch": "2.13.0", "peft": "0.22.0"}}
-    assert identity.environment_changes(old, new) == ["device CPU A (2 cores) → CPU B (2 cores)", "peft 0.21.2 → 0.22.0"]
+    assert reuse.environment_changes(old, new) == ["device CPU A (2 cores) → CPU B (2 cores)", "peft 0.21.2 → 0.22.0"]
 
 
 def test_machine_names_the_instruction_set():

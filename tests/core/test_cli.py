@@ -370,3 +370,17 @@ def test_a_record_from_another_machine_is_re_measured_and_says_why(toy, toy_suit
     board = (tmp_path / "toy" / "leaderboard.md").read_text()
     main = board.split("| Rank |")[1].split("\n\n")[0]
     assert main.count("| `full` |") == 1 and "device CPU Other (64 cores) → CPU " in board.split("Not ranked:")[1]
+
+
+def test_bitsandbytes_kernel_warning_does_not_reach_the_terminal():
+    """bitsandbytes logs at import that it cannot fetch CPU kernels from the Hub; benchhub's processes import
+    benchhub first, which quiets that logger (the forkserver preloads benchhub before peft)."""
+    import subprocess
+    import sys
+
+    from benchhub.isolation import PRELOAD
+
+    assert PRELOAD.index("benchhub") < PRELOAD.index("peft")
+    out = subprocess.run([sys.executable, "-c", "import benchhub, peft, bitsandbytes"], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0 and "kernels-community" not in out.stderr + out.stdout

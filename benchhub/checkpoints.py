@@ -55,6 +55,7 @@ def cached_checkpoint(target: Path, make: Callable[[Path], dict], tops=()) -> di
     found = current(target)
     if found is not None:
         return {**found, "checkpoint": str(target), "cached": True}
+    remade = _why_stale(target)
     remove_orphans(target.parent, f"{glob.escape(target.name)}.tmp*")  # left by a preparation that was killed
     tmp = target.with_name(f"{target.name}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -75,7 +76,20 @@ def cached_checkpoint(target: Path, make: Callable[[Path], dict], tops=()) -> di
         tmp.rename(target)
     except OSError:  # another process finished first; use theirs
         shutil.rmtree(tmp, ignore_errors=True)
-    return {**(current(target) or {**info, "key": target.name}), "checkpoint": str(target), "cached": False}
+    return {**(current(target) or {**info, "key": target.name}), "checkpoint": str(target), "cached": False,
+            **({"remade": remade} if remade else {})}
+
+
+def _why_stale(target: Path) -> str | None:
+    """Why an existing checkpoint at `target` is not used (None: there is none)."""
+    from benchhub.identity import code_changes
+
+    try:
+        info = json.loads((target / "checkpoint.json").read_text())
+    except (OSError, ValueError):
+        return "unreadable" if target.exists() else None
+    changed = code_changes(info.get("code") or {}) if isinstance(info.get("code"), dict) else []
+    return f"code changed: {', '.join(changed[:3])}" if changed else "made by an earlier benchhub"
 
 
 def save_weights(model, directory) -> None:

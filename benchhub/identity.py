@@ -89,8 +89,17 @@ def presentation(name: str) -> bool:
 
 
 def tops_of(classes) -> list[str]:
-    """The top-level packages that provide `classes`."""
-    return sorted({cls.__module__.split(".")[0] for cls in classes})
+    """The top-level packages and modules that provide `classes`, with every other top-level name their
+    installed distributions ship (a plugin's helper module beside its package counts as its code)."""
+    tops = {cls.__module__.split(".")[0] for cls in classes}
+    dists = {d for top in tops for d in _distributions().get(top, [])}
+    return sorted(tops | {top for top, owners in _distributions().items() if dists & set(owners)})
+
+
+@lru_cache(maxsize=None)
+def _distributions() -> dict:
+    """{top-level name: [distributions that install it]} of this environment."""
+    return metadata.packages_distributions()
 
 
 def code_changes(recorded: dict) -> list[str]:

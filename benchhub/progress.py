@@ -91,4 +91,5 @@ def prepared_line(model: str, result: dict) -> str:
     info = result.get("info") or {}
     if info.get("cached"):
         return f"[dim]    using cached {model} ({info.get('checkpoint', '')})[/]"
-    return f"[green] prepared[/] {model} in {info.get('seconds', 0):.0f} s ({info.get('checkpoint', '')})"
+    why = f"; made again, {info['remade']}" if info.get("remade") else ""
+    return f"[green] prepared[/] {model} in {info.get('seconds', 0):.0f} s ({info.get('checkpoint', '')}{why})"

@@ -5,21 +5,13 @@ own process: a record is reused only when `changes` finds nothing.
 """
 from __future__ import annotations
 
-from functools import lru_cache
-from importlib import metadata
-
-from benchhub.identity import code_changes, tops_of, version
-
-
-@lru_cache(maxsize=None)
-def _distributions() -> dict:
-    return metadata.packages_distributions()
+from benchhub.identity import _distributions, code_changes, tops_of, version
 
 
 def plugin_packages(classes) -> dict:
     """{top-level module: {"package", "version"}} of the installed packages that provide `classes`."""
     out = {}
-    for top in tops_of(classes):
+    for top in sorted({cls.__module__.split(".")[0] for cls in classes}):
         dists = _distributions().get(top) or []
         out[top] = {"package": dists[0] if dists else None, "version": version(dists[0]) if dists else None}
     return out

@@ -148,8 +148,8 @@ def suite_from_dict(data: dict, default_name: str = "suite", source: str = "<dic
                  methods=tuple(parse_component(m) for m in head["methods"]),
                  models=tuple(parse_component(m) for m in head["models"]),
                  dataset=ComponentSpec(dataset.pop("name"), dataset), metrics=tuple(metrics),
-                 budget=_budget(data.get("budget", {}), source), seeds=tuple(dict.fromkeys(seeds)),
-                 sweep_seeds=tuple(dict.fromkeys(sweep_seeds)), source=source,
+                 budget=_budget(data.get("budget", {}), source), seeds=tuple(seeds),
+                 sweep_seeds=tuple(sweep_seeds), source=source,
                  method_options=data.get("methods", {}), model_options=data.get("models", {}),
                  baseline=head.get("baseline"), reference=head.get("reference"), jobs=jobs,
                  source_set=ComponentSpec(source_set["name"], {k: v for k, v in source_set.items() if k != "name"})
@@ -164,6 +164,9 @@ def check_seeds(seeds, what: str) -> None:
     bad = [s for s in seeds if not 0 <= s <= MAX_SEED]
     if bad:
         raise UserError(f"{what}: {bad[0]} is out of range; seeds are integers from 0 to {MAX_SEED}")
+    twice = next((s for i, s in enumerate(seeds) if s in seeds[:i]), None)
+    if twice is not None:
+        raise UserError(f"{what}: seed {twice} is listed twice; each seed is one run")
 
 
 def check_disjoint(suite: Suite) -> None:
@@ -211,9 +214,10 @@ class Plan:
                    for c in self.cells)
 
 
-def plan(suite: Suite, registry, check_data: bool = True) -> Plan:
+def plan(suite: Suite, registry, check_data: bool = True, declared: tuple = ()) -> Plan:
     """Every model × method cell, resolved and validated (classes, options, learning-rate grids, the data's
-    files; with check_data=False a data problem is returned in Plan.data_problem instead)."""
+    files; with check_data=False a data problem is returned in Plan.data_problem instead). `declared`: the
+    suite file's methods when the command line selected others (they decide the validation split too)."""
     dataset_cls = registry.get("dataset", suite.dataset.name)
     problem = validation.check_data(check_options("dataset", dataset_cls, suite.dataset.name, suite.dataset.options),
                           check_data)
@@ -247,9 +251,20 @@ def plan(suite: Suite, registry, check_data: bool = True) -> Plan:
                            budget=suite.budget, seed=suite.seeds[0], lr=grid[0], method_label=method.label(),
                            source=suite.source_set)
             cells.append(Cell(spec, grid, suite.seeds, trains=bool(method_cls.trains), sweep_seeds=suite.sweep_seeds))
-    if any(cell.sweeps for cell in cells):  # every run trains on the same examples, sweep or not
+    # every run of a suite trains on the same examples, sweep or not, whichever of its methods are selected
+    if any(cell.sweeps for cell in cells) or _sweeps(suite, registry, declared):
         cells = [replace(c, spec=replace(c.spec, validation_fraction=VALIDATION_FRACTION)) for c in cells]
     return Plan(cells, skipped, problem)
+
+
+def _sweeps(suite: Suite, registry, methods) -> bool:
+    """Whether any of `methods` (with the suite's option tables) trains with a learning-rate grid."""
+    for method in methods:
+        cls = registry.get_variant("method", method.name)
+        options = {**suite.method_options.get(method.name, {}), **method.options}
+        if cls.trains and len(validation.lr_grid(method, cls, options)) > 1:
+            return True
+    return False
 
 
 def baseline_of(suite: Suite, registry) -> str | None:
@@ -289,6 +304,7 @@ def resolve(registry, suite_name: str, methods: str | None = None, models: str |
             check_data: bool = True, sweep_seeds: tuple | None = None) -> tuple[Suite, Plan]:
     """A suite with the command line's selections and overrides applied, and its planned matrix."""
     suite = load_suite(suite_name)
+    declared = suite.methods
     if seeds:
         check_seeds(seeds, "--seeds")
     if sweep_seeds:
@@ -298,7 +314,7 @@ def resolve(registry, suite_name: str, methods: str | None = None, models: str |
                     sweep_seeds=sweep_seeds or suite.sweep_seeds,
                     budget=override_budget(suite.budget, **(budget_changes or {})))
     check_disjoint(suite)
-    matrix = plan(suite, registry, check_data)
+    matrix = plan(suite, registry, check_data, declared=declared)
     if not matrix.cells:
         reasons = "; ".join(f"{model}: {reason}" for model, _, reason in matrix.skipped)
         raise UserError(f"nothing to run: every model × dataset pair was skipped ({reasons})")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from benchhub.budget import format_bytes
 from benchhub.records import RunRecord
-from benchhub.report.rows import busy_mark, status_text
+from benchhub.report.rows import busy_mark, group_key, status_text
 
 SPLIT_LABELS = {"weights": "weights", "gradients": "gradients", "optimizer": "optimizer",
                 "activations_other": "activations/other", "peak_allocated": "step peak"}
@@ -35,15 +35,15 @@ def show_text(record: RunRecord, path) -> str:
     lines += _parameter_lines(record.parameters or {})
     if record.weights:
         lines.append(f"  weights {path.parent / record.weights}")
-    lines += _identity_lines(record)
+    lines += _identity_lines(record, path)
     for sample in (record.eval or {}).get("samples", [])[:3]:
         lines.append(f"  e.g. {sample['prediction']!r}  (reference {sample['references'][0]!r})")
     return "\n".join(lines)
 
 
-def _identity_lines(record: RunRecord) -> list[str]:
-    """What the run's numbers depend on (`identity`), and whether benchhub would measure the same today."""
-    from benchhub.report.currency import changes, today
+def _identity_lines(record: RunRecord, path) -> list[str]:
+    """What the run's numbers depend on (`identity`), and whether its leaderboard ranks it (`currency`)."""
+    from benchhub.report.currency import split
 
     env, ident = record.environment or {}, record.identity or {}
     machine = ident.get("machine") or env.get("machine") or {}
@@ -59,10 +59,29 @@ def _identity_lines(record: RunRecord) -> list[str]:
                                                                 checkpoint.get("sha256") else "") + loss)
     if ident.get("code"):
         lines.append(f"  code: {len(ident['code'])} modules its processes loaded (hashes in the record's identity)")
-    stale = changes(record, today())
-    lines.append("  current: benchhub here would measure it the same way" if not stale else
-                 f"  not current here: {'; '.join(stale)}")
+    group = [r for r in _siblings(path) if group_key(r) == group_key(record)] or [record]
+    table = split(group)
+    reasons = next((why for r, why in table.stale if r.run_id == record.run_id), None)
+    if reasons is not None:
+        lines.append(f"  not current, set aside: {'; '.join(reasons)}")
+    elif table.note:
+        lines.append(f"  not current here: {table.note}")
+    else:
+        lines.append("  current: measured as benchhub measures today; its leaderboard ranks it")
     return lines
+
+
+def _siblings(path) -> list[RunRecord]:
+    """The records of the suite directory that holds `path` (the run's leaderboard table is among them)."""
+    from pathlib import Path
+
+    from benchhub.store import Store
+
+    path = Path(path)
+    try:
+        return Store(path.parent.parent, path.parent.name).records()
+    except (OSError, ValueError):
+        return []
 
 
 def _memory_lines(memory: dict) -> list[str]:

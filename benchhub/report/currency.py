@@ -15,7 +15,7 @@ from functools import lru_cache
 from benchhub import identity, reuse
 from benchhub.records import RunRecord
 
-REFRESH = "`benchhub run` with the same suite re-measures them"
+REFRESH = "`benchhub run` with the same suite re-measures those of other code, libraries or machine"
 
 
 @lru_cache(maxsize=1)

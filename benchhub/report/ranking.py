@@ -113,8 +113,9 @@ class TableStats:
         baseline = group[0].baseline
         self.baseline = next((r for r in rows if r["label"] == baseline and r["ranked"]), None)
         self.has_source = any(r["source"][0] is not None for r in rows)
-        self.fronts = {"memory": pareto_front(rows, primary, higher, lambda r: r["memory"]),
-                       "time": pareto_front(rows, primary, higher, lambda r: r["train_s"])}
+        ranked = [r for r in rows if primary and rankable(r, primary)]  # a one-seed run moves no front
+        self.fronts = {"memory": pareto_front(ranked, primary, higher, lambda r: r["memory"]),
+                       "time": pareto_front(ranked, primary, higher, lambda r: r["train_s"])}
         self.differences, self.forgetting = {}, {}
         for row in rows:
             key = row["method"]

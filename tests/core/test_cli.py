@@ -370,6 +370,10 @@ def test_a_record_from_another_machine_is_re_measured_and_says_why(toy, toy_suit
     board = (tmp_path / "toy" / "leaderboard.md").read_text()
     main = board.split("| Rank |")[1].split("\n\n")[0]
     assert main.count("| `full` |") == 1 and "device CPU Other (64 cores) → CPU " in board.split("Not ranked:")[1]
+    shown = invoke("show", stored["run_id"], "--results", tmp_path).output
+    assert "current: measured as benchhub measures today" in shown and "torch CPU capability" in shown
+    old = invoke("show", "0" * 16, "--results", tmp_path).output
+    assert "not current, set aside: device CPU Other (64 cores) → CPU " in old
 
 
 def test_bitsandbytes_kernel_warning_does_not_reach_the_terminal():

@@ -36,7 +36,7 @@ def test_compare_marks_what_moved_beyond_noise_and_fails_on_regressions(tmp_path
     assert "| `lora` | `shapes(train_size=300)` | 0,1 | 2.025 | 1.625 | -0.400 | worse |" in text
     assert "| `full` | `shapes(train_size=300)` | 0,1 | 3.025 | 3.025 | +0.000 | no |" in text
     assert "worse: CIDEr of lora on blip2:tiny is significantly worse (2.025 → 1.625)" in text
-    assert "worse: train time of full on blip2:tiny grew 1.20× (threshold 1.1)" in text
+    assert "worse: train time of full on blip2:tiny grew 1.200× (threshold 1.1)" in text
     assert invoke("compare", old, new, "--threshold", "1.3").output.count("worse:") == 2  # CIDEr and BLEU-4 of lora
 
 
@@ -77,4 +77,26 @@ def test_costs_measured_on_different_machines_are_shown_not_gated(tmp_path):
               for r in _suite(2.0, full_train_s=12.0)]
     result = invoke("compare", old, _write(tmp_path / "new", slower))
     assert result.exit_code == 0, result.output
-    assert "measured on different machines: shown, not gated" in result.output and "| 2.00 |" in result.output
+    assert "measured on different machines: shown, not gated" in result.output and "| 2.000 |" in result.output
+
+
+def test_train_time_within_the_seeds_spread_or_busy_is_not_a_regression(tmp_path):
+    """A ratio over the threshold fails only when the seeds' times differ beyond their spread, on a quiet machine."""
+    def suite(times, busy=False):
+        out = [record("full", seed=s, cider=3.0 + 0.05 * s, trainable=10000, train_s=t) for s, t in enumerate(times)]
+        return [dataclasses.replace(r, load={"busy": True, "why": "load 7"}) if busy else r for r in out]
+
+    old = _write(tmp_path / "old", suite([4.0, 5.0, 4.5]))
+    noisy = invoke("compare", old, _write(tmp_path / "noisy", suite([5.5, 4.4, 5.0])))
+    assert noisy.exit_code == 0 and "within the seeds' spread: not gated" in noisy.output, noisy.output
+    slower = invoke("compare", old, _write(tmp_path / "slow", suite([9.0, 9.5, 9.2])))
+    assert slower.exit_code == 1 and "worse: train time of full on blip2:tiny grew 2.052×" in slower.output
+    busy = invoke("compare", old, _write(tmp_path / "busy", suite([9.0, 9.5, 9.2], busy=True)))
+    assert busy.exit_code == 0 and "timed on a busy machine: not gated" in busy.output
+
+
+def test_overlapping_seeds_are_said(tmp_path):
+    old = _write(tmp_path / "old", _suite(2.0))
+    more = _suite(2.0) + [record("lora", seed=2, cider=2.1, trainable=900, train_s=4.0)]
+    result = invoke("compare", old, _write(tmp_path / "new", more))
+    assert "some seeds are on both sides for `lora`" in result.output

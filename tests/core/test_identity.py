@@ -126,4 +126,17 @@ def test_a_checkpoint_made_by_other_code_is_made_again(tmp_path, package):
     assert current(target) is None
     again = cached_checkpoint(target, make, tops=["toycode"])
     assert again["cached"] is False and len(made) == 2 and again["sha256"] != first["sha256"]
+    assert again["remade"] == "code changed: toycode.loop" and "remade" not in first
     assert not list(target.parent.glob("*.tmp*"))  # nothing left aside
+
+
+def test_a_plugins_helper_modules_count_as_its_code(monkeypatch):
+    """A plugin distribution that ships a helper module beside its package: both are the plugin's code."""
+    monkeypatch.setattr(identity, "_distributions", lambda: {
+        "myplug": ["my-dist"], "myplug_util": ["my-dist"], "unrelated": ["other"], "benchhub": ["benchhub"],
+        "benchhub_plugins": ["benchhub"]})
+    cls = type("Method", (), {"__module__": "myplug.methods"})
+    assert identity.tops_of([cls]) == ["myplug", "myplug_util"]
+    from benchhub_plugins.models.blip2 import Blip2
+
+    assert identity.tops_of([Blip2]) == ["benchhub", "benchhub_plugins"]

@@ -41,7 +41,7 @@ def test_a_grid_is_swept_on_validation_and_the_chosen_rate_runs_every_seed(toy, 
     assert finals[0]["data"]["validation"] == 5
     board = (results / "toy" / "leaderboard.md").read_text()
     assert "Learning rates, chosen on the validation split" in board
-    assert f"| {chosen:g} |" in board and "Rank" in board and "sweep seed 1000, never a ranked seed" in board
+    assert f"| {chosen:g} |" in board and "Rank" in board and "| `full` | 1000 | 0.05: " in board
     again = invoke("run", "--suite", path, "--results", results)
     assert again.exit_code == 0 and "0 ran, 6 reused" in again.output  # zero-shot, 3 sweep runs, 2 seeds
     # other final seeds reuse the sweep (its seed is its own): only the new final runs train
@@ -59,6 +59,9 @@ def test_sweep_seeds_must_be_disjoint_from_the_final_seeds(toy, toy_suite, tmp_p
     path = tmp_path / "bad.toml"
     path.write_text(suite.read_text().replace("[suite]\n", "[suite]\nsweep_seeds = [true]\n"))
     assert_one_line_error(invoke("run", "--suite", path, "--dry-run"), "sweep_seeds must be a non-empty list")
+    assert_one_line_error(invoke("run", "--suite", suite, "--seeds", "0,0", "--dry-run"), "seed 0 is listed twice")
+    assert_one_line_error(invoke("run", "--suite", suite, "--sweep-seeds", "7,7", "--dry-run"),
+                          "--sweep-seeds: seed 7 is listed twice")
     two = invoke("run", "--suite", suite, "--sweep-seeds", "7,8", "--dry-run")
     assert two.exit_code == 0 and two.output.count("(sweep: validation only)") == 4  # 2 rates × 2 sweep seeds
 
@@ -267,3 +270,15 @@ def test_run_ends_with_the_leaderboard_even_when_every_run_is_reused_and_quiet_p
     assert quiet.exit_code == 0
     assert quiet.output.split() == [str(results / "toy" / n) for n in ("leaderboard.md", "report.html",
                                                                         "leaderboard.csv")]
+
+
+def test_selecting_methods_keeps_the_suites_run_ids(fresh_plugins, tmp_path):
+    """`--methods zero-shot` on a suite whose other methods sweep: the same validation split, the same run id as
+    in the whole suite (a run is not re-measured because of what else was selected)."""
+    import re
+
+    def ids(*args):
+        out = invoke("run", "--dry-run", "--results", tmp_path, *args).output
+        return set(re.findall(r"zero-shot\s.*?([0-9a-f]{16})", out))
+
+    assert ids("--methods", "zero-shot") == ids() != set()

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from benchhub.paired import CONFIDENCE, difference, example_matrix, seeds_differ, seeds_p_value  # noqa: F401
+from benchhub.paired import CONFIDENCE, difference, seeds_p_value
 from benchhub.records import RunRecord
 from benchhub.stats import Difference, competition_ranks
 

@@ -6,9 +6,8 @@
 * `holm`, `competition_ranks` - ranks from all pairwise tests, Holm-corrected, with the range of
   ranks consistent with them.
 
-`paired_bootstrap` and `rank_groups` are the earlier versions, kept for callers that still use them:
-resampling three seeds understates the seed variance (intervals too narrow), and testing each item
-only against its group's head, uncorrected, has no error-rate guarantee.
+`paired_bootstrap` is the earlier interval, kept to show by simulation why it was replaced
+(benchmarks/coverage.py): resampling three seeds understates the seed variance (intervals too narrow).
 """
 from __future__ import annotations
 
@@ -64,21 +63,14 @@ class Difference:
 
 @dataclass(frozen=True)
 class Rank:
-    """One item's competition rank; `tied` when it shares its place with another item.
-
-    `best`..`worst` is the range of ranks consistent with the tests (`competition_ranks`); `best` is
-    always `rank`, `worst` is None where no range was computed (`rank_groups`).
-    """
+    """One item's competition rank; `tied` when it shares its place with another item. `best`..`worst` is
+    the range of ranks consistent with the tests (`competition_ranks`); `best` is `rank`."""
 
     name: str
     rank: int
     tied: bool
-    best: int | None = None
-    worst: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.best is None:
-            object.__setattr__(self, "best", self.rank)   # frozen: the one way to fill a derived default
+    best: int
+    worst: int
 
 
 def _check_confidence(confidence: float) -> None:
@@ -166,28 +158,6 @@ def paired_bootstrap(a, b, *, resamples: int = 2000, confidence: float = 0.95, s
     alpha = (1 - confidence) / 2
     low, high = np.percentile(diffs, [100 * alpha, 100 * (1 - alpha)])
     return Difference(float(a.mean() - b.mean()), float(low), float(high), confidence, resamples)
-
-
-def rank_groups(items: Sequence[tuple[str, float]], significant: Callable[[int, int], bool]) -> list[Rank]:
-    """Shared competition ranks for `items`, a list of (name, mean) already sorted best-first.
-
-    `significant(i, j)` says whether items i and j (indices into `items`) differ significantly.
-    The first group is the best item plus every later item not significantly different from it;
-    the next group starts at the first item left, and gathers every later remaining item not
-    significantly different from that one; and so on. A group's rank is 1 + the number of items
-    in earlier groups. Results come back in the order of `items`.
-    """
-    ranks: dict[int, Rank] = {}
-    remaining = list(range(len(items)))
-    placed = 0
-    while remaining:
-        head = remaining[0]
-        group = [head] + [j for j in remaining[1:] if not significant(head, j)]
-        for i in group:
-            ranks[i] = Rank(items[i][0], placed + 1, len(group) > 1)
-        placed += len(group)
-        remaining = [i for i in remaining if i not in group]
-    return [ranks[i] for i in range(len(items))]
 
 
 def _seed_variance(x: np.ndarray) -> list[tuple[float, float]]:

@@ -11,14 +11,13 @@ from pathlib import Path
 from benchhub.budget import NO_LIMIT, Budget, parse_memory
 from benchhub.errors import UserError, unknown_name
 from benchhub import validation
-from benchhub.spec import (SWEEP_SEEDS, Cell, ComponentSpec, RunSpec, check_options, parse_component, parse_component_list,
-                           split_name)
+from benchhub.spec import (SWEEP_SEEDS, Cell, ComponentSpec, RunSpec, check_options, parse_component,
+                           parse_component_list, split_name)
 
 BUILTIN_SUITES = Path(__file__).resolve().parent.parent / "benchmarks"
 VALIDATION_FRACTION = 0.1  # of the training examples, when an lr grid needs a validation split the dataset lacks
 SUITE_KEYS = ("name", "description", "methods", "models", "metrics", "seeds", "sweep_seeds", "baseline", "reference",
               "jobs")
-
 
 
 @dataclass(frozen=True)
@@ -242,9 +241,7 @@ def plan(suite: Suite, registry, check_data: bool = True, declared: tuple = ()) 
             continue
         meta = validation.meta_bundle(model_cls, model.name, model_opts)
         for method in suite.methods:
-            method_cls = registry.get_variant("method", method.name)
-            options = {**suite.method_options.get(method.name, {}), **method.options}
-            grid = validation.lr_grid(method, method_cls, options)
+            method_cls, options, grid = _method_grid(suite, registry, method)
             validation.check_method(check_options("method", method_cls, method.name, options), meta)
             spec = RunSpec(suite=suite.name, method=ComponentSpec(method.name, options),
                            model=ComponentSpec(model.name, model_opts), dataset=suite.dataset, metrics=metrics,
@@ -257,14 +254,16 @@ def plan(suite: Suite, registry, check_data: bool = True, declared: tuple = ()) 
     return Plan(cells, skipped, problem)
 
 
+def _method_grid(suite: Suite, registry, method: ComponentSpec) -> tuple[type, dict, tuple]:
+    """A method's class, its options (the suite's option table under the entry's own) and learning-rate grid."""
+    cls = registry.get_variant("method", method.name)
+    options = {**suite.method_options.get(method.name, {}), **method.options}
+    return cls, options, validation.lr_grid(method, cls, options)
+
+
 def _sweeps(suite: Suite, registry, methods) -> bool:
-    """Whether any of `methods` (with the suite's option tables) trains with a learning-rate grid."""
-    for method in methods:
-        cls = registry.get_variant("method", method.name)
-        options = {**suite.method_options.get(method.name, {}), **method.options}
-        if cls.trains and len(validation.lr_grid(method, cls, options)) > 1:
-            return True
-    return False
+    """Whether any of `methods` trains with a learning-rate grid."""
+    return any(cls.trains and len(grid) > 1 for cls, _, grid in (_method_grid(suite, registry, m) for m in methods))
 
 
 def baseline_of(suite: Suite, registry) -> str | None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 from benchhub.records import RunRecord
 from benchhub.spec import Cell
 
-CONFIDENCE = 0.95
-
 
 def choose_lr(cell: Cell, results: dict[tuple, RunRecord | None]) -> dict | None:
     """The selection of a finished sweep (`results`: (lr, sweep seed) -> record): each rate's validation score
@@ -55,7 +53,7 @@ def firmness(by_rate: dict, order: list, metric: str, sweep_seeds: int) -> dict:
 
     With one sweep seed the intervals count the validation examples only (the seed-to-seed spread of a rate
     is not measured: `noise` says so); with two or more, seeds too (`stats.seed_aware_difference`)."""
-    from benchhub.paired import difference, example_matrix
+    from benchhub.paired import CONFIDENCE, difference, example_matrix
     from benchhub.stats import mean_interval
 
     vary = sweep_seeds >= 2

@@ -8,7 +8,7 @@ import pytest
 from scipy import stats
 
 from benchhub.stats import (
-    Difference, Interval, Rank, competition_ranks, holm, mean_interval, paired_bootstrap, rank_groups,
+    Difference, Interval, Rank, competition_ranks, holm, mean_interval, paired_bootstrap,
     seed_aware_difference, t_interval,
 )
 
@@ -155,49 +155,7 @@ def test_difference_significance():
     assert not Difference(0.1, -0.01, 0.2, 0.95, 10).significant
 
 
-# --- rank_groups ------------------------------------------------------------------------------
-
-def _from_pairs(pairs):
-    """significant(i, j) from a set of significantly different index pairs."""
-    return lambda i, j: (i, j) in pairs or (j, i) in pairs
-
-
-def test_rank_groups_two_tied_clusters():
-    items = [("a", 0.9), ("b", 0.88), ("c", 0.8), ("d", 0.79)]
-    # 0~1 tied; 2 and 3 significantly worse than 0; 2~3 tied; 1 vs 2 does not matter.
-    ranks = rank_groups(items, _from_pairs({(0, 2), (0, 3)}))
-    assert [r.name for r in ranks] == ["a", "b", "c", "d"]
-    assert [r.rank for r in ranks] == [1, 1, 3, 3]
-    assert [r.tied for r in ranks] == [True, True, True, True]
-
-
-def test_rank_groups_clear_winner():
-    items = [("best", 0.9), ("x", 0.7), ("y", 0.69), ("z", 0.3)]
-    sig = _from_pairs({(0, 1), (0, 2), (0, 3), (1, 3), (2, 3)})
-    assert rank_groups(items, sig) == [
-        Rank("best", 1, False), Rank("x", 2, True), Rank("y", 2, True), Rank("z", 4, False),
-    ]
-
-
-def test_rank_groups_all_tied_and_all_different():
-    items = [("a", 3.0), ("b", 2.0), ("c", 1.0)]
-    assert [(r.rank, r.tied) for r in rank_groups(items, lambda i, j: False)] == [(1, True)] * 3
-    assert [(r.rank, r.tied) for r in rank_groups(items, lambda i, j: True)] == [(1, False), (2, False), (3, False)]
-
-
-def test_rank_groups_group_starts_at_first_item_left():
-    # 0~1 but 0 vs 2 differ, and 1~2: item 2 is not pulled into the first group.
-    items = [("a", 3.0), ("b", 2.5), ("c", 2.0)]
-    ranks = rank_groups(items, _from_pairs({(0, 2)}))
-    assert [(r.rank, r.tied) for r in ranks] == [(1, True), (1, True), (3, False)]
-
-
-def test_rank_groups_empty():
-    assert rank_groups([], lambda i, j: True) == []
-
-
-def test_rank_keeps_three_field_form():
-    assert Rank("x", 2, True) == Rank("x", 2, True, 2, None)   # best defaults to rank, no range
+def test_difference_resamples_default_to_none_drawn():
     assert Difference(0.1, 0.0, 0.2, 0.95).resamples == 0
 
 

@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from benchhub.errors import UserError
-
-LR_SCHEDULES = ("cosine", "linear", "constant")
+from benchhub.schemas import LR_SCHEDULES, PRECISIONS, check_budget, divisors  # noqa: F401 - re-exported
 
 _UNITS = {
     "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
@@ -69,42 +68,7 @@ class Budget:
     processes: int = 1  # data-parallel processes per run (`benchhub.distributed`); each takes 1/N of a batch
 
     def __post_init__(self):
-        for attr in ("effective_batch", "micro_batch"):
-            value = getattr(self, attr)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise UserError(f"{attr.replace('_', '-')} must be a positive integer, got {value!r}")
-        if not isinstance(self.processes, int) or isinstance(self.processes, bool) or self.processes <= 0:
-            raise UserError(f"processes must be a positive integer, got {self.processes!r}")
-        if self.effective_batch % self.processes:
-            raise UserError(f"{self.processes} processes do not divide effective batch {self.effective_batch}; each "
-                            "process takes an equal share")
-        if self.rank_batch % self.micro_batch:
-            share = f" of the {self.rank_batch} each of {self.processes} processes takes" if self.processes > 1 else ""
-            raise UserError(
-                f"micro-batch {self.micro_batch} does not divide effective batch {self.effective_batch}{share}; "
-                f"choose one of {', '.join(map(str, divisors(self.rank_batch)))}"
-            )
-        if self.max_steps is None and self.max_epochs is None:
-            raise UserError("budget needs max_steps or max_epochs")
-        if self.max_steps is not None and (not isinstance(self.max_steps, int) or self.max_steps <= 0):
-            raise UserError(f"max-steps must be a positive integer, got {self.max_steps!r}")
-        if self.max_epochs is not None and (not _number(self.max_epochs) or self.max_epochs <= 0):
-            raise UserError(f"max-epochs must be positive, got {self.max_epochs!r}")
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise UserError(f"unknown lr_schedule '{self.lr_schedule}'; available: {', '.join(LR_SCHEDULES)}")
-        if not _number(self.warmup_ratio) or not 0 <= self.warmup_ratio < 1:
-            raise UserError(f"warmup_ratio must be a number in [0, 1), got {self.warmup_ratio!r}")
-        if self.max_grad_norm is not None and (not _number(self.max_grad_norm) or self.max_grad_norm <= 0):
-            raise UserError(f"max_grad_norm must be a positive number (or absent), got {self.max_grad_norm!r}")
-        if self.max_seconds is not None and (not _number(self.max_seconds) or not 0 < self.max_seconds < float("inf")):
-            raise UserError(f"max-seconds must be a positive number, got {self.max_seconds!r}")
-        if self.threads is not None and (not isinstance(self.threads, int) or isinstance(self.threads, bool)
-                                         or self.threads <= 0):
-            raise UserError(f"threads must be a positive integer, got {self.threads!r}")
-        if self.precision is not None and self.precision not in PRECISIONS:
-            raise UserError(f"unknown precision {self.precision!r}; available: {', '.join(PRECISIONS)}")
-        if not _number(self.weight_decay) or self.weight_decay < 0:
-            raise UserError(f"weight_decay must be a non-negative number, got {self.weight_decay!r}")
+        check_budget(asdict(self))  # every key's type, range and finiteness: `benchhub.schemas`
 
     @property
     def rank_batch(self) -> int:
@@ -138,22 +102,6 @@ class Budget:
             *([f"precision {self.precision}"] if self.precision else []),
         ]
         return ", ".join(parts)
-
-
-PRECISIONS = {
-    "fp32": "every weight and activation in fp32 (the CPU default)",
-    "bf16-mixed": "weights in fp32, forward under bf16 autocast (the CUDA default where bf16 is native)",
-    "frozen-bf16": "frozen weights held in bf16, trainable ones in fp32, forward under bf16 autocast (as PEFT users "
-                   "load a base model)",
-}
-
-
-def _number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
 
 
 def batching(budget: Budget) -> dict:

@@ -42,6 +42,9 @@ def side_by_side(jobs: int | None, suite_jobs: int, threads: int | None, device,
         return jobs or devices // processes
     cores = usable_cores()
     per_run = (threads or (1 if processes > 1 else cores)) * processes
+    if threads is not None and threads > cores:
+        raise UserError(f"the budget's {threads} threads per process need more than the {cores} CPU cores; "
+                        f"give at most {cores} (--threads)")
     if ((jobs or 1) > 1 or processes > 1) and (jobs or 1) * per_run > cores:
         raise UserError(f"--jobs {jobs or 1} × --processes {processes} × {per_run // processes} threads per process "
                         f"need more than the {cores} CPU cores; lower one (the threads per run change the numerics, "

@@ -67,6 +67,7 @@ def run_matrix(cells: list[Cell], registry, store: Store, env: dict, device, con
     runner = _Runner(registry, store, env, device, force, timeout, (baseline, reference), console)
     runner.executor = executor or Local(device)
     runner.blocked, notes = store.tidy(force)
+    runner.before = store.stamps()  # what --force re-measures: records written before this command started
     for line in notes:
         console.print(f"[yellow]  set aside[/] {escape(line)}")
     with Display(console, total or sum(len(c.planned_specs()) for c in cells)) as display, \
@@ -96,14 +97,13 @@ class _Runner:
         self.futures: dict = {}
         self.sweeps: dict = {}  # id(cell) -> {(lr, seed): record}
         self.prepared: dict = {}
-        self.fresh: set = set()  # run ids recorded by this invocation
+        self.before: dict = {}  # run id -> stamp of its record file when this command started
         self.drawn = float("-inf")  # when the leaderboard was last written
         self.prepare_lock = threading.Lock()
         self.display = self.pool = self.load = None
         self.blocked: dict = {}  # run id -> why its stored file is not understood (not re-run without --force)
         self.claims: dict = {}  # run id -> Claim held while this process computes it
         self.waiting: dict = {}  # run id -> job another benchhub process is computing
-        self.waited: set = set()  # run ids recorded by another process while this one waited
         self.told: set = set()  # notes of runs already printed
         self.by_config: dict | None = None  # configuration -> its latest stored record (any environment)
 
@@ -124,8 +124,10 @@ class _Runner:
             self.finished(job, None)
             return
         stored = self.store.find(job.run_id) if self.store.dir.is_dir() else None
-        # --force re-runs what earlier invocations recorded, not what this one or a concurrent one did
-        force = self.force and job.run_id not in self.fresh | self.waited
+        # --force re-runs what was recorded before this command started, never what this one or a concurrent
+        # one recorded since (its file has another stamp: records are always written anew, by rename)
+        force = self.force and self.before.get(job.run_id) is not None \
+            and self.store.stamp(job.run_id) == self.before[job.run_id]
         action, why = verdict(job, stored, force)
         elsewhere = self.elsewhere(job) if stored is None else None
         if elsewhere is not None:
@@ -168,7 +170,6 @@ class _Runner:
                 keep(record, self.store, job, self.display)
                 if (held := self.claims.pop(job.run_id, None)) is not None:
                     held.release()
-                self.fresh.add(job.run_id)
                 self.outcome.records.append(record)
                 self.redraw()
                 self.display.done(job.run_id, status_line(record, label(job), job.role))
@@ -191,7 +192,6 @@ class _Runner:
                 continue
             claimed.release()
             del self.waiting[run_id]
-            self.waited.add(run_id)
             self.submit(job)
 
     def redraw(self, every: float = REDRAW_SECONDS) -> None:

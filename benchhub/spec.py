@@ -86,6 +86,8 @@ def parse_component(text: str) -> ComponentSpec:
         key, eq, value = item.partition("=")
         if not eq or not key.strip():
             raise UserError(f"cannot parse option '{item}' in '{text}'; use key=value")
+        if key.strip() in options:
+            raise UserError(f"option '{key.strip()}' is given twice in '{text}'; give each option once")
         options[key.strip()] = _value(value)
     return ComponentSpec(name.strip(), options)
 

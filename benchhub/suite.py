@@ -5,19 +5,18 @@ import math
 
 import re
 import tomllib
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from benchhub.budget import NO_LIMIT, Budget, parse_memory
 from benchhub.errors import UserError, unknown_name
-from benchhub import validation
+from benchhub import schemas, validation
 from benchhub.spec import (SWEEP_SEEDS, Cell, ComponentSpec, RunSpec, check_options, parse_component,
                            parse_component_list, split_name)
 
 BUILTIN_SUITES = Path(__file__).resolve().parent.parent / "benchmarks"
 VALIDATION_FRACTION = 0.1  # of the training examples, when an lr grid needs a validation split the dataset lacks
-SUITE_KEYS = ("name", "description", "methods", "models", "metrics", "seeds", "sweep_seeds", "baseline", "reference",
-              "jobs")
+SUITE_KEYS = tuple(schemas.SuiteHead.model_fields)
 
 
 @dataclass(frozen=True)
@@ -77,95 +76,47 @@ def _expect(cond: bool, source: str, message: str) -> None:
         raise UserError(f"suite {source}: {message}")
 
 
-_BUDGET_KEYS = {f.name for f in fields(Budget)} | {"memory_limit"}
-
-
-def _check_tables(data: dict, source: str) -> dict:
-    """The shape of a suite file: known tables, [suite] with methods and models; returns [suite]."""
-    known = {"suite", "budget", "methods", "models", "dataset", "source"}
-    for extra in sorted(set(data) - known):
-        raise UserError(f"suite {source}: {unknown_name('table', extra, known)}")
-    head = data.get("suite", {})
-    _expect(isinstance(head, dict), source, "[suite] must be a table")
-    for key in sorted(set(head) - set(SUITE_KEYS)):
-        raise UserError(f"suite {source}: {unknown_name('[suite] key', key, SUITE_KEYS)}")
-    for key in ("methods", "models"):
-        _expect(isinstance(head.get(key), list) and head[key] and all(isinstance(v, str) for v in head[key]),
-                source, f"[suite] {key} must be a non-empty list of strings")
-    for key in ("budget", "methods", "models", "source"):
-        _expect(isinstance(data.get(key, {}), dict), source, f"[{key}] must be a table")
-    for key in ("methods", "models"):
-        bad = [k for k, v in data.get(key, {}).items() if not isinstance(v, dict)]
-        _expect(not bad, source, f"[{key}.{bad[0] if bad else ''}] must be a table of options")
-    return head
-
-
 def _budget(table: dict, source: str) -> Budget:
+    """[budget] as written (`memory_limit` in units people write) -> the checked Budget."""
     table = dict(table)
-    for key in sorted(set(table) - _BUDGET_KEYS):
-        raise UserError(f"suite {source}: {unknown_name('budget key', key, _BUDGET_KEYS - {'memory_limit_bytes'})}")
+    written = set(schemas.BudgetFields.model_fields) - {"memory_limit_bytes"} | {"memory_limit"}
+    for key in sorted(set(table) - written - {"memory_limit_bytes"}):
+        raise UserError(f"suite {source}: {unknown_name('[budget] key', key, written)}")
     if "memory_limit" in table:
-        table["memory_limit_bytes"] = parse_memory(table.pop("memory_limit"))
-    try:
-        return Budget(**table)
-    except TypeError as exc:
-        raise UserError(f"suite {source}: bad budget: {exc}") from None
+        try:
+            table["memory_limit_bytes"] = parse_memory(table.pop("memory_limit"))
+        except UserError as exc:
+            raise UserError(f"suite {source}: [budget] memory_limit: {exc}") from None
+    checked = schemas.check(schemas.BudgetFields, table, lambda loc: schemas.toml_key(("budget", *loc)),
+                            prefix=f"suite {source}: ")
+    return Budget(**checked.model_dump())
 
 
 def suite_from_dict(data: dict, default_name: str = "suite", source: str = "<dict>") -> Suite:
-    head = _check_tables(data, source)
-    name = head.get("name", default_name)
-    _expect(isinstance(name, str) and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name or "") is not None,
-            source, f"suite name must be letters, digits, '.', '_' or '-', got {name!r}")
-    dataset = data.get("dataset", {})
-    _expect(isinstance(dataset, dict) and isinstance(dataset.get("name"), str), source,
-            "[dataset] needs a name, e.g. name = \"shapes\"")
-    dataset = dict(dataset)
-    seeds = head.get("seeds", [0])
-    _expect(isinstance(seeds, list) and seeds and all(isinstance(s, int) for s in seeds), source,
-            "seeds must be a non-empty list of integers")
-    check_seeds(seeds, f"suite {source}: seeds")
-    sweep_seeds = head.get("sweep_seeds", list(SWEEP_SEEDS))
-    _expect(isinstance(sweep_seeds, list) and sweep_seeds and all(
-        isinstance(s, int) and not isinstance(s, bool) for s in sweep_seeds), source,
-            "sweep_seeds must be a non-empty list of integers")
-    check_seeds(sweep_seeds, f"suite {source}: sweep_seeds")
-    metrics = head.get("metrics", [])
-    _expect(isinstance(metrics, list) and all(isinstance(m, str) for m in metrics), source,
-            "metrics must be a list of names")
-    labels = [parse_component(m).label() for m in head["methods"]]
+    """A suite file's tables checked against `schemas.SuiteFile` (every key typed, ranged, finite), then the
+    checks across keys (baseline and reference are among the methods)."""
+    parsed = schemas.check(schemas.SuiteFile, data, schemas.toml_key, prefix=f"suite {source}: ", top="table")
+    head = parsed.suite
+    labels = [parse_component(m).label() for m in head.methods]
     for key in ("baseline", "reference"):
-        _expect(head.get(key) is None or head[key] in labels, source,
-                f"{key} must be one of the suite's methods ({', '.join(labels)}), got {head.get(key)!r}")
-    jobs = head.get("jobs", 1)
-    _expect(isinstance(jobs, int) and not isinstance(jobs, bool) and jobs > 0, source,
-            f"jobs must be a positive integer, got {jobs!r}")
-    source_set = data.get("source")
-    _expect(source_set is None or isinstance(source_set.get("name"), str), source,
-            "[source] needs a dataset name, e.g. name = \"shapes\" (its eval split is the source set)")
-    return Suite(name=name, description=head.get("description", ""),
-                 methods=tuple(parse_component(m) for m in head["methods"]),
-                 models=tuple(parse_component(m) for m in head["models"]),
-                 dataset=ComponentSpec(dataset.pop("name"), dataset), metrics=tuple(metrics),
-                 budget=_budget(data.get("budget", {}), source), seeds=tuple(seeds),
+        _expect(getattr(head, key) is None or getattr(head, key) in labels, source,
+                f"{key} must be one of the suite's methods ({', '.join(labels)}), got {getattr(head, key)!r}")
+    sweep_seeds = head.sweep_seeds or list(SWEEP_SEEDS)
+    dataset = parsed.dataset.model_dump()
+    source_set = parsed.source.model_dump() if parsed.source else None
+    return Suite(name=head.name or default_name, description=head.description,
+                 methods=tuple(parse_component(m) for m in head.methods),
+                 models=tuple(parse_component(m) for m in head.models),
+                 dataset=ComponentSpec(dataset.pop("name"), dataset), metrics=tuple(head.metrics),
+                 budget=_budget(parsed.budget, source), seeds=tuple(head.seeds),
                  sweep_seeds=tuple(sweep_seeds), source=source,
-                 method_options=data.get("methods", {}), model_options=data.get("models", {}),
-                 baseline=head.get("baseline"), reference=head.get("reference"), jobs=jobs,
-                 source_set=ComponentSpec(source_set["name"], {k: v for k, v in source_set.items() if k != "name"})
-                 if source_set else None)
+                 method_options=parsed.methods, model_options=parsed.models,
+                 baseline=head.baseline, reference=head.reference, jobs=head.jobs,
+                 source_set=ComponentSpec(source_set.pop("name"), source_set) if source_set else None)
 
 
-MAX_SEED = 2**32 - 1
-
-
-def check_seeds(seeds, what: str) -> None:
-    """Seeds torch and Python's random accept everywhere: integers in [0, 2**32 - 1]."""
-    bad = [s for s in seeds if not 0 <= s <= MAX_SEED]
-    if bad:
-        raise UserError(f"{what}: {bad[0]} is out of range; seeds are integers from 0 to {MAX_SEED}")
-    twice = next((s for i, s in enumerate(seeds) if s in seeds[:i]), None)
-    if twice is not None:
-        raise UserError(f"{what}: seed {twice} is listed twice; each seed is one run")
+MAX_SEED = schemas.MAX_SEED
+check_seeds = schemas.check_seeds
 
 
 def check_disjoint(suite: Suite) -> None:
@@ -187,6 +138,9 @@ def override_budget(budget: Budget, **changes) -> Budget:
             share = effective // processes
             micro = min(budget.micro_batch, share)
             changes["micro_batch"] = micro if share % micro == 0 else math.gcd(micro, share)
+    schemas.check_budget({**asdict(budget), **changes},
+                         lambda loc: "--" + loc[0].replace("_", "-") if loc and loc[0] in changes
+                         else "the suite's [budget] " + ".".join(map(str, loc)) if loc else "budget")
     return replace(budget, **changes)
 
 

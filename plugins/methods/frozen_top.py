@@ -24,12 +24,19 @@ class FrozenTop(benchhub.Method):
         self.k, self.tower, self.head = k, tower, head
         self.freezes: tuple = ()
 
-    def prepare(self, bundle):
+    def check(self, meta_bundle):
+        """k fits the tower (checked at plan time, on the model without weights)."""
+        self._blocks(meta_bundle(), benchhub.UserError)
+
+    def _blocks(self, bundle, error=benchhub.errors.RunFailure):
         tower = self.tower or bundle.output_tower
         blocks = bundle.blocks(tower)
         if self.k > len(blocks):
-            raise benchhub.errors.RunFailure(f"frozen-top: k={self.k} but the {tower} tower has only "
-                                             f"{len(blocks)} blocks")
+            raise error(f"frozen-top: k={self.k} but the {tower} tower of this model has only {len(blocks)} blocks")
+        return tower, blocks
+
+    def prepare(self, bundle):
+        tower, blocks = self._blocks(bundle)
         # What this method promises; the runner checks the manifest against it.
         self.freezes = tuple(c for c in bundle.components() if c != tower and not (self.head and c == "head"))
         bundle.model.requires_grad_(False)

@@ -105,6 +105,35 @@ def check_preset(model: str, preset: str, named: tuple) -> None:
                                  "; or give a local directory or a hub id (org/name)")
 
 
+MAX_RECIPE_INT = 10**6
+
+
+def check_recipe(model: str, recipe: dict, defaults: dict) -> None:
+    """Recipe options take their default's type: integers from 1 to MAX_RECIPE_INT, finite non-negative
+    numbers, true/false, strings; widths divide into heads and images into patches (else building fails)."""
+    import math
+
+    for key, value in recipe.items():
+        default = defaults[key]
+        if isinstance(default, bool):
+            ok, allowed = isinstance(value, bool), "true or false"
+        elif isinstance(default, int):
+            ok = isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_RECIPE_INT
+            allowed = f"an integer from 1 to {MAX_RECIPE_INT}"
+        elif isinstance(default, float):
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) \
+                and value >= 0
+            allowed = "a finite number ≥ 0"
+        else:
+            ok, allowed = isinstance(value, str), "a string"
+        if not ok:
+            raise benchhub.UserError(f"{model}: option {key} must be {allowed}, got {value!r}")
+    merged = {**defaults, **recipe}
+    for whole, part in (("hidden", "heads"), ("image_size", "patch_size")):
+        if whole in merged and part in merged and merged[whole] % merged[part]:
+            raise benchhub.UserError(f"{model}: {whole} {merged[whole]} must be a multiple of {part} {merged[part]}")
+
+
 class PresetModel(benchhub.Model):
     """Shared preset handling: `tiny` is pre-trained offline on first use and cached by recipe; other
     presets are real hub ids (`real_presets`) or a local directory / hub id given as the preset."""
@@ -132,6 +161,7 @@ class PresetModel(benchhub.Model):
         if recipe and preset != "tiny":
             raise benchhub.UserError(f"{self.name}:{preset}: recipe options ({', '.join(sorted(recipe))}) apply to "
                                      "the tiny preset only")
+        check_recipe(self.name, recipe, defaults)
         self.preset, self.recipe = preset, {**defaults, **recipe}
 
     def checkpoint_dir(self):

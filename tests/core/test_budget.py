@@ -30,13 +30,20 @@ def test_budget_arithmetic():
 
 
 @pytest.mark.parametrize("kwargs,message", [
-    ({"effective_batch": -4}, "effective-batch must be a positive integer"),
-    ({"micro_batch": 0}, "micro-batch must be a positive integer"),
+    ({"effective_batch": -4}, "budget effective_batch must be greater than or equal to 1, got -4"),
+    ({"micro_batch": 0}, "budget micro_batch must be greater than or equal to 1, got 0"),
     ({"effective_batch": 16, "micro_batch": 5}, "micro-batch 5 does not divide effective batch 16; choose one of 1, 2, 4, 8, 16"),
     ({"max_steps": None, "max_epochs": None}, "max_steps or max_epochs"),
-    ({"max_steps": -3}, "max-steps must be a positive integer"),
-    ({"lr_schedule": "cosin"}, "unknown lr_schedule 'cosin'"),
-    ({"max_seconds": float("nan")}, "max-seconds must be a positive number"),
+    ({"max_steps": -3}, "budget max_steps must be greater than or equal to 1, got -3"),
+    ({"max_steps": True}, "budget max_steps must be an integer, got true"),
+    ({"lr_schedule": "cosin"}, "budget lr_schedule must be 'cosine', 'linear' or 'constant', got 'cosin'"),
+    ({"max_seconds": float("nan")}, "budget max_seconds must be a finite number, got nan"),
+    ({"max_epochs": float("inf")}, "budget max_epochs must be a finite number, got inf"),
+    ({"max_grad_norm": float("nan")}, "budget max_grad_norm must be a finite number, got nan"),
+    ({"weight_decay": float("nan")}, "budget weight_decay must be a finite number, got nan"),
+    ({"threads": 100000}, "budget threads must be less than or equal to 1024, got 100000"),
+    ({"effective_batch": 1000000000039, "micro_batch": 2}, "effective_batch must be less than or equal to 1048576"),
+    ({"effective_batch": 720720, "micro_batch": 17017}, "choose one of 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, …"),
 ])
 def test_budget_rejects(kwargs, message):
     with pytest.raises(UserError, match=message.replace("(", r"\(")):

@@ -11,11 +11,11 @@ from cli_helpers import records as _records
     (["--models", "blip3:tiny"], "unknown model 'blip3'; did you mean 'blip2'?"),
     (["--suite", "defualt"], "unknown suite 'defualt'; did you mean 'default'?"),
     (["--suite", "missing/suite.toml"], "suite file 'missing/suite.toml' does not exist"),
-    (["--effective-batch", "-4"], "effective-batch must be a positive integer"),
+    (["--effective-batch", "-4"], "--effective-batch must be greater than or equal to 1, got -4"),
     (["--micro-batch", "5"], "micro-batch 5 does not divide effective batch 16"),
-    (["--micro-batch", "0"], "micro-batch must be a positive integer"),
+    (["--micro-batch", "0"], "--micro-batch must be greater than or equal to 1, got 0"),
     (["--memory-limit", "lots"], "cannot parse memory limit 'lots'"),
-    (["--max-steps", "0"], "max-steps must be a positive integer"),
+    (["--max-steps", "0"], "--max-steps must be greater than or equal to 1, got 0"),
     (["--methods", "lora(rank=8)"], "method 'lora' has no option 'rank'; options: r, alpha"),
     (["--seeds", "one,two"], "--seeds expects comma-separated integers"),
 ])
@@ -30,10 +30,10 @@ def test_malformed_suite_toml(fresh_plugins, tmp_path):
 
 
 @pytest.mark.parametrize("body,needle", [
-    ('[suite]\nmethods = "full"\nmodels = ["blip2:tiny"]\n[dataset]\nname = "shapes"\n', "methods must be a non-empty list"),
-    ('[suite]\nmethods = ["full"]\nmodels = ["blip2:tiny"]\n', "[dataset] needs a name"),
+    ('[suite]\nmethods = "full"\nmodels = ["blip2:tiny"]\n[dataset]\nname = "shapes"\n', "[suite] methods must be a valid list, got 'full'"),
+    ('[suite]\nmethods = ["full"]\nmodels = ["blip2:tiny"]\n', "[dataset] is required"),
     ('[suite]\nmethods = ["full"]\nmodels = ["blip2:tiny"]\n[dataset]\nname = "shapes"\n[budget]\nmicro_bath = 2\n',
-     "unknown budget key 'micro_bath'"),
+     "unknown [budget] key 'micro_bath'"),
     ('[suite]\nmethods = ["full"]\nmodels = ["blip2:tiny"]\n[dataset]\nname = "shapes"\n[extra]\n', "unknown table 'extra'"),
     ('[suite]\nmethods = ["full"]\nmodels = ["blip2:tiny"]\n[dataset]\nname = "shapes"\ntrain_size = -1\n',
      "train_size must be a positive integer"),

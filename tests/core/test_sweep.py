@@ -58,7 +58,7 @@ def test_sweep_seeds_must_be_disjoint_from_the_final_seeds(toy, toy_suite, tmp_p
     assert_one_line_error(invoke("run", "--suite", suite, "--sweep-seeds", "x", "--dry-run"), "--sweep-seeds expects")
     path = tmp_path / "bad.toml"
     path.write_text(suite.read_text().replace("[suite]\n", "[suite]\nsweep_seeds = [true]\n"))
-    assert_one_line_error(invoke("run", "--suite", path, "--dry-run"), "sweep_seeds must be a non-empty list")
+    assert_one_line_error(invoke("run", "--suite", path, "--dry-run"), "[suite] sweep_seeds[0] must be an integer, got true")
     assert_one_line_error(invoke("run", "--suite", suite, "--seeds", "0,0", "--dry-run"), "seed 0 is listed twice")
     assert_one_line_error(invoke("run", "--suite", suite, "--sweep-seeds", "7,7", "--dry-run"),
                           "--sweep-seeds: seed 7 is listed twice")

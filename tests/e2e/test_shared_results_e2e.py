@@ -94,3 +94,54 @@ def test_an_over_long_caption_is_truncated_and_said_once(fresh_plugins, tmp_path
     notes = [json.loads(p.read_text())["data"]["notes"] for p in (tmp_path / "R" / "long").glob("*__*.json")]
     assert len(notes) == 1 and all("captions longer than the model's 56 tokens are truncated to it" in n
                                    for n in notes)
+
+
+def _stamps(folder):
+    return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in folder.glob("*__*.json")}
+
+
+def test_force_redoes_what_was_recorded_before_it_started_never_what_another_run_recorded_since(
+        fresh_plugins, tmp_path, monkeypatch):
+    from benchhub import matrix
+    from benchhub.store import Store, read_record
+
+    args = ("run", "--suite", "tiny", "--methods", "zero-shot", "--results", tmp_path)
+    assert invoke(*args).exit_code == 0
+    (path,) = (tmp_path / "tiny").glob("*__*.json")
+    start = matrix._Runner.start
+
+    def another_process_records_it_meanwhile(self, cell):  # after this command started, before it gets there
+        Store(tmp_path, "tiny").write(read_record(path), path)
+        return start(self, cell)
+
+    monkeypatch.setattr(matrix._Runner, "start", another_process_records_it_meanwhile)
+    forced = invoke(*args, "--force")
+    assert forced.exit_code == 0 and "0 ran, 1 reused" in forced.output, forced.output
+    monkeypatch.setattr(matrix._Runner, "start", start)
+    before = _stamps(tmp_path / "tiny")
+    forced = invoke(*args, "--force")  # recorded before this command: re-measured
+    assert forced.exit_code == 0 and "1 ran, 0 reused" in forced.output, forced.output
+    assert _stamps(tmp_path / "tiny").keys() == before.keys() and _stamps(tmp_path / "tiny") != before
+
+
+def test_two_staggered_force_runs_remeasure_each_record_once(tmp_path):
+    """The kill drill's --force twin: a second `--force` started while the first is computing re-measures only
+    what was recorded before it started; together they re-measure every record exactly once."""
+    import time
+
+    base = [sys.executable, "-m", "benchhub.cli", "run", "--suite", "tiny", "--results", str(tmp_path),
+            "--methods", "lora(lr=[1e-3,5e-3])", "--jobs", "1", "--max-steps", "4"]
+    assert subprocess.run(base, capture_output=True, timeout=600).returncode == 0
+    folder = tmp_path / "tiny"
+    old = _stamps(folder)
+    first = subprocess.Popen(base + ["--force"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 300
+    while not list((folder / ".claims").glob("*.lock")) and time.monotonic() < deadline:
+        time.sleep(0.1)  # the first holds a claim: it is computing, nothing re-recorded yet
+    second = subprocess.Popen(base + ["--force"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    outputs = [p.communicate(timeout=600)[0] for p in (first, second)]
+    assert all(p.returncode == 0 for p in (first, second)), outputs
+    new = _stamps(folder)
+    assert new.keys() == old.keys() and all(new[k] != old[k] for k in old), outputs  # every record re-measured
+    ran = [_summary(o)[0] for o in outputs]
+    assert sum(ran) == len(old), (ran, outputs)  # ... exactly once

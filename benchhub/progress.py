@@ -73,7 +73,7 @@ def status_line(record, label: str, role: str = "final") -> str:
     parts = [f"{'validation ' if role == 'sweep' else ''}{primary} {score:.3f}" if score is not None else None,
              f"train {record.train['seconds']:.1f}s" if record.train else None,
              _stopped(record.train),
-             f"wall {record.wall_seconds:.1f}s" if role != "rescore" else "scored from saved weights"]
+             f"wall {record.wall_seconds:.1f}s"]
     detail = record.error or ", ".join(p for p in parts if p)
     return f"[{COLOURS.get(record.status.value, 'red')}]{record.status:>11}[/] {label}: {detail}"
 

@@ -177,8 +177,9 @@ def render_html(records: list[RunRecord], suite: str) -> str:
     body = [f"<h1>benchhub report: {escape(suite)}</h1>"]
     if not records:
         body.append("<p>No results yet. Run <code>benchhub run</code>.</p>")
-    for board in boards(records):
-        body += _section(board)
+    with matplotlib.rc_context({"text.parse_math": False}):  # labels are text: `$` in a regex is not TeX
+        for board in boards(records):
+            body += _section(board)
     body.append("<p class=note>Metric cells: mean ± 95 % t half-width over seeds (n). Differences: 95 % paired "
                 "bootstrap; * where it excludes zero. Bold: the score of a method significantly better than every "
                 "other (never a time or memory).</p>")

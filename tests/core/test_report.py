@@ -359,3 +359,21 @@ def test_records_not_current_are_set_aside_with_what_changed(monkeypatch):
     elsewhere = render(group)
     assert "**Not current:** No record of this table was measured as benchhub measures today (device CPU Test" \
         in elsewhere
+
+
+def test_a_label_matplotlib_would_read_as_tex_still_gets_a_report(fresh_plugins, tmp_path):
+    """`$` in a (valid) regex option is text in every plot, never mathtext (which raised and left no report)."""
+    from cli_helpers import invoke
+
+    from benchhub.store import Store
+
+    store = Store(tmp_path, "golden")
+    store.dir.mkdir(parents=True)
+    regex = {"target_modules": ".*v_proj|$^^$"}
+    for seed, cider in enumerate([2.0, 2.2, 2.1]):
+        for made in (record("lora", seed=seed, cider=cider, options=regex), record("full", seed=seed, cider=3.0 + seed)):
+            store.write(made, store.path_for(made.spec, made.run_id))
+    result = invoke("report", "--suite", "golden", "--results", tmp_path)
+    assert result.exit_code == 0, result.output
+    html = (store.dir / "report.html").read_text()
+    assert "v_proj|$^^$" in html and html.count("data:image/png") >= 3

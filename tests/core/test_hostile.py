@@ -3,6 +3,7 @@ under the test's folder (results, data, suites) byte-identical afterwards."""
 import json
 import struct
 import zlib
+from pathlib import Path
 
 import pytest
 
@@ -273,3 +274,82 @@ def _record_file(tmp_path, body: str, name="m__x__seed0__00000000000000aa.json")
 def test_show_refuses_records_it_does_not_understand(tmp_path, body, needle):
     _record_file(tmp_path, body)
     _refused(tmp_path, ["show", "00000000000000aa"], needle)
+
+
+# ---------------------------------------------------------------- issue 22: schemas for suites and budgets
+
+
+TINY = (Path(__file__).resolve().parents[2] / "benchmarks" / "tiny.toml").read_text()
+
+
+def _tiny_with(tmp_path, **tables) -> Path:
+    """benchmarks/tiny.toml with lines added at the top of some of its tables."""
+    lines, section = [], None
+    headers = {"[suite]": "suite", "[budget]": "budget", "[dataset]": "dataset", '[models."blip2:tiny"]': "model"}
+    added = {table: dict(line.split(" = ", 1) for line in text.split("\n")) for table, text in tables.items()}
+    for line in TINY.splitlines():
+        if line.startswith("["):
+            section = headers.get(line)
+            lines.append(line)
+            lines += [f"{k} = {v}" for k, v in added.get(section, {}).items()]
+        elif line.split(" = ", 1)[0] not in added.get(section, {}):  # the new value replaces the old
+            lines.append(line)
+    text = "\n".join(lines) + "\n"
+    path = tmp_path / "hostile.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("tables, needle", [
+    ({"budget": "max_epochs = inf"}, "[budget] max_epochs must be a finite number, got inf"),
+    ({"budget": "max_epochs = nan"}, "[budget] max_epochs must be a finite number, got nan"),
+    ({"budget": "max_grad_norm = nan"}, "[budget] max_grad_norm must be a finite number, got nan"),
+    ({"budget": "weight_decay = nan"}, "[budget] weight_decay must be a finite number, got nan"),
+    ({"budget": "warmup_ratio = -inf"}, "[budget] warmup_ratio must be a finite number, got -inf"),
+    ({"budget": "max_seconds = inf"}, "[budget] max_seconds must be a finite number, got inf"),
+    ({"budget": "threads = 100000"}, "[budget] threads must be less than or equal to 1024, got 100000"),
+    ({"budget": "threads = true"}, "[budget] threads must be an integer, got true"),
+    ({"budget": 'lr_schedule = "cosin"'}, "[budget] lr_schedule must be 'cosine', 'linear' or 'constant'"),
+    ({"budget": 'memory_limit = "lots"'}, "[budget] memory_limit: cannot parse memory limit 'lots'"),
+    ({"suite": "seeds = [true]"}, "[suite] seeds[0] must be an integer, got true"),
+    ({"suite": 'seeds = ["0"]'}, "[suite] seeds[0] must be an integer, got '0'"),
+    ({"suite": "jobs = 1.5"}, "[suite] jobs must be an integer, got 1.5"),
+    ({"suite": "jobs = 2000"}, "[suite] jobs must be less than or equal to 1024"),
+    ({"suite": 'description = 5'}, "[suite] description must be a valid string, got 5"),
+    ({"suite": 'metrics = "coco-caption"'}, "[suite] metrics must be a valid list"),
+    ({"suite": 'name = "../up"'}, "[suite] name must be letters, digits"),
+    ({"model": "hidden = -64"}, "blip2: option hidden must be an integer from 1 to 1000000, got -64"),
+    ({"model": "pretrain_steps = -1"}, "blip2: option pretrain_steps must be an integer from 1 to 1000000, got -1"),
+    ({"model": "pretrain_lr = nan"}, "blip2: option pretrain_lr must be a finite number ≥ 0, got nan"),
+    ({"model": "heads = 3"}, "blip2: hidden 64 must be a multiple of heads 3"),
+])
+def test_suite_values_outside_the_schema_are_refused_before_anything_runs(fresh_plugins, tmp_path, tables, needle):
+    suite = _tiny_with(tmp_path, **tables)
+    _refused(tmp_path, ["run", "--suite", suite], needle)
+
+
+def test_the_budget_of_a_suite_is_checked_in_bounded_time(fresh_plugins, tmp_path):
+    """An effective batch with a huge prime factor once hung while its divisors were listed."""
+    import time
+
+    budget = "effective_batch = 1000000000039\nmicro_batch = 2"
+    started = time.monotonic()
+    _refused(tmp_path, ["run", "--suite", _tiny_with(tmp_path, budget=budget), "--dry-run"],
+             "[budget] effective_batch must be less than or equal to 1048576, got 1000000000039")
+    _refused(tmp_path, ["run", "--suite", "tiny", "--effective-batch", "1000000000039", "--micro-batch", "2",
+                        "--dry-run"], "--effective-batch must be less than or equal to 1048576, got 1000000000039")
+    _refused(tmp_path, ["run", "--suite", "tiny", "--effective-batch", "720720", "--micro-batch", "17017"],
+             "micro-batch 17017 does not divide effective batch 720720; choose one of 1, 2, 3, 4, 5, 6, 7, 8, 9, "
+             "10, 11, 12, …")
+    assert time.monotonic() - started < 30
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--methods", "frozen-top(k=1000)"], "frozen-top: k=1000 but the language tower of this model has only 2 blocks"),
+    (["--methods", "lora(r=4,r=8)"], "option 'r' is given twice in 'lora(r=4,r=8)'"),
+    (["--max-steps", "0"], "--max-steps must be greater than or equal to 1, got 0"),
+    (["--threads", str((__import__("os").cpu_count() or 1) + 1)], "CPU cores; give at most"),
+    (["--models", "blip2:tiny(hidden=-64)"], "blip2: option hidden must be an integer from 1 to 1000000, got -64"),
+])
+def test_values_only_a_run_would_have_found_are_refused_at_plan_time(fresh_plugins, tmp_path, args, needle):
+    _refused(tmp_path, ["run", "--suite", "tiny", *args], needle)

@@ -19,9 +19,27 @@ def open_images(images: list[str]) -> list:
         raise UserError(f"cannot read image: {first_line(exc, with_type=False)}") from None
 
 
+def saved_weights(record: RunRecord, path: Path) -> Path | None:
+    """The folder of the run's saved weights, which must lie inside its results directory (the folder that
+    holds its record), links resolved: a record never makes benchhub load weights from anywhere else. Weights
+    a remote executor left elsewhere (`--executor ray`: its workers or `--artifacts`) are used once copied to
+    the place the local executor saves them (`weights/<record name>`)."""
+    if not record.weights:
+        return None
+    root = Path(path).parent.resolve()
+    weights = (root / record.weights).resolve()
+    if weights.is_relative_to(root):
+        return weights
+    local = root / "weights" / Path(path).stem
+    if local.resolve().is_relative_to(root) and local.is_dir():
+        return local
+    raise UserError(f"run {record.run_id}'s weights ({record.weights}) are outside its results directory {root}; "
+                    f"predict loads weights only from there: copy them to {local}")
+
+
 def reload_run(record: RunRecord, path: Path, registry, device):
     """The run's bundle rebuilt and its saved weights restored (UserError when that is impossible)."""
-    weights = path.parent / record.weights if record.weights else None
+    weights = saved_weights(record, path)
     if record.train and (weights is None or not weights.is_dir()):
         raise UserError(f"run {record.run_id} has no saved weights (expected {weights}); re-run it with --force")
     from benchhub.pipeline import build_bundle

@@ -9,7 +9,6 @@ import dataclasses
 import datetime as dt
 import json
 import math
-import re
 from dataclasses import dataclass, field
 
 from benchhub.budget import Budget, batching, format_bytes, parse_memory  # noqa: F401 - re-exported for plugins
@@ -144,11 +143,14 @@ REQUIRED = ("run_id", "config", "status", "environment")
 
 def upgrade(data: dict) -> dict:
     """Run the upgrades from the record's schema to the current one; SchemaError for non-records."""
-    if not isinstance(data, dict) or not isinstance(data.get("schema_version"), int):
+    if not isinstance(data, dict) or not isinstance(data.get("schema_version"), int) \
+            or isinstance(data["schema_version"], bool):
         raise SchemaError("not a benchhub record (no integer schema_version)")
     version = data["schema_version"]
     if version > SCHEMA_VERSION:
         raise SchemaError(f"written by a newer benchhub (schema {version}; this one reads up to {SCHEMA_VERSION})")
+    if version < min(UPGRADES):
+        raise SchemaError(f"schema_version must be 1 to {SCHEMA_VERSION}, got {version}")
     while version < SCHEMA_VERSION:
         data = UPGRADES[version](data)
         version = data["schema_version"]
@@ -157,36 +159,28 @@ def upgrade(data: dict) -> dict:
         raise SchemaError(f"record lacks {missing[0] if missing else 'a config table'}")
     try:
         data["status"] = Status(data["status"])
-    except ValueError:
-        raise SchemaError(f"unknown status {data['status']!r}") from None
+    except (ValueError, TypeError):
+        raise SchemaError(f"unknown status {data['status']!r}; a record's status is one of "
+                          f"{', '.join(s.value for s in Status)}") from None
     _check_content(data)
     return data
 
 
 def _check_content(data: dict) -> None:
-    """What readers of a record rely on: a run id, a configuration that parses, an environment with the
-    device and versions, scores that are numbers (or null). SchemaError names the first problem."""
-    if not isinstance(data["run_id"], str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", data["run_id"]):
-        raise SchemaError(f"run_id must be letters and digits, got {data['run_id']!r}")
+    """Every field a reader of records relies on fits the record schema (`record_schema`: types, ranges,
+    finiteness, per-example lists as long as their ids, paths inside the results directory), and the
+    configuration is one `RunSpec` reads (the budget within the suite's ranges). SchemaError: one line naming
+    the first field that does not fit and what is allowed."""
+    from benchhub.errors import UserError, first_line
+    from benchhub.record_schema import check
+
+    problem = check(data)
+    if problem is not None:
+        raise SchemaError(problem)
     try:
         RunSpec.from_config(data["config"])
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise SchemaError(f"config not understood ({type(exc).__name__}: {exc})") from None
-    if not isinstance(data["environment"], dict):
-        raise SchemaError("environment must be a table")
-    tables = [("metrics", data.get("metrics", {}))]
-    tables += [(f"scores.{k}.metrics", (v or {}).get("metrics", {}) if isinstance(v, dict) else None)
-               for k, v in (data.get("scores") or {}).items()]
-    for where, table in tables:
-        if not isinstance(table, dict):
-            raise SchemaError(f"{where} must be a table of scores")
-        bad = next((k for k, v in table.items() if v is not None and (isinstance(v, bool) or not isinstance(
-            v, (int, float)) or not math.isfinite(v))), None)
-        if bad is not None:
-            raise SchemaError(f"{where}.{bad} is not a number: {table[bad]!r}")
-    for key in ("train", "eval", "memory", "per_example", "batching", "scoring"):
-        if data.get(key) is not None and not isinstance(data[key], dict):
-            raise SchemaError(f"{key} must be a table")
+    except (UserError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise SchemaError(f"config not understood ({first_line(exc)})") from None
 
 
 # ---------------------------------------------------------------- making a record
@@ -244,6 +238,64 @@ def finite(value, where: str, found: dict):
     return value
 
 
+def record_json(record: RunRecord) -> str:
+    """The record as strict JSON, whatever it holds: nothing a run measured is lost at write time. When
+    `to_json` fails (a NaN or an infinity anywhere, e.g. in the configuration; a key or an object JSON cannot
+    hold; a table that contains itself), each offending value is written as null and `nonfinite` says where
+    and what it was."""
+    try:
+        return record.to_json()
+    except Exception:  # noqa: BLE001 - NaN, a key JSON cannot hold, a cycle, an object that cannot be copied
+        pass
+    found: dict = {}
+    data = {f.name: _jsonable(getattr(record, f.name), f.name, found) for f in dataclasses.fields(record)
+            if f.name != "nonfinite"}
+    status = record.status
+    data["status"] = status.value if isinstance(status, Status) else data["status"]
+    earlier = _jsonable(record.nonfinite, "nonfinite", found)
+    data["nonfinite"] = {**(earlier if isinstance(earlier, dict) else {}), **found}
+    return json.dumps(data, indent=2, sort_keys=True, allow_nan=False)
+
+
+def _jsonable(value, where: str, found: dict, within: frozenset = frozenset()):
+    """`value` as JSON can hold it (`finite`, and: keys as text, other objects as their text as `to_json`
+    writes them, null for what cannot be written); `found` gets where each null came from and why."""
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float):
+        return finite(value, where, found)
+    if isinstance(value, (dict, list, tuple)):
+        if id(value) in within:
+            found[where] = "contains itself"
+            return None
+        within = within | {id(value)}
+        if isinstance(value, dict):
+            return {_key(k): _jsonable(v, f"{where}.{_key(k)}", found, within) for k, v in value.items()}
+        inner: dict = {}
+        out = [_jsonable(v, where, inner, within) for v in value]
+        if inner:
+            bad = sum(v is None for v in out) - sum(v is None for v in value)
+            found[where] = f"{bad} of {len(value)} values not finite or not JSON" if len(value) > 1 \
+                else next(iter(inner.values()))
+        return out
+    try:
+        return str(value)  # as to_json's default=str writes it
+    except Exception as exc:  # noqa: BLE001 - an object whose text cannot be made: null, and why
+        found[where] = f"{type(value).__name__} object that cannot be written ({type(exc).__name__})"
+        return None
+
+
+def _key(key) -> str:
+    if isinstance(key, str):
+        return key
+    if isinstance(key, bool) or key is None:
+        return json.dumps(key)
+    try:
+        return str(key)
+    except Exception:  # noqa: BLE001
+        return f"<{type(key).__name__}>"
+
+
 # ---------------------------------------------------------------- reuse
 
 
@@ -263,6 +315,6 @@ def reuse_verdict(stored: RunRecord | None, now: dict, force: bool = False) -> t
     return True, "same configuration, libraries, machine, checkpoint and executed code"
 
 
-__all__ = ["SCHEMA_VERSION", "Status", "RunRecord", "SchemaError", "upgrade", "make_record", "reuse_verdict",
-           "randomness",
+__all__ = ["SCHEMA_VERSION", "Status", "RunRecord", "SchemaError", "upgrade", "make_record", "record_json",
+           "reuse_verdict", "randomness",
            "Budget", "ComponentSpec", "RunSpec", "Splits", "format_bytes", "parse_memory"]

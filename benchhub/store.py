@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import glob
 import json
+import os
 import re
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from benchhub.errors import UserError
 from benchhub.fileio import atomic_write, remove_orphans
-from benchhub.records import RunRecord, SchemaError
+from benchhub.records import RunRecord, SchemaError, record_json
 from benchhub.spec import RunSpec
 
 
@@ -58,24 +60,49 @@ class Store:
         return self.dir / "weights" / self.path_for(spec, run_id).stem
 
     def find(self, run_id: str) -> RunRecord | None:
-        for path in self.dir.glob(f"*__{glob.escape(run_id)}.json"):
+        for path in record_files(self.dir, f"*__{glob.escape(run_id)}.json"):
             record = read_record(path)
             if record is not None:
                 return record
         return None
 
+    def stamp(self, run_id: str) -> tuple | None:
+        """(inode, modification time) of the run's record file, None when there is none: a record written
+        again (always by rename) has another stamp."""
+        for path in self.dir.glob(f"*__{glob.escape(run_id)}.json"):
+            try:
+                info = path.stat()
+            except OSError:
+                continue
+            return info.st_ino, info.st_mtime_ns
+        return None
+
+    def stamps(self) -> dict:
+        """{run id: stamp} of every record file now (what `--force` re-measures: recorded before it started)."""
+        out = {}
+        for path in self.dir.glob("*__*.json") if self.dir.is_dir() else []:
+            try:
+                info = path.stat()
+            except OSError:
+                continue
+            out.setdefault(run_id_of(path), (info.st_ino, info.st_mtime_ns))
+        return out
+
     def write(self, record: RunRecord, path: Path) -> Path:
-        """Write then rename: readers never see half a record."""
-        return atomic_write(path, record.to_json(), durable=True)
+        """Write then rename: readers never see half a record. A value JSON cannot hold (NaN anywhere, an
+        object that is not JSON) is written as null with the reason in `nonfinite` (`records.record_json`):
+        the record is kept and the matrix goes on."""
+        return atomic_write(path, record_json(record), durable=True)
 
     def records(self) -> list[RunRecord]:
-        return [r for r in (read_record(p) for p in sorted(self.dir.glob("*__*.json"))) if r is not None]
+        """The records understood (those that are not are skipped: `unreadable` names them)."""
+        return [r for r in (read_record(p) for p in record_files(self.dir, "*__*.json")) if r is not None]
 
     def unreadable(self) -> list[Unreadable]:
         """Record files not understood: malformed, of a newer schema, or whose run id is not their name's;
         and records set aside earlier (`*.json.invalid`)."""
         out = []
-        for path in sorted(self.dir.glob("*__*.json")):
+        for path in record_files(self.dir, "*__*.json"):
             why = record_problem(path)
             if why is not None:
                 out.append(Unreadable(path, run_id_of(path), why, newer="newer benchhub" in why))
@@ -102,6 +129,29 @@ class Store:
         return blocked, lines
 
 
+def record_files(directory: Path, pattern: str) -> list[Path]:
+    """The regular files (or links to one) under `directory` matching `pattern`, sorted: a FIFO, socket,
+    device or directory named like a record is never opened (a FIFO would block its reader)."""
+    return sorted(p for p in Path(directory).glob(pattern) if _regular(p))
+
+
+def _regular(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except (OSError, ValueError):
+        return False
+
+
+def _read_text(path: Path) -> str:
+    """A regular file's text; OSError for anything else. Opened without blocking, so a FIFO put in place of
+    the file after it was listed cannot block the reader either."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    with open(fd, "rb", closefd=True) as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            raise OSError(f"not a regular file: {path}")
+        return fh.read().decode("utf-8")
+
+
 def run_id_of(path: Path) -> str:
     return path.name.split(".json")[0].rsplit("__", 1)[-1]
 
@@ -109,9 +159,11 @@ def run_id_of(path: Path) -> str:
 def load_record(path: Path) -> tuple[RunRecord | None, str | None]:
     """(the record upgraded to the current schema, None) or (None, why the file is not one we can use)."""
     try:
-        record = RunRecord.from_dict(json.loads(Path(path).read_text()))
+        record = RunRecord.from_dict(json.loads(_read_text(Path(path))))
     except OSError as exc:
         return None, f"unreadable: {exc.strerror or exc}"
+    except RecursionError:
+        return None, "nested too deeply to be a record"
     except UnicodeDecodeError:
         return None, "not text"
     except json.JSONDecodeError as exc:
@@ -166,13 +218,13 @@ def suite_stores(results_dir, suite: str | None = None) -> list[Store]:
 def find_record(run: str, results_dir) -> tuple[RunRecord, Path]:
     """A record by run id (or unique prefix) under the results directory, or by its file path."""
     path = Path(run)
-    if path.suffix == ".json" and path.is_file():
+    if path.suffix == ".json" and _regular(path):
         record, why = load_record(path)
         if record is None:
             raise UserError(f"{run} is not a benchhub record this version understands: {why}")
         return record, path
     root = Path(results_dir)
-    matches = [p for p in sorted(root.glob(f"*/*__{glob.escape(run)}*.json"))
+    matches = [p for p in record_files(root, f"*/*__{glob.escape(run)}*.json")
                if p.stem.rsplit("__", 1)[-1].startswith(run)] if run else []
     if not matches:
         matches = _by_label(run, root)
@@ -192,7 +244,7 @@ def _by_label(label: str, root: Path) -> list[Path]:
     """Records whose method label (as the leaderboard shows it, e.g. `lora(r=4)`) is `label`; sweep runs
     that were not evaluated are left out, as the leaderboard leaves them out."""
     out = []
-    for path in sorted(root.glob("*/*__*.json")):
+    for path in record_files(root, "*/*__*.json"):
         record, _ = load_record(path)
         if record is not None and record.label == label and not (record.role == "sweep" and not record.evaluated):
             out.append(path)

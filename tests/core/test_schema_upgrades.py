@@ -92,3 +92,16 @@ def test_leaderboard_of_upgraded_records_shows_what_schema_1_rendered():
     assert table(text, 2, 3) == table(old, 1, 2)
     assert all(line.split("|")[1].strip() == "–" for line in text.splitlines()
                if line.startswith("| ") and line.split("|")[2].strip().startswith("`"))
+
+
+def test_upgraded_records_must_fit_the_record_schema():
+    """Upgrading is not trusting: a record of any schema is checked once upgraded (`record_schema`)."""
+    stored = json.loads(SCHEMA_1[0].read_text())
+    with pytest.raises(SchemaError, match=r"^batching.micro_batch is required$"):
+        records.upgrade({**stored, "batching": {"effective_batch": 16, "grad_accum_steps": 1}})
+    with pytest.raises(SchemaError, match=r"^config.budget.max_steps must be greater than or equal to 1, got -1$"):
+        records.upgrade({**stored, "config": {**stored["config"], "budget": {**stored["config"]["budget"],
+                                                                            "max_steps": -1}}})
+    for version in (0, -1):
+        with pytest.raises(SchemaError, match=f"schema_version must be 1 to {SCHEMA_VERSION}, got {version}"):
+            records.upgrade({**stored, "schema_version": version})

@@ -10,7 +10,7 @@ from benchhub.budget import Budget
 from benchhub.errors import UserError
 from benchhub.records import RunRecord, make_record
 from benchhub.spec import ComponentSpec, RunSpec
-from benchhub.store import Store, find_record, read_record, suite_stores
+from benchhub.store import Store, find_record, load_record, read_record, suite_stores
 
 
 def _spec(seed=0, method="lora(r=8)"):
@@ -88,3 +88,49 @@ def test_suite_stores(tmp_path):
     assert [s.dir.name for s in suite_stores(tmp_path, "two")] == ["two"]
     with pytest.raises(UserError, match="no results found for suite 'empty'"):
         suite_stores(tmp_path, "empty")
+
+
+def test_a_record_json_cannot_hold_is_written_with_nulls_and_the_reasons(tmp_path):
+    """Nothing is lost at write time: a NaN anywhere (here in the configuration, which make_record does not
+    clean), a key or an object JSON cannot hold, a table that contains itself: each becomes null, `nonfinite`
+    says where and what, and the record is written as strict JSON and reads back."""
+    import dataclasses
+
+    class Unprintable:
+        def __str__(self):
+            raise RuntimeError("no text")
+
+    store = Store(tmp_path, "s")
+    record, _ = _stored(store)
+    loop = []
+    loop.append(loop)
+    method = {**record.config["method"], "options": {"r": 8, "scale": float("nan")}}
+    odd = dataclasses.replace(record, config={**record.config, "method": method}, metrics={"m": float("inf")},
+                              checks={"object": Unprintable(), (1, 2): 0.5, "loop": loop, "fine": 1.0},
+                              nonfinite={"train.final_loss": "nan"})
+    with pytest.raises((ValueError, RecursionError)):
+        odd.to_json()  # strict: what `show --json` prints stays strict
+    path = store.write(odd, store.path_for(_spec(), record.run_id))
+
+    def no_constants(name):
+        raise AssertionError(f"{name} written")
+
+    data = json.loads(path.read_text(), parse_constant=no_constants)
+    assert data["config"]["method"]["options"] == {"r": 8, "scale": None} and data["metrics"] == {"m": None}
+    assert data["checks"] == {"object": None, "(1, 2)": 0.5, "loop": [None], "fine": 1.0}
+    assert data["nonfinite"] == {"train.final_loss": "nan", "config.method.options.scale": "nan", "metrics.m": "inf",
+                                 "checks.object": "Unprintable object that cannot be written (RuntimeError)",
+                                 "checks.loop": "contains itself"}
+    back = read_record(path)
+    assert back is not None and back.status is record.status and back.config["method"]["options"]["scale"] is None
+
+
+def test_files_named_like_records_that_are_not_regular_files_are_skipped(tmp_path):
+    store = Store(tmp_path, "s")
+    record, _ = _stored(store)
+    os.mkfifo(store.dir / "m__x__seed0__00000000000000aa.json")
+    (store.dir / "m__x__seed0__00000000000000bb.json").mkdir()
+    assert store.records() == [record] and store.unreadable() == [] and store.find("00000000000000aa") is None
+    fifo = store.dir / "m__x__seed0__00000000000000aa.json"
+    assert store.tidy() == ({}, []) and fifo.exists()
+    assert load_record(fifo) == (None, f"unreadable: not a regular file: {fifo}")  # opened without blocking

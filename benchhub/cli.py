@@ -227,6 +227,11 @@ def report(results_dir, suite_name, to_stdout):
     for store in suite_stores(results_dir, suite_name):
         path = write_leaderboard(store)
         click.echo(f"{path} ({len(store.records())} records)", err=to_stdout)
+        unread = [bad for bad in store.unreadable() if bad.path.suffix == ".json"]
+        if unread:
+            click.echo(f"  left out {len(unread)} file(s) that are not records this benchhub understands (`benchhub "
+                       f"run` sets them aside): " + "; ".join(f"{bad.path.name}: {bad.why}" for bad in unread[:3])
+                       + ("; …" if len(unread) > 3 else ""), err=True)
         if to_stdout:
             click.echo(path.read_text())
 

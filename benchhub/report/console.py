@@ -16,29 +16,38 @@ def show_text(record: RunRecord, path) -> str:
              f"  suite {c['suite']} · model {c['model']['name']} · method {c['method_label']} · seed {c['seed']}",
              f"  status {record.status}" + (f": {record.error}" if record.error else "")]
     if record.metrics:
-        lines.append("  metrics " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(record.metrics.items())))
+        lines.append("  metrics " + ", ".join(f"{k} {_num(v, '.4f')}" for k, v in sorted(record.metrics.items())))
     for split, scored in sorted(record.scores.items()):
-        lines.append(f"  {split} ({scored.get('examples')} examples) "
-                     + ", ".join(f"{k} {v:.4f}" for k, v in sorted(scored.get("metrics", {}).items())))
+        lines.append(f"  {split} ({scored.get('examples', '?')} examples) "
+                     + ", ".join(f"{k} {_num(v, '.4f')}" for k, v in sorted(scored.get("metrics", {}).items())))
     if record.selection:
         sel = record.selection
-        lines.append(f"  lr {sel['chosen']:g} chosen on validation {sel['metric']} from the grid: {sel['summary']}")
+        lines.append(f"  lr {_num(sel.get('chosen'), 'g')} chosen on validation {sel.get('metric')} from the grid: "
+                     f"{sel.get('summary', '')}")
     elif record.role == "sweep":
         lines.append("  a learning-rate sweep run: scored on the validation split only")
     if record.train:
         t, b = record.train, record.batching
-        lines.append(f"  train {t['seconds']:.1f} s, {t['steps']} steps, {t['samples_per_second']} samples/s, "
-                     f"lr {c['method']['lr']:g}, micro-batch {b['micro_batch']} × {b['grad_accum_steps']} accumulation")
+        lines.append(f"  train {_num(t.get('seconds'), '.1f')} s, {t.get('steps', '?')} steps, "
+                     f"{_num(t.get('samples_per_second'), 'g')} samples/s, lr {_num(c['method']['lr'], 'g')}, "
+                     f"micro-batch {b.get('micro_batch', '?')} × {b.get('grad_accum_steps', '?')} accumulation")
     if record.eval:
-        lines.append(f"  eval {record.eval['seconds']:.1f} s on {record.eval['examples']} examples")
+        lines.append(f"  eval {_num(record.eval.get('seconds'), '.1f')} s on {record.eval.get('examples', '?')} "
+                     "examples")
     lines += _memory_lines(record.memory) + _compute_lines(record.compute or {})
     lines += _parameter_lines(record.parameters or {})
     if record.weights:
         lines.append(f"  weights {path.parent / record.weights}")
     lines += _identity_lines(record, path)
     for sample in (record.eval or {}).get("samples", [])[:3]:
-        lines.append(f"  e.g. {sample['prediction']!r}  (reference {sample['references'][0]!r})")
+        references = sample.get("references") or ["?"]
+        lines.append(f"  e.g. {sample.get('prediction')!r}  (reference {references[0]!r})")
     return "\n".join(lines)
+
+
+def _num(value, spec: str) -> str:
+    """A number as `spec` formats it; '–' for a missing one (null: not finite, or not measured)."""
+    return "–" if value is None else format(value, spec)
 
 
 def _identity_lines(record: RunRecord, path) -> list[str]:
@@ -88,27 +97,29 @@ def _memory_lines(memory: dict) -> list[str]:
     lines = []
     if memory.get("peak_bytes"):
         limit = f" (limit {format_bytes(memory['limit_bytes'])})" if memory.get("limit_bytes") else ""
-        lines.append(f"  peak memory {format_bytes(memory['peak_bytes'])} [{memory['kind']}]{limit}")
+        lines.append(f"  peak memory {format_bytes(memory['peak_bytes'])} [{memory.get('kind', '?')}]{limit}")
     split = memory.get("split") or {}
     if split:
-        lines.append("  step memory " + ", ".join(f"{label} {format_bytes(split[f'{key}_bytes'])}"
+        lines.append("  step memory " + ", ".join(f"{label} {format_bytes(split.get(f'{key}_bytes'))}"
                                                   for key, label in SPLIT_LABELS.items()))
     search = memory.get("search") or {}
     if search.get("trials"):
-        tried = ", ".join(f"{t['micro_batch']} {'fits' if t['fits'] else 'no'}"
+        tried = ", ".join(f"{t.get('micro_batch')} {'fits' if t.get('fits') else 'no'}"
                           + (f" ({format_bytes(t['peak_bytes'])})" if t.get("peak_bytes") else "")
                           for t in search["trials"])
-        lines.append(f"  micro-batch search {tried}; {search['seconds']:.2f} s")
+        lines.append(f"  micro-batch search {tried}; {_num(search.get('seconds'), '.2f')} s")
     return lines
 
 
 def _compute_lines(compute: dict) -> list[str]:
     if not compute.get("flops_per_step"):
         return []
-    mfu = f", MFU {100 * compute['mfu']:.2f} % of {compute['peak_flops_per_second'] / 1e9:,.0f} GFLOP/s " \
-          f"({compute['peak_source']})" if compute.get("mfu") else f" (no MFU: {compute.get('peak_source')})"
+    mfu = f", MFU {100 * compute['mfu']:.2f} % of {(compute.get('peak_flops_per_second') or 0) / 1e9:,.0f} " \
+          f"GFLOP/s ({compute.get('peak_source')})" if compute.get("mfu") else \
+        f" (no MFU: {compute.get('peak_source')})"
+    achieved = compute.get("achieved_flops_per_second")
     return [f"  compute {compute['flops_per_step'] / 1e9:,.3f} GFLOP per step, "
-            f"{compute['achieved_flops_per_second'] / 1e9:,.2f} GFLOP/s{mfu}"]
+            f"{_num(achieved and achieved / 1e9, ',.2f')} GFLOP/s{mfu}"]
 
 
 def _parameter_lines(params: dict) -> list[str]:

@@ -212,6 +212,7 @@ def test_report_and_show_go_on_without_damaged_records(tmp_path):
     result = invoke("report", "--results", tmp_path)
     assert result.exit_code == 0 and "Traceback" not in result.output, result.output
     assert f"{suite / 'leaderboard.md'} (1 records)" in result.output
+    assert f"left out {len(damaged)} file(s) that are not records this benchhub understands" in result.output
     assert all(p.exists() for p in damaged)  # report leaves them where they are: `run` sets them aside
     shown = invoke("show", BASE.stem.rsplit("__", 1)[-1], "--results", tmp_path)
     assert shown.exit_code == 0 and f"run {BASE.stem.rsplit('__', 1)[-1]}" in shown.output, shown.output
@@ -349,3 +350,38 @@ def test_predict_never_loads_weights_from_outside_the_results_directory(fresh_pl
     path, run_id = _with_weights(tmp_path, "weights/link")
     result = invoke("predict", run_id, image, "--results", tmp_path / "results")
     assert_one_line_error(result, "are outside its results directory")
+
+
+def _paths(data, prefix=(), depth=3):
+    """Every key path of a record down to `depth` (lists' first element only)."""
+    for key, value in data.items() if isinstance(data, dict) else []:
+        yield (*prefix, key)
+        if depth > 1:
+            yield from _paths(value, (*prefix, key), depth - 1)
+
+
+@pytest.mark.parametrize("how", ["missing", "null"])
+def test_show_takes_every_record_the_schema_accepts(tmp_path, how):
+    """Every key of a real record dropped (or set to null) in turn: what the schema accepts, `show` prints."""
+    accepted = 0
+    for path in _paths(_base()):
+        data = _base()
+        parent = data
+        for key in path[:-1]:
+            parent = parent[key]
+        if how == "missing":
+            del parent[path[-1]]
+        else:
+            parent[path[-1]] = None
+        try:
+            if record_schema.check(upgrade(copy.deepcopy(data))) is not None:
+                continue
+        except SchemaError:
+            continue
+        accepted += 1
+        (tmp_path / "default").mkdir(exist_ok=True)
+        file = tmp_path / "default" / BASE.name
+        file.write_text(json.dumps(data))
+        result = invoke("show", str(file), "--results", tmp_path)
+        assert result.exit_code == 0 and "Traceback" not in result.output, (path, result.output)
+    assert accepted > 20

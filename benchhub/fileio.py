@@ -83,18 +83,60 @@ def remove_orphans(directory, pattern: str) -> list[Path]:
     return removed
 
 
-def open_image(path):
-    """An image file as RGB. Decompression bombs (more pixels than Pillow's limit, e.g. a 30000×30000
-    header on a tiny file) are refused with ValueError before any pixel is decoded; unreadable files
-    raise OSError."""
+@contextlib.contextmanager
+def _pil_quiet():
+    """Pillow's warnings silenced, except a decompression-bomb warning, which becomes an exception."""
     import warnings
 
     from PIL import Image
 
     with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         warnings.simplefilter("error", Image.DecompressionBombWarning)
+        yield
+
+
+def _bomb(path, exc) -> ValueError:
+    """A decompression bomb as one line: its pixel count and the limit (Pillow's MAX_IMAGE_PIXELS)."""
+    import re
+
+    from PIL import Image
+
+    match = re.search(r"\((\d+) pixels\)", str(exc))
+    size = f"{int(match.group(1)):,} pixels" if match else str(exc).strip()
+    return ValueError(f"image {path} refused as a decompression bomb ({size}; allowed: at most "
+                      f"{Image.MAX_IMAGE_PIXELS:,} pixels, Pillow's MAX_IMAGE_PIXELS)")
+
+
+def open_image(path):
+    """An image file as RGB. Decompression bombs (more pixels than Pillow's limit, e.g. a 30000×30000
+    header on a tiny file) are refused with ValueError before any pixel is decoded, and no Pillow warning
+    is printed; unreadable files raise OSError."""
+    from PIL import Image
+
+    with _pil_quiet():
         try:
             with Image.open(path) as image:
                 return image.convert("RGB")
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise ValueError(f"image {path} refused as a decompression bomb ({exc})") from None
+            raise _bomb(path, exc) from None
+
+
+def check_image(path) -> tuple[int, int]:
+    """The image file's size after opening and decoding it as open_image would, only cheaper (a JPEG is
+    decoded at 1/8 scale: every byte of it is still read, so truncation is caught), printing no warning.
+    ValueError for a decompression bomb (refused from the header, before any pixel is decoded); any other
+    exception means Pillow cannot decode the file (OSError, SyntaxError, ... as Pillow's plugins raise)."""
+    from PIL import Image
+
+    with _pil_quiet(), open(path, "rb") as fh:
+        try:
+            with Image.open(fh) as image:
+                size = image.size
+                if image.format == "JPEG":
+                    image.draft("RGB", (max(1, size[0] // 8), max(1, size[1] // 8)))
+                image.load()
+                image.convert("RGB")
+                return size
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise _bomb(path, exc) from None

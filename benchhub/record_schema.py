@@ -3,7 +3,7 @@
 finiteness rule, in one place (pydantic v2).
 
 `check(data)` returns None for a record that fits, else one line naming the first field that does not and
-what is allowed (`train.seconds must be a valid number, got 'fast'`). `records.upgrade` calls it after the
+what is allowed (`train.seconds must be a number, got 'fast'`). `records.upgrade` calls it after the
 schema upgrades; a file that does not fit is not understood (`store.load_record`), and `benchhub run` sets
 it aside as `*.invalid` with that line.
 
@@ -304,9 +304,7 @@ def check(data: dict) -> str | None:
     try:
         Record.model_validate(data)
     except ValidationError as exc:
-        text = describe(exc, Record, key_name, top="record key")
-        text = re.sub(r" or instance of \w+", "", text.replace("a valid dictionary", "a table"))
-        return text.replace(": must ", " must ", 1)
+        return describe(exc, Record, key_name, top="record key").replace(": must ", " must ", 1)
     return None
 
 

@@ -9,6 +9,7 @@ by the same `BudgetFields`.
 from __future__ import annotations
 
 import math
+import re
 from typing import Annotated, Any, Callable, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
@@ -176,6 +177,10 @@ def _allowed(model: type[BaseModel], loc: tuple) -> list[str]:
     return list(model.model_fields)
 
 
+WORDS = (("a valid dictionary", "a table"), ("a valid list", "a list"), ("a valid string", "a string"),
+         ("a valid number", "a number"), ("a valid integer", "an integer"), ("a valid boolean", "true or false"))
+
+
 def describe(exc: ValidationError, model: type[BaseModel], key_name: Callable[[tuple], str], top: str = "key") -> str:
     """The first problem of a failed validation as `<key> must <what is allowed>, got <value>` (`top`: what
     an unknown key at the top level is called)."""
@@ -200,6 +205,9 @@ def describe(exc: ValidationError, model: type[BaseModel], key_name: Callable[[t
             message = verb + what
             break
     message = message.replace(" after validation", "").split(", not ")[0] if kind.startswith("too_") else message
+    for pydantic_words, ours in WORDS:
+        message = message.replace(pydantic_words, ours)
+    message = re.sub(r" or instance of \w+", "", message)
     if kind == "finite_number":
         message = "must be a finite number"
     if kind in ("int_type", "int_from_float", "int_parsing"):

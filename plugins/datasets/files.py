@@ -8,7 +8,7 @@ import benchhub
 from benchhub.errors import HUB_SETTINGS, RunFailure, first_line
 from benchhub import Splits
 from benchhub_plugins.datasets.common import check_sizes
-from benchhub_plugins.datasets.validate import coco_images, imagefolder_rows, karpathy_images, read_json
+from benchhub_plugins.datasets.validate import check_images, coco_images, imagefolder_rows, karpathy_images, read_json
 
 
 def _check_sizes(name: str, eval_fraction=0.2, **sizes) -> None:
@@ -93,7 +93,8 @@ class ImageFolder(benchhub.Dataset):
         self.split_seed, self.max_train, self.max_eval = split_seed, max_train, max_eval
 
     def check(self) -> int:
-        """Before anything runs: the folder, its metadata (file and line named), no symlink out of it."""
+        """Before anything runs: the folder, its metadata (file and line named, captions strings), no symlink
+        out of it, every image decodable (cached by content)."""
         directory = Path(self.data_dir).expanduser()
         if not directory.is_dir():
             raise benchhub.UserError(f"imagefolder data_dir '{self.data_dir}' is not a directory")
@@ -153,35 +154,53 @@ class CocoCaptions(benchhub.Dataset):
         self.eval_split, self.eval_fraction, self.split_seed = eval_split, eval_fraction, split_seed
         self.max_train, self.max_eval = max_train, max_eval
 
-    def check(self) -> list[dict]:
+    def check(self) -> int:
         """Before anything runs: the annotations parse, every entry is well formed and unique, every image
-        path stays inside image_dir (the file and line of a bad entry are named)."""
+        path stays inside image_dir (the file and line of a bad entry are named), neither split is empty,
+        and every image a run would read decodes (cached by content). Returns the number of those images."""
+        train, held_out, _ = self._checked()
+        return len(train) + len(held_out)
+
+    def _checked(self) -> tuple[list, list, dict]:
+        """The checked training and held-out images (exactly those load() opens) and the split's info."""
         path, root = Path(self.annotations).expanduser(), Path(self.image_dir).expanduser()
         if not path.is_file():
             raise benchhub.UserError(f"coco-captions annotations '{self.annotations}' is not a file")
         if not root.is_dir():
             raise benchhub.UserError(f"coco-captions image_dir '{self.image_dir}' is not a directory")
-        data, text = read_json(path, "coco-captions annotations")
+        data, text, raw = read_json(path, "coco-captions annotations")
         if isinstance(data, dict) and isinstance(data.get("images"), list) and data["images"] \
                 and isinstance(data["images"][0], dict) and "sentences" in data["images"][0]:
-            return karpathy_images(data, text, path, root)
-        return coco_images(data, text, path, root)
-
-    def load(self, seed: int = 0) -> Splits:
-        images = self.check()
-        if images[0].get("split", False) is not False:  # Karpathy's splits
-            train = [im for im in images if im["split"] in set(self.train_splits)][:self.max_train or None]
+            images = karpathy_images(data, text, path, root)
+            train_splits = set(self.train_splits)
+            train = [im for im in images if im["split"] in train_splits][:self.max_train or None]
             held_out = [im for im in images if im["split"] == self.eval_split][:self.max_eval or None]
+            if not train or not held_out:
+                counts = {}
+                for im in images:
+                    counts[im["split"]] = counts.get(im["split"], 0) + 1
+                found = ", ".join(f"{name} {n}" for name, n in sorted(counts.items(), key=lambda kv: str(kv[0])))
+                which = (f"training split ({'+'.join(self.train_splits)})" if not train
+                         else f"eval split ('{self.eval_split}')")
+                raise benchhub.UserError(f"coco-captions {path}: the {which} has no captioned image (captioned "
+                                         f"images by split: {found}); allowed: train_splits and eval_split naming "
+                                         "splits with images")
             info = {"source": self.annotations, "format": "karpathy",
                     "split": f"Karpathy: train {'+'.join(self.train_splits)}, eval {self.eval_split}"}
         else:
+            images = coco_images(data, text, path, root)
             train, held_out = split_by_image(images, self.eval_fraction, self.split_seed, self.max_train,
                                              self.max_eval)
+            if not train or not held_out:
+                raise benchhub.UserError(f"coco-captions {path}: {len(images)} captioned image(s); a training and "
+                                         "a held-out split need at least 2")
             info = {"source": self.annotations, "format": "coco",
                     "split": f"by image, {self.eval_fraction:.0%} held out, split_seed {self.split_seed}"}
-        if not train or not held_out:
-            raise benchhub.UserError(f"coco-captions {self.annotations}: the {'training' if not train else 'held-out'}"
-                                     f" split is empty ({len(images)} captioned images)")
+        check_images(root, [(path, raw)], [(im["path"], im["name"], im["where"]) for im in train + held_out])
+        return train, held_out, info
+
+    def load(self, seed: int = 0) -> Splits:
+        train, held_out, info = self._checked()
         return to_splits(self._open_all(train), self._open_all(held_out), info, seed)
 
     @staticmethod
@@ -217,12 +236,43 @@ class HubCaptions(benchhub.Dataset):
         self.eval_split, self.eval_fraction, self.split_seed = eval_split, eval_fraction, split_seed
         self.max_train, self.max_eval = max_train, max_eval
 
+    def _local(self) -> Path | None:
+        """The folder when `id` names a local one (🤗 datasets would read it rather than ask the Hub)."""
+        if any(ord(c) < 32 for c in self.id):
+            raise benchhub.UserError(f"dataset hub: id {self.id!r} contains a control character; allowed: "
+                                     "owner/name, or a folder read as an imagefolder")
+        path = Path(self.id).expanduser()
+        if path.is_dir():
+            return path
+        if path.exists():
+            raise benchhub.UserError(f"dataset hub: id {self.id!r} is a local file, not a Hub id or a folder; "
+                                     "allowed: owner/name, or a folder read as an imagefolder")
+        return None
+
+    def check(self) -> int | None:
+        """A local folder as `id` is read as an imagefolder and checked as one (confined to the folder, its
+        metadata and images checked); a Hub id is checked when a run loads it (that needs the network or the
+        local datasets cache)."""
+        directory = self._local()
+        if directory is None:
+            return None
+        if self.image_column != "image":
+            raise benchhub.UserError(f"dataset hub: id '{self.id}' is a local folder, read as an imagefolder "
+                                     f"whose image column is 'image'; got image_column = {self.image_column!r}")
+        return imagefolder_rows(directory, self.text_column)
+
     def load(self, seed: int = 0) -> Splits:
         from datasets import load_dataset
 
-        try:
-            loaded = load_dataset(self.id)
+        directory = self._local()
+        if directory is not None:
+            self.check()
+        try:  # a local folder as an imagefolder, not load_dataset(folder): its README could name files elsewhere
+            loaded = load_dataset("imagefolder", data_dir=str(directory)) if directory else load_dataset(self.id)
         except Exception as exc:  # noqa: BLE001 - offline, missing, gated: all one line for the user
+            if directory:
+                raise RunFailure(f"datasets could not load the folder '{self.id}' as an imagefolder: "
+                                 f"{first_line(exc, with_type=False)}") from None
             raise RunFailure(f"cannot load hub dataset '{self.id}': not in the local datasets cache and the Hub "
                              f"is unreachable or refused ({type(exc).__name__}){HUB_SETTINGS}") from None
         if self.eval_split and self.eval_split in loaded:
@@ -237,6 +287,10 @@ class HubCaptions(benchhub.Dataset):
             train, held_out = split_by_image(images, self.eval_fraction, self.split_seed, self.max_train,
                                              self.max_eval)
             split = f"by image, {self.eval_fraction:.0%} held out, split_seed {self.split_seed}"
+        if not train or not held_out:
+            raise benchhub.UserError(f"hub dataset '{self.id}': the {'training' if not train else 'held-out'} split "
+                                     f"is empty ({len(train)} training, {len(held_out)} held-out images, distinct "
+                                     "by pixels); a training and a held-out split need at least 1 image each")
         return to_splits(train, held_out, {"source": self.id, "split": split}, seed)
 
 

@@ -170,7 +170,7 @@ def test_a_suite_can_name_a_source_set_and_the_leaderboard_shows_forgetting(toy,
 
 @pytest.mark.parametrize("extra, needle", [
     ('[source]\nname = "nope"\n', "unknown dataset 'nope'"),
-    ("[source]\nsize = 3\n", "[source] needs a dataset name"),
+    ("[source]\nsize = 3\n", "[source] name is required"),
     ('[source]\nname = "shapes"\n', "is task 'caption'"),
 ])
 def test_bad_source_sets_are_refused(toy, toy_suite, extra, needle):
@@ -179,8 +179,8 @@ def test_bad_source_sets_are_refused(toy, toy_suite, extra, needle):
 
 @pytest.mark.parametrize("head, needle", [
     ('reference = "lora"', "reference must be one of the suite's methods"),
-    ("jobs = 0", "jobs must be a positive integer"),
-    ('jobs = "2"', "jobs must be a positive integer"),
+    ("jobs = 0", "[suite] jobs must be greater than or equal to 1, got 0"),
+    ('jobs = "2"', "[suite] jobs must be an integer, got '2'"),
 ])
 def test_bad_suite_keys_are_refused(toy, toy_suite, tmp_path, head, needle):
     path = tmp_path / "bad.toml"
@@ -190,7 +190,7 @@ def test_bad_suite_keys_are_refused(toy, toy_suite, tmp_path, head, needle):
 
 def test_threads_are_part_of_the_budget(toy, toy_suite, tmp_path):
     assert_one_line_error(invoke("run", "--suite", toy_suite(["full"], extra="threads = 0"), "--dry-run"),
-                          "threads must be a positive integer")
+                          "[budget] threads must be greater than or equal to 1, got 0")
     results = tmp_path / "results"
     assert invoke("run", "--suite", toy_suite(["full"]), "--threads", 1, "--results", results).exit_code == 0
     assert records(results)[0]["config"]["budget"]["threads"] == 1

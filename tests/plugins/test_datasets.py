@@ -148,3 +148,52 @@ def test_the_core_carves_validation_from_train_only_when_a_dataset_has_none():
     again.carve_validation(0.1)
     assert [ex["id"] for ex in again.validation] == [ex["id"] for ex in splits.validation]  # fixed, not seeded
     assert splits.info["validation"] == 5
+
+
+def _karpathy(tmp_path, n=10, test=3):
+    rows = _write_images(tmp_path / "images", n=n)
+    splits = ["test"] * test + ["val"] + ["train"] * (n - test - 1)
+    karpathy = {"images": [{"filename": name, "filepath": "", "split": split, "sentences": [{"raw": c} for c in caps]}
+                           for (name, caps), split in zip(rows, splits)]}
+    (tmp_path / "karpathy.json").write_text(json.dumps(karpathy, indent=1))
+    return rows
+
+
+def test_file_checks_find_line_numbers_only_to_refuse(tmp_path, monkeypatch):
+    """Finding an entry's line is linear in the file: finding every entry's made a Karpathy check quadratic
+    (hours for COCO's 123 000 images); it is found only for an error message."""
+    from benchhub_plugins.datasets import validate
+
+    rows = _karpathy(tmp_path)
+    coco = {"images": [{"id": i, "file_name": name} for i, (name, _) in enumerate(rows)],
+            "annotations": [{"image_id": i, "caption": caps[0]} for i, (_, caps) in enumerate(rows)]}
+    (tmp_path / "coco.json").write_text(json.dumps(coco, indent=1))
+
+    def no_lines(*args):
+        raise AssertionError("line_of called though nothing is refused")
+
+    monkeypatch.setattr(validate, "line_of", no_lines)
+    for annotations in ("karpathy.json", "coco.json"):
+        assert CocoCaptions(annotations=str(tmp_path / annotations), image_dir=str(tmp_path / "images")).check()
+    monkeypatch.undo()
+    coco["images"][4]["file_name"] = "missing.png"
+    (tmp_path / "coco.json").write_text(json.dumps(coco, indent=1))
+    with pytest.raises(UserError, match=r"coco.json line 19 \(images\[4\]\): no file 'missing.png'"):
+        CocoCaptions(annotations=str(tmp_path / "coco.json"), image_dir=str(tmp_path / "images"),
+                     eval_fraction=0.5).check()
+
+
+def test_coco_check_decodes_the_images_a_run_reads(tmp_path, monkeypatch):
+    """max_train caps what a run reads, and a split it does not use is not read: neither is decoded (COCO's
+    Karpathy file names 123 000 images; a suite training on 5 000 must not wait for the rest)."""
+    import benchhub.fileio
+
+    rows = _karpathy(tmp_path)
+    opened, real = [], benchhub.fileio.check_image
+    monkeypatch.setattr(benchhub.fileio, "check_image", lambda path: opened.append(path.name) or real(path))
+    (tmp_path / "images" / rows[3][0]).write_bytes(b"not an image")  # the "val" image: no run reads it
+    dataset = CocoCaptions(annotations=str(tmp_path / "karpathy.json"), image_dir=str(tmp_path / "images"),
+                           max_train=2)
+    assert dataset.check() == 5 and opened == ["4.png", "5.png", "0.png", "1.png", "2.png"]
+    splits = dataset.load()
+    assert (len(splits.train), len(splits.eval)) == (2, 3)

@@ -109,7 +109,8 @@ class Dataset:
 
     def check(self) -> None:
         """Before anything runs (plan time, in benchhub's process): files present and well formed; raise
-        UserError naming the file and line. Cheap checks only: load() runs in each run's child."""
+        UserError naming the file and line. Runs once per plan; a costly check (decoding every image) is
+        cached by content, as the built-in file datasets do (`benchhub_plugins.datasets.validate`)."""
 
     def pretraining(self, size: int | None = None) -> list:
         """Training examples of this dataset's domain for pre-training a model before the runs."""

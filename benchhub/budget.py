@@ -25,16 +25,23 @@ def parse_memory(text) -> int | None:
         raise UserError(f"cannot parse memory limit {text!r}; give a unit, e.g. \"4GiB\" (a bare integer is bytes)")
     if isinstance(text, int):
         value = text
+        if value > 2**60:
+            raise UserError(f"memory limit {str(text)[:40]} is larger than any machine's; give at most 1 EiB")
     else:
         s = str(text).strip().lower().replace(" ", "")
         if s in ("none", "unlimited", ""):
             return None
-        m = re.fullmatch(r"(\d+(?:\.\d+)?)([a-z]*)", s)
+        m = re.fullmatch(r"([0-9]{1,30}(?:\.[0-9]{1,30})?)([a-z]*)", s, flags=re.ASCII)
         if not m or m.group(2) not in _UNITS and m.group(2) != "":
             raise UserError(
                 f"cannot parse memory limit '{text}'; use a number with a unit such as 512MiB, 24GiB or 80GB"
             )
-        value = int(float(m.group(1)) * _UNITS.get(m.group(2) or "b"))
+        try:
+            value = int(float(m.group(1)) * _UNITS.get(m.group(2) or "b"))
+        except OverflowError:
+            value = 2**64
+        if value > 2**60:
+            raise UserError(f"memory limit '{str(text)[:40]}' is larger than any machine's; give at most 1 EiB")
     if value <= 0:
         raise UserError(f"memory limit must be positive, got '{text}'")
     return value

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 
 import click
@@ -13,6 +14,12 @@ class _UserErrorExit(click.ClickException):
     exit_code = 2
 
 
+def _one_line(text: str, limit: int = 800) -> str:
+    """An error as one printable line: control characters escaped (a value may hold any), at most `limit`."""
+    text = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 class BenchhubGroup(click.Group):
     """Turns UserError anywhere below into one `Error: ...` line and exit status 2."""
 
@@ -20,7 +27,7 @@ class BenchhubGroup(click.Group):
         try:
             return super().invoke(ctx)
         except UserError as exc:
-            raise _UserErrorExit(str(exc)) from None
+            raise _UserErrorExit(_one_line(str(exc))) from None
         except KeyboardInterrupt:  # 130, as shells report an interrupted command; records written are whole
             click.echo("\ninterrupted: finished runs' records are kept; run the same command again to resume",
                        err=True)
@@ -53,6 +60,8 @@ def _ints(text: str | None, option: str) -> tuple[int, ...] | None:
     if text is None:
         return None
     try:
+        if not re.fullmatch(r"[0-9,\s]*", text, flags=re.ASCII):
+            raise ValueError(text)
         values = tuple(int(v) for v in text.split(",") if v.strip())
     except ValueError:
         raise UserError(f"{option} expects comma-separated integers, got '{text}'") from None
@@ -131,6 +140,8 @@ def run(ctx, suite_name, methods, models, seeds, sweep_seeds, results_dir, max_s
     store = Store(results_dir, suite.name)
     device = select_device()
     env = environment(device)
+    if executor == "local" or not dry_run:  # a dry run refuses what the run would (a Ray cluster is not started)
+        runner, jobs = executors.make(executor, ray_address, artifacts, device, jobs, suite)
     if dry_run:
         planned = matrix_mod.dry_run(matrix.cells, registry, store, env, force)
         wide_console().print(dry_run_table(suite, matrix, planned, env["device"]))
@@ -138,7 +149,6 @@ def run(ctx, suite_name, methods, models, seeds, sweep_seeds, results_dir, max_s
             click.echo(f"data not ready (a run would refuse to start): {matrix.data_problem}")
         click.echo(f"{matrix.count()} runs planned, {len(matrix.skipped)} pairs skipped; nothing was run (--dry-run)")
         return
-    runner, jobs = executors.make(executor, ray_address, artifacts, device, jobs, suite)
     store.ensure_writable()
     console = Console(stderr=True, quiet=quiet)
     console.print(f"[bold]benchhub[/] suite [cyan]{suite.name}[/] · {matrix.count()} runs · {env['device']}"
@@ -239,12 +249,15 @@ def report(results_dir, suite_name, to_stdout):
 @cli.command()
 @click.argument("old", type=click.Path())
 @click.argument("new", type=click.Path())
-@click.option("--threshold", default=1.10, show_default=True, type=click.FloatRange(min=1.0),
+@click.option("--threshold", default=1.10, show_default=True, type=click.FloatRange(min=1.0, max=1e6),
               help="Fail when a run's train time or peak memory grows by more than this factor.")
 def compare(old, new, threshold):
     """Compare two results directories (e.g. before and after an upgrade): exit 1 if quality got
     significantly worse or time / memory grew beyond --threshold."""
     from benchhub.compare import compare as compare_dirs
+
+    if threshold != threshold:  # NaN passes click's range check and would turn the gate off
+        raise UserError("--threshold must be a number from 1 to 1000000, got nan")
 
     result = compare_dirs(old, new, threshold)
     click.echo("\n".join(result.lines))

@@ -141,9 +141,16 @@ def plan_command(models, methods, limits, effective_batch, micro_batch, text_tok
     if any(v is None for _, v in limit_values) and len(limit_values) > 1:
         raise UserError(f"--memory-limit is sizes to compare with (24GiB,80GiB) or none alone; got '{limits}'")
     limit_values = [(text, v) for text, v in limit_values if v is not None]
+    from benchhub.schemas import check_budget
+
+    check_budget({"effective_batch": effective_batch, "micro_batch": micro_batch or effective_batch},
+                 lambda loc: "--" + str(loc[0]).replace("_", "-") if loc else "budget")
     budget = Budget(effective_batch=effective_batch, micro_batch=micro_batch or effective_batch)
-    if text_tokens < 1:
-        raise UserError(f"--text-tokens must be a positive integer, got {text_tokens}")
+    if not 1 <= text_tokens <= 65536:
+        raise UserError(f"--text-tokens must be an integer from 1 to 65536, got {text_tokens}")
+    if effective_batch > 4096:
+        raise UserError(f"--effective-batch {effective_batch}: plan estimates budgets up to 4096 examples per step "
+                        "(peak memory does not grow with accumulation)")
     model_specs, method_specs = parse_component_list(models), parse_component_list(methods)
     if not model_specs or not method_specs:
         raise UserError("plan needs at least one model and one method")

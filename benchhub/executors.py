@@ -66,6 +66,7 @@ def make(name: str, ray_address: str | None, artifacts: str | None, device, jobs
         jobs = side_by_side(jobs, suite.jobs, suite.budget.threads, device, suite.budget.processes)
     else:
         executor = Ray(ray_address, device, artifacts)
+        executor.check(suite.budget)
         jobs = jobs or executor.jobs(suite.budget.threads)
     executor.reserve(jobs)
     return executor, jobs
@@ -140,18 +141,36 @@ class Ray:
         """Ray places the tasks: nothing to reserve here."""
 
     def resources(self, spec) -> dict:
+        return self.needs(spec.budget)
+
+    def needs(self, budget) -> dict:
         """What a run asks of the cluster: per process, its budget's threads as CPUs, a GPU on CUDA and its
         memory limit (a run's processes go on one node)."""
-        n = spec.budget.processes
-        out = {"num_cpus": (spec.budget.threads or 1) * n, "num_gpus": n if self.device.type == "cuda" else 0}
-        if spec.budget.memory_limit_bytes and self.device.type == "cpu":
-            out["memory"] = spec.budget.memory_limit_bytes * n
+        n = budget.processes
+        out = {"num_cpus": (budget.threads or 1) * n, "num_gpus": n if self.device.type == "cuda" else 0}
+        if budget.memory_limit_bytes and self.device.type == "cpu":
+            out["memory"] = budget.memory_limit_bytes * n
         return out
 
     def weights_dir(self, store, spec, run_id: str) -> Path:
         """--artifacts (shared storage) if named, else a folder on the worker (the record names its node)."""
         root = Path(self.artifacts) if self.artifacts else Path(tempfile.gettempdir()) / "benchhub-weights"
         return root / store.dir.name / store.weights_dir(spec, run_id).name
+
+    def check(self, budget) -> None:
+        """A run asks one node for all it needs; refuse a budget no live node can give (Ray would wait for ever)."""
+        need = self.needs(budget)
+        wanted = {"CPU": need["num_cpus"], "GPU": need["num_gpus"], "memory": need.get("memory", 0)}
+        nodes = [n.get("Resources", {}) for n in self.ray.nodes() if n.get("Alive")]
+        if not any(all(node.get(key, 0) >= amount for key, amount in wanted.items() if amount) for node in nodes):
+            largest = {key: max((node.get(key, 0) for node in nodes), default=0) for key in wanted}
+            raise UserError(f"no node of the Ray cluster can run one of this budget's runs: it asks "
+                            f"{wanted['CPU']} CPUs (threads × processes)"
+                            + (f", {wanted['GPU']} GPUs" if wanted["GPU"] else "")
+                            + (f" and {wanted['memory'] / 2**30:.1f} GiB" if wanted["memory"] else "")
+                            + f"; the largest node has {largest['CPU']:g} CPUs"
+                            + (f", {largest['GPU']:g} GPUs" if wanted["GPU"] else "")
+                            + (f", {largest['memory'] / 2**30:.1f} GiB" if wanted["memory"] else ""))
 
     def jobs(self, threads: int | None) -> int:
         cpus = int(self.ray.cluster_resources().get("CPU", 1))

@@ -252,6 +252,7 @@ class _Runner:
 def dry_run(cells: list[Cell], registry, store: Store, env: dict, force: bool) -> list[tuple]:
     """(spec, run id, what would happen) for every run known before the sweeps, nothing run."""
     rows = []
+    unread = {bad.run_id: bad.why for bad in store.unreadable()} if store.dir.is_dir() and not force else {}
     for cell in cells:
         role = "sweep" if cell.sweeps else "final"
         for spec in cell.planned_specs():
@@ -259,6 +260,8 @@ def dry_run(cells: list[Cell], registry, store: Store, env: dict, force: bool) -
             stored = store.find(job.run_id) if store.dir.is_dir() else None
             action, why = verdict(job, stored, force)
             would = "reuse (recorded)" if action == "reuse" else "run" if stored is None else f"run: {why}"
+            if job.run_id in unread:  # as `run` would: not re-run until --force
+                would = f"not run: its record is not understood ({unread[job.run_id]}); --force re-runs it"
             rows.append((spec, job.run_id, f"{would}{' (sweep: validation only)' if cell.sweeps else ''}"))
         if cell.sweeps:
             rows.append((cell.spec, "–", f"then the chosen lr × final seeds {', '.join(map(str, cell.seeds))} "

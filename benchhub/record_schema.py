@@ -26,10 +26,12 @@ from benchhub.status import Status
 
 Text = str
 Name = Annotated[str, Field(min_length=1)]
-Count = Annotated[int, Field(ge=0)]  # bytes, examples, steps, parameters
-PositiveInt = Annotated[int, Field(ge=1)]
-Number = Annotated[float, Field(allow_inf_nan=False)]  # an int is a number too; NaN and infinity are not
-NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+# Bounds a reader can compute and plot with: counts exact in a float, numbers far from float overflow
+LARGEST = 1e15
+Count = Annotated[int, Field(ge=0, le=2**53)]  # bytes, examples, steps, parameters
+PositiveInt = Annotated[int, Field(ge=1, le=2**53)]
+Number = Annotated[float, Field(ge=-LARGEST, le=LARGEST, allow_inf_nan=False)]  # an int is a number too
+NonNegative = Annotated[float, Field(ge=0, le=LARGEST, allow_inf_nan=False)]
 Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 Scores = dict[str, Number | None]  # a metric's value; null where it was not finite when measured
 RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -91,9 +93,10 @@ def _same_length(split: dict) -> dict:
         if name == "ids":
             continue
         bad = next((v for v in values if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))
-                                                           or not math.isfinite(v))), False)
+                                                           or not math.isfinite(v) or abs(v) > LARGEST)), False)
         if bad is not False:
-            raise ValueError(f"{name} must be a list of finite numbers (or null), got {bad!r} in it")
+            raise ValueError(f"{name} must be a list of finite numbers within ±{LARGEST:g} (or null), got {bad!r} "
+                             "in it")
         if ids is not None and len(values) != len(ids):
             raise ValueError(f"{name} has {len(values)} scores for {len(ids)} ids; each example needs one")
     return split

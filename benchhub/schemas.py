@@ -12,7 +12,8 @@ import math
 import re
 from typing import Annotated, Any, Callable, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator,
+                      model_validator)
 
 from benchhub.errors import UserError, unknown_name
 
@@ -100,7 +101,7 @@ class SuiteHead(BaseModel):
 
     model_config = _STRICT
 
-    name: Annotated[str, Field(pattern=NAME_PATTERN)] | None = None
+    name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=60)] | None = None  # a results folder's name
     description: str = ""
     methods: Annotated[list[str], Field(min_length=1)]
     models: Annotated[list[str], Field(min_length=1)]
@@ -111,13 +112,21 @@ class SuiteHead(BaseModel):
     reference: str | None = None
     jobs: Annotated[int, Field(ge=1, le=MAX_JOBS)] = 1
 
-    @model_validator(mode="after")
-    def _distinct(self):
-        for key in ("seeds", "sweep_seeds"):
-            twice = repeated(getattr(self, key) or [])
-            if twice is not None:
-                raise ValueError(f"{key}: seed {twice} is listed twice; each seed is one run")
-        return self
+    @field_validator("seeds", "sweep_seeds")
+    @classmethod
+    def _distinct(cls, seeds):
+        twice = repeated(seeds or [])
+        if twice is not None:
+            raise ValueError(f"seed {twice} is listed twice; each seed is one run")
+        return seeds
+
+    @field_validator("methods", "models", "metrics")
+    @classmethod
+    def _once(cls, entries):
+        twice = repeated(entries)
+        if twice is not None:
+            raise ValueError(f"{twice} is listed twice; each entry is one row")
+        return entries
 
 
 class Named(BaseModel):

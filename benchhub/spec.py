@@ -69,6 +69,8 @@ def _value(text: str):
         return tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         return text.strip()
+    except RecursionError:
+        raise UserError(f"option value nested too deeply: {text[:40]}…") from None
 
 
 def parse_component(text: str) -> ComponentSpec:
@@ -114,7 +116,10 @@ def instantiate(cls: type, name: str, options: dict):
 def check_options(kind: str, cls: type, name: str, options: dict):
     """Validate a component's options (known, of their annotated types, then the class's own checks) by
     instantiating it once; returns the instance. Every problem is a one-line UserError."""
-    options = {**split_name(name, cls)[1], **options}
+    variant = split_name(name, cls)[1]
+    for key in variant.keys() & options.keys():
+        raise UserError(f"{kind} '{name}' sets {key} by its name; do not give {key} as an option too")
+    options = {**variant, **options}
     try:
         inspect.signature(cls).bind(**options)
     except TypeError:

@@ -142,14 +142,20 @@ def _regular(path: Path) -> bool:
         return False
 
 
+MAX_RECORD_BYTES = 64 * 2**20  # the largest records here are ~100 KiB (per-example scores of a few hundred)
+
+
 def _read_text(path: Path) -> str:
     """A regular file's text; OSError for anything else. Opened without blocking, so a FIFO put in place of
     the file after it was listed cannot block the reader either."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
     with open(fd, "rb", closefd=True) as fh:
-        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+        info = os.fstat(fh.fileno())
+        if not stat.S_ISREG(info.st_mode):
             raise OSError(f"not a regular file: {path}")
-        return fh.read().decode("utf-8")
+        if info.st_size > MAX_RECORD_BYTES:
+            raise OSError(f"{info.st_size} bytes; a record is at most {MAX_RECORD_BYTES}")
+        return fh.read(MAX_RECORD_BYTES + 1).decode("utf-8")
 
 
 def run_id_of(path: Path) -> str:
@@ -211,6 +217,10 @@ def suite_stores(results_dir, suite: str | None = None) -> list[Store]:
     stores = [s for s in (Store(root, n) for n in names) if s.records()]
     if not stores:
         where = f"suite '{suite}' in {root}" if suite else str(root)
+        unread = sum(len(Store(root, n).unreadable()) for n in names)
+        if unread:
+            raise UserError(f"no record of {where} is one this benchhub understands ({unread} file(s) are not: "
+                            "`benchhub show FILE` says why; `benchhub run` sets them aside)")
         raise UserError(f"no results found for {where}; run `benchhub run` first")
     return stores
 

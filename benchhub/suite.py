@@ -66,6 +66,8 @@ def load_suite(name_or_path: str) -> Suite:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"malformed suite file {path}: {exc}") from None
+    except RecursionError:
+        raise UserError(f"malformed suite file {path}: nested too deeply") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"cannot read suite file {path}: {exc}") from None
     return suite_from_dict(data, default_name=path.stem, source=str(path))
@@ -98,6 +100,10 @@ def suite_from_dict(data: dict, default_name: str = "suite", source: str = "<dic
     parsed = schemas.check(schemas.SuiteFile, data, schemas.toml_key, prefix=f"suite {source}: ", top="table")
     head = parsed.suite
     labels = [parse_component(m).label() for m in head.methods]
+    for key, entries in (("methods", head.methods), ("models", head.models), ("metrics", head.metrics)):
+        written = [parse_component(m).label() for m in entries]
+        twice = schemas.repeated(written)
+        _expect(twice is None, source, f"[suite] {key}: {twice} is listed twice; each entry is one row")
     for key in ("baseline", "reference"):
         _expect(getattr(head, key) is None or getattr(head, key) in labels, source,
                 f"{key} must be one of the suite's methods ({', '.join(labels)}), got {getattr(head, key)!r}")

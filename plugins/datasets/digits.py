@@ -50,6 +50,15 @@ class Digits(benchhub.Dataset):
         """Every digit of the domain (or the first `size`), in a fixed shuffled order."""
         return digit_examples(self.domain)[:size]
 
+    def check(self) -> None:
+        """train_size + eval_size fit the domain's images (counted without drawing them)."""
+        from sklearn.datasets import load_digits
+
+        available = sum(int(label) in DOMAINS[self.domain] for label in load_digits().target)
+        if self.train_size + self.eval_size > available:
+            raise benchhub.UserError(f"dataset digits: domain {self.domain} has {available} images; train_size + "
+                                     f"eval_size = {self.train_size + self.eval_size} must be at most that")
+
     def load(self, seed: int = 0) -> Splits:
         examples = digit_examples(self.domain)
         if self.train_size + self.eval_size > len(examples):

@@ -36,7 +36,7 @@ def test_malformed_suite_toml(fresh_plugins, tmp_path):
      "unknown [budget] key 'micro_bath'"),
     ('[suite]\nmethods = ["full"]\nmodels = ["blip2:tiny"]\n[dataset]\nname = "shapes"\n[extra]\n', "unknown table 'extra'"),
     ('[suite]\nmethods = ["full"]\nmodels = ["blip2:tiny"]\n[dataset]\nname = "shapes"\ntrain_size = -1\n',
-     "train_size must be a positive integer"),
+     "train_size must be an integer from 1 to 10000000, got -1"),
 ])
 def test_invalid_suite_contents(fresh_plugins, tmp_path, body, needle):
     path = tmp_path / "suite.toml"

@@ -353,3 +353,53 @@ def test_the_budget_of_a_suite_is_checked_in_bounded_time(fresh_plugins, tmp_pat
 ])
 def test_values_only_a_run_would_have_found_are_refused_at_plan_time(fresh_plugins, tmp_path, args, needle):
     _refused(tmp_path, ["run", "--suite", "tiny", *args], needle)
+
+
+# ---------------------------------------------------------------- issue 22: a reviewer's hostile second pass
+
+
+@pytest.mark.parametrize("tables, needle", [
+    ({"suite": 'methods = ["zero-shot", "zero-shot"]'}, "[suite] methods: zero-shot is listed twice"),
+    ({"suite": 'models = ["blip2:tiny", "blip2:tiny"]'}, "[suite] models: blip2:tiny is listed twice"),
+    ({"suite": "seeds = [0, 0]"}, "[suite] seeds: seed 0 is listed twice"),
+    ({"suite": f'name = "{"n" * 61}"'}, "[suite] name must have at most 60 characters"),
+    ({"suite": "seeds = " + "[" * 500 + "]" * 500}, "nested too deeply"),
+    ({"budget": 'memory_limit = "' + "9" * 400 + '"'}, "cannot parse memory limit"),
+    ({"budget": 'memory_limit = "４GiB"'}, "cannot parse memory limit"),
+    ({"dataset": "train_size = 9223372036854775807"}, "train_size must be an integer from 1 to 10000000"),
+    ({"model": 'preset = "opt-2.7b"'}, "model 'blip2:tiny' sets preset by its name"),
+])
+def test_what_a_hostile_reviewer_found_in_suites_is_refused(fresh_plugins, tmp_path, tables, needle):
+    _refused(tmp_path, ["run", "--suite", _tiny_with(tmp_path, **tables), "--dry-run"], needle)
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["run", "--suite", "tiny", "--models", 'blip2:tiny(preset="tiny")'], "sets preset by its name"),
+    (["run", "--suite", "tiny", "--methods", 'peft:lora(type="ia3")'], "sets type by its name"),
+    (["run", "--suite", "tiny", "--methods", "lora(r=" + "[" * 500 + "]" * 500 + ")"], "nested too deeply"),
+    (["run", "--suite", "tiny", "--memory-limit", "9" * 400], "cannot parse memory limit"),
+    (["run", "--suite", "tiny", "--seeds", "1_0"], "--seeds expects comma-separated integers"),
+    (["run", "--suite", "tiny", "--methods", "lora\x1b[31m"], "\\x1b"),
+    (["run", "--suite", "tiny", "--threads", "1000", "--dry-run"], "give at most"),
+])
+def test_what_a_hostile_reviewer_found_on_the_command_line_is_refused(fresh_plugins, tmp_path, args, needle):
+    _refused(tmp_path, args, needle)
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["plan", "--models", "blip2:tiny", "--effective-batch", "1048576"], "plan estimates budgets up to 4096"),
+    (["plan", "--models", "blip2:tiny", "--effective-batch", "0"], "--effective-batch must be greater than"),
+    (["plan", "--models", "blip2:tiny", "--text-tokens", "1000000000000"], "--text-tokens must be an integer"),
+    (["compare", ".", ".", "--threshold", "nan"], "--threshold must be a number"),
+])
+def test_plan_and_compare_refuse_values_that_would_hang_or_disarm_them(fresh_plugins, tmp_path, args, needle):
+    before = _snapshot(tmp_path)
+    assert_one_line_error(invoke(*args), needle)
+    assert _snapshot(tmp_path) == before
+
+
+def test_digits_sizes_beyond_the_domain_are_refused_at_plan_time(fresh_plugins, tmp_path):
+    suite = tmp_path / "d.toml"
+    suite.write_text('[suite]\nmethods = ["full"]\nmodels = ["vit:tiny"]\n[dataset]\nname = "digits"\n'
+                     "train_size = 800\neval_size = 800\n")
+    _refused(tmp_path, ["run", "--suite", suite], "dataset digits: domain target has")

@@ -113,6 +113,11 @@ DAMAGE = [
     ("not-unicode", {"error": "\ud800"}, "error is not valid Unicode text"),
     ("nested-deeply", _deep, "nested too deeply"),
 ]
+DAMAGE += [  # a reviewer's second pass: values that fit JSON but no reader's arithmetic or plot
+    ("peak-bytes-huge", {"memory.peak_bytes": 10**400}, "memory.peak_bytes must be less than or equal to"),
+    ("score-huge", {"metrics.CIDEr": 1e308}, "metrics.CIDEr must be less than or equal to"),
+    ("seconds-huge", {"train.seconds": 1e308}, "train.seconds must be less than or equal to"),
+]
 IDS = [d[0] for d in DAMAGE]
 
 
@@ -225,13 +230,16 @@ def _planned_run_ids(suite) -> list[str]:
 
 
 @pytest.mark.parametrize("name, change, needle", DAMAGE, ids=IDS)
-def test_dry_run_plans_a_run_whose_record_is_damaged(toy, toy_suite, tmp_path, name, change, needle):
+def test_dry_run_says_a_run_whose_record_is_damaged_waits_for_force(toy, toy_suite, tmp_path, name, change, needle):
     suite = toy_suite(["full"])
     run_id = _planned_run_ids(suite)[0]
     path = _write(tmp_path / "results" / "toy", change, run_id, name="toy__full__seed0")
     result = invoke("run", "--suite", suite, "--seeds", "0,1", "--dry-run", "--results", tmp_path / "results")
     assert result.exit_code == 0 and "Traceback" not in result.output, result.output
-    assert re.search(rf"{run_id}\s+run\b", result.output), result.output
+    assert re.search(rf"{run_id}\s+not run: its record is not understood", result.output), result.output
+    forced = invoke("run", "--suite", suite, "--seeds", "0,1", "--dry-run", "--force", "--results",
+                    tmp_path / "results")
+    assert re.search(rf"{run_id}\s+run\b", forced.output), forced.output  # as `run --force` would
     assert path.exists()  # a dry run sets nothing aside
 
 
@@ -385,3 +393,13 @@ def test_show_takes_every_record_the_schema_accepts(tmp_path, how):
         result = invoke("show", str(file), "--results", tmp_path)
         assert result.exit_code == 0 and "Traceback" not in result.output, (path, result.output)
     assert accepted > 20
+
+
+def test_a_record_file_too_large_to_be_a_record_is_never_read_whole(tmp_path):
+    from benchhub.store import MAX_RECORD_BYTES
+
+    path = tmp_path / "blip2-tiny__lora__seed0__00000000000000bb.json"
+    with open(path, "wb") as fh:
+        fh.truncate(MAX_RECORD_BYTES + 1)  # sparse: no disk used
+    record, why = load_record(path)
+    assert record is None and "a record is at most" in why

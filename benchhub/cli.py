@@ -280,7 +280,8 @@ def show(run, results_dir, as_json):
     from benchhub.store import find_record
 
     record, path = find_record(run, results_dir)
-    click.echo(record.to_json() if as_json else show_text(record, path))
+    text = record.to_json() if as_json else show_text(record, path)
+    click.echo("\n".join(_one_line(line, limit=10**6) for line in text.splitlines()))  # a label may hold escapes
 
 
 @cli.command()

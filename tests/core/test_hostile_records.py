@@ -403,3 +403,9 @@ def test_a_record_file_too_large_to_be_a_record_is_never_read_whole(tmp_path):
         fh.truncate(MAX_RECORD_BYTES + 1)  # sparse: no disk used
     record, why = load_record(path)
     assert record is None and "a record is at most" in why
+
+
+def test_show_never_sends_a_records_control_characters_to_the_terminal(tmp_path):
+    path = _write(tmp_path / "default", {"config.method_label": "lora\x1b]0;pwned\x07"}, "00000000000000cc")
+    result = invoke("show", str(path), "--results", tmp_path)
+    assert result.exit_code == 0 and "\x1b" not in result.output and "\\x1b]0;pwned\\x07" in result.output

@@ -60,7 +60,7 @@ def _ints(text: str | None, option: str) -> tuple[int, ...] | None:
     if text is None:
         return None
     try:
-        if not re.fullmatch(r"[0-9,\s]*", text, flags=re.ASCII):
+        if not re.fullmatch(r"[0-9,\s+-]*", text, flags=re.ASCII):
             raise ValueError(text)
         values = tuple(int(v) for v in text.split(",") if v.strip())
     except ValueError:

@@ -43,10 +43,12 @@ def lr_grid(method: ComponentSpec, method_cls: type, options: dict) -> tuple[flo
 def check_option_tables(suite, registry) -> None:
     """Every [methods.X] / [models.X] table names a registered method / model (else it would silently do nothing)."""
     for kind, tables in (("method", suite.method_options), ("model", suite.model_options)):
-        for key in tables:
+        for key, options in tables.items():
             try:
-                registry.get_variant(kind, key)
-            except UserError as exc:
+                cls = registry.get_variant(kind, key)
+                check_options(kind, cls, key, {k: v for k, v in options.items() if not (kind == "method" and
+                                                                                        k == "lr")})
+            except UserError as exc:  # an option no entry would take is refused, never silently ignored
                 raise UserError(f"suite {suite.source}: [{kind}s.{key}] table: {exc}") from None
 
 
@@ -71,6 +73,13 @@ def check_method(method, meta_bundle) -> None:
         getattr(method, "check", lambda _: None)(meta_bundle)
     except RunFailure:
         pass
+    except UserError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a plugin's bug: one line naming it, not a traceback
+        where = type(method).__module__
+        raise UserError(f"method '{getattr(method, 'name', type(method).__name__)}' ({where}): its check(meta_bundle) "
+                        f"raised {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} (meta_bundle "
+                        "is a function: call meta_bundle() for the bundle)") from None
 
 
 def check_data(dataset, strict: bool) -> str | None:

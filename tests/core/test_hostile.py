@@ -403,3 +403,24 @@ def test_digits_sizes_beyond_the_domain_are_refused_at_plan_time(fresh_plugins, 
     suite.write_text('[suite]\nmethods = ["full"]\nmodels = ["vit:tiny"]\n[dataset]\nname = "digits"\n'
                      "train_size = 800\neval_size = 800\n")
     _refused(tmp_path, ["run", "--suite", suite], "dataset digits: domain target has")
+
+
+@pytest.mark.parametrize("table, needle", [
+    ('[models.blip2]\nbogus = 1', "[models.blip2] table: blip2 has no option 'bogus'"),
+    ('[methods.frozen-top]\nkk = 1', "[methods.frozen-top] table: method 'frozen-top' has no option 'kk'"),
+    ('[methods.zero-shot]\nr = 4', "[methods.zero-shot] table: method 'zero-shot' has no option 'r'"),
+])
+def test_an_option_table_no_entry_would_use_is_still_checked(fresh_plugins, tmp_path, table, needle):
+    """Issue 23: an option under [models.X] / [methods.X] is refused at plan time, never silently ignored."""
+    suite = tmp_path / "t.toml"
+    suite.write_text(TINY + "\n" + table + "\n")
+    _refused(tmp_path, ["run", "--suite", suite, "--dry-run"], needle)
+
+
+def test_a_plugin_check_that_raises_is_one_line_naming_the_plugin(fresh_plugins, tmp_path, monkeypatch):
+    """Issue 23: a check(meta_bundle) that treats meta_bundle as the bundle ended in a 41-line traceback."""
+    from benchhub_plugins.methods import lora
+
+    monkeypatch.setattr(lora.Lora, "check", lambda self, meta_bundle: meta_bundle.towers)
+    _refused(tmp_path, ["run", "--suite", "tiny", "--methods", "lora", "--dry-run"],
+             "method 'lora' (benchhub_plugins.methods.lora): its check(meta_bundle) raised AttributeError")

@@ -237,6 +237,9 @@ def report(results_dir, suite_name, to_stdout):
     for store in suite_stores(results_dir, suite_name):
         path = write_leaderboard(store)
         click.echo(f"{path} ({len(store.records())} records)", err=to_stdout)
+        written = [p for p in (path.with_name(n) for n in ("report.html", "leaderboard.csv", "leaderboard.json"))
+                   if p.is_file()]
+        click.echo("also: " + ", ".join(map(str, written)), err=to_stdout)
         unread = [bad for bad in store.unreadable() if bad.path.suffix == ".json"]
         if unread:
             click.echo(f"  left out {len(unread)} file(s) that are not records this benchhub understands (`benchhub "

@@ -81,7 +81,8 @@ def make_row(records: list[RunRecord], metric_columns: list[str]) -> dict:
     row["trains"] = bool(row["trainable"])
     row["time_limited"] = any((r.train or {}).get("stopped_by") == "time" for r in use)
     row["steps"] = [(t.get("steps"), t.get("planned_steps") or _planned(r)) for r, t in zip(use, train)]
-    row["busy"] = sorted({(r.load or {}).get("why") or "busy" for r in use if (r.load or {}).get("busy")})
+    row["busy"] = sorted({part for r in use if (r.load or {}).get("busy")  # each reason once
+                          for part in ((r.load or {}).get("why") or "busy").split("; ")})
     return row
 
 

@@ -377,3 +377,14 @@ def test_a_label_matplotlib_would_read_as_tex_still_gets_a_report(fresh_plugins,
     assert result.exit_code == 0, result.output
     html = (store.dir / "report.html").read_text()
     assert "v_proj|$^^$" in html and html.count("data:image/png") >= 3
+
+
+def test_the_busy_footnote_says_each_reason_once():
+    import dataclasses
+
+    why = "1 run(s) of other benchhub processes at the same time"
+    runs = [dataclasses.replace(record("full", seed=s, cider=3.0, train_s=9.0),
+                                load={"busy": True, "why": f"{why}; load 6.6 on 2 cores" if s else why, "cores": 2})
+            for s in range(2)]
+    text = render(runs)
+    assert text.count(why) == 1 and "load 6.6 on 2 cores" in text

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from benchhub.records import RunRecord
 from benchhub.report.markdown import code
 from benchhub.paired import difference, seeds_differ, seeds_p_value
+from benchhub.errors import UserError
 from benchhub.spec import ComponentSpec
 from benchhub.store import suite_stores
 
@@ -95,6 +96,12 @@ def _ratio(old: list, new: list) -> float | None:
 def compare(old_dir, new_dir, threshold: float = 1.10) -> Comparison:
     """The comparison as Markdown lines, and why it fails (significantly worse quality, ratios over threshold)."""
     old, new = _evaluated(old_dir), _evaluated(new_dir)
+    setups = [{(model, dataset) for model, _, dataset in side} for side in (old, new)]
+    if old and new and not setups[0] & setups[1]:  # a gate pointed at the wrong directory must not pass
+        shown = ["; ".join(f"{m} on {d}" for m, d in sorted(side)[:2]) + ("; …" if len(side) > 2 else "")
+                 for side in setups]
+        raise UserError(f"{old_dir} and {new_dir} share no model × dataset pair (old: {shown[0]}; new: {shown[1]}); "
+                        "nothing to compare")
     result = Comparison()
     pairs = []
     for key in sorted(set(old) & set(new)):

@@ -100,3 +100,14 @@ def test_overlapping_seeds_are_said(tmp_path):
     more = _suite(2.0) + [record("lora", seed=2, cider=2.1, trainable=900, train_s=4.0)]
     result = invoke("compare", old, _write(tmp_path / "new", more))
     assert "some seeds are on both sides for `lora`" in result.output
+
+
+def test_directories_that_share_no_model_and_dataset_are_refused_in_one_line(tmp_path):
+    """Issue 23: a regression gate pointed at the wrong directory (another suite) must not pass."""
+    from cli_helpers import assert_one_line_error
+
+    old = _write(tmp_path / "old", _suite(2.0))
+    elsewhere = [dataclasses.replace(r, config={**r.config, "dataset": {"name": "digits", "options": {}}},
+                                     run_id=r.run_id + "d") for r in _suite(2.0)]
+    new = _write(tmp_path / "new", elsewhere)
+    assert_one_line_error(invoke("compare", old, new), "share no model × dataset pair")

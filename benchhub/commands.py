@@ -156,7 +156,8 @@ def plan_command(models, methods, limits, effective_batch, micro_batch, text_tok
         raise UserError("plan needs at least one model and one method")
     quiet_libraries()
     table, failed = plan_table(registry, model_specs, method_specs, budget, limit_values, text_tokens,
-                               "bf16-mixed" if precision == "bf16" else precision)
+                               "bf16-mixed" if precision == "bf16" else precision,
+                               progress=lambda text: click.echo(text, err=True))
     if table.row_count:
         wide_console().print(table, width=240)
     for model, method, why in failed:

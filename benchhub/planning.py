@@ -127,8 +127,11 @@ def quantized_modules(bundle) -> list:
             and not any(k in name.split(".") for k in keep)]
 
 
+HEADROOM = 0.9  # a plan "fits" when its estimate is within this share of the limit
+
+
 def plan_table(registry, models: list, methods: list, budget, limits: list[tuple[str, int]], text_tokens: int,
-               precision: str):
+               precision: str, progress=lambda text: None):
     """`benchhub plan`: (a rich table with one row per model × method that could be planned,
     [(model, method, why) for each pair that could not])."""
     from rich.table import Table
@@ -141,8 +144,9 @@ def plan_table(registry, models: list, methods: list, budget, limits: list[tuple
                   f"activations/other @{m}", f"peak @{m}", *[f"fits {t}?" for t, _ in limits], box=None,
                   title=f"estimated tensor peak of one training step ({precision}, effective batch "
                         f"{budget.effective_batch}, {text_tokens} text tokens per example); 'yes @m×k' = "
-                        "micro-batch m with k accumulation steps. Not included: the CUDA context and allocator "
-                        "fragmentation (leave ~10 % headroom), or the CPU process's runtime (~350 MiB)")
+                        "micro-batch m with k accumulation steps whose estimate is within 90 % of the limit (the "
+                        "rest is headroom for what is not estimated: the CUDA context and allocator "
+                        "fragmentation, or the CPU process's runtime, ~350 MiB)")
     for model in models:
         model_cls = registry.get_variant("model", model.name)
         check_options("model", model_cls, model.name, model.options)
@@ -150,6 +154,7 @@ def plan_table(registry, models: list, methods: list, budget, limits: list[tuple
             method_cls = registry.get_variant("method", method.name)
             options = {k: v for k, v in method.options.items() if k != "lr"}
             check_options("method", method_cls, method.name, options)
+            progress(f"planning {model.label()} × {method.label()} …")
             try:
                 pair = PairPlan(instantiate(model_cls, model.name, model.options),
                                 instantiate(method_cls, method.name, options), text_tokens, precision,
@@ -173,7 +178,7 @@ def _plan_row(pair: PairPlan, model: str, method: str, budget, limits) -> list[s
     top = pair.step(budget.micro_batch)
     cells += [fmt(top["activations_other"]), fmt(top["peak_allocated"])]
     for _, limit in limits:
-        chosen, est = pair.fits(limit, budget.micro_batch)
+        chosen, est = pair.fits(int(limit * HEADROOM), budget.micro_batch)
         cells.append(f"yes @{chosen}×{budget.effective_batch // chosen}" if chosen
                      else f"no: {fmt(est['peak_allocated'])} @1")
     return cells

@@ -32,10 +32,12 @@ def fmt_num(mean, std, digits: int) -> str:
     return f"{text} ± {std:.{digits}f}" if std is not None else text
 
 
-def render_leaderboard(records: list[RunRecord], suite: str, describe_metric=None) -> str:
+def render_leaderboard(records: list[RunRecord], suite: str, describe_metric=None, figure=None) -> str:
     """The Markdown leaderboard of a suite's records (deterministic for the same records).
 
     `describe_metric(label) -> (citation, task) | None` asks the metric plugins where numbers come from.
+    `figure(index, board, plot) -> src | None` draws a table's plot (`figures.plots`) and says where the picture
+    is: each table is then followed by its plots, each with a heading and a caption.
     """
     lines = [f"# Leaderboard: {code(suite)}", ""]
     if not records:
@@ -43,8 +45,10 @@ def render_leaderboard(records: list[RunRecord], suite: str, describe_metric=Non
     tables = boards(records, _View)
     budgets = sorted({b.budget for b in tables})
     lines += _preamble(records, budgets, describe_metric) + [""]
-    for board in tables:
+    for index, board in enumerate(tables):
         lines += _table(board, len(budgets) > 1)
+        if figure is not None:
+            lines += _plots(index, board, figure)
     lines += [_footnote(records), ""]
     return "\n".join(lines)
 
@@ -111,6 +115,17 @@ def _table(board, several_budgets: bool) -> list[str]:
     if errors:
         lines += ["", "Failures:"] + [f"- {code(m)} seed {s}: {md_text(e)}" for m, s, e in errors]
     return lines + [""]
+
+
+def _plots(index: int, board, figure) -> list[str]:
+    from benchhub.report.figures import plots
+
+    lines = []
+    for plot in plots(board):
+        src = figure(index, board, plot)
+        if src:
+            lines += [f"### {md_text(plot.title)}", "", md_text(plot.caption), "", f"![{md_text(plot.title)}]({src})", ""]
+    return lines
 
 
 def _others(board) -> list[str]:

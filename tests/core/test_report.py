@@ -223,7 +223,18 @@ def test_write_leaderboard_reads_the_store(tmp_path):
     assert all(isinstance(r, RunRecord) for r in store.records())
     path = write_leaderboard(store, plugins.registry())
     assert path == tmp_path / "golden" / "leaderboard.md"
-    assert path.read_text() == render(sorted(golden_records(), key=lambda r: store.path_for(r.spec, r.run_id)))
+    written = path.read_text()
+    plain = render(sorted(golden_records(), key=lambda r: store.path_for(r.spec, r.run_id)))
+    # the same text, with each table followed by its plots: a heading, a caption and a PNG beside the Markdown
+    links = re.findall(r"^!\[[^\]]*\]\((plots/[^)]+\.png)\)$", written, re.M)
+    assert links and all((store.dir / link).stat().st_size > 1000 for link in links)
+    assert sorted(p.name for p in (store.dir / "plots").iterdir()) == sorted(Path(link).name for link in links)
+    assert re.sub(r"(?ms)^### .*?^!\[[^\n]*\n\n", "", written) == plain
+    assert len(re.findall(r"^### ", written, re.M)) == len(links)
+    stale = store.dir / "plots" / "table9-loss.png"
+    stale.write_bytes(b"old")
+    write_leaderboard(store, plugins.registry())
+    assert not stale.exists()  # a table that went away takes its pictures with it
 
 
 def test_pareto_marks_only_undominated_runs():
@@ -376,7 +387,8 @@ def test_a_label_matplotlib_would_read_as_tex_still_gets_a_report(fresh_plugins,
     result = invoke("report", "--suite", "golden", "--results", tmp_path)
     assert result.exit_code == 0, result.output
     html = (store.dir / "report.html").read_text()
-    assert "v_proj|$^^$" in html and html.count("data:image/png") >= 3
+    assert "v_proj|$^^$" in html and html.count("Plotly.newPlot(") >= 3
+    assert len(list((store.dir / "plots").glob("*.png"))) >= 3  # the PNGs beside leaderboard.md drew it too
 
 
 def test_the_busy_footnote_says_each_reason_once():

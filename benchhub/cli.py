@@ -253,16 +253,23 @@ def report(results_dir, suite_name, to_stdout):
 @click.argument("old", type=click.Path())
 @click.argument("new", type=click.Path())
 @click.option("--threshold", default=1.10, show_default=True, type=click.FloatRange(min=1.0, max=1e6),
-              help="Fail when a run's train time or peak memory grows by more than this factor.")
-def compare(old, new, threshold):
+              help="Fail when the median train time or peak memory over a run's quiet seeds grows by more than "
+                   "this factor.")
+@click.option("--pair", "pairs", multiple=True, metavar="OLD=NEW",
+              help="Pair the old side's method label OLD with the new side's NEW (repeatable), e.g. "
+                   "--pair 'lora=lora(r=16)'.")
+def compare(old, new, threshold, pairs):
     """Compare two results directories (e.g. before and after an upgrade): exit 1 if quality got
-    significantly worse or time / memory grew beyond --threshold."""
-    from benchhub.compare import compare as compare_dirs
+    significantly worse or time / memory grew beyond --threshold.
+
+    Runs pair by model × dataset × method name (the same label first, else the one run of that method on
+    each side); --pair states a pairing. Timings on a busy machine are shown, never gated."""
+    from benchhub.compare import compare as compare_dirs, parse_pairs
 
     if threshold != threshold:  # NaN passes click's range check and would turn the gate off
         raise UserError("--threshold must be a number from 1 to 1000000, got nan")
 
-    result = compare_dirs(old, new, threshold)
+    result = compare_dirs(old, new, threshold, parse_pairs(pairs))
     click.echo("\n".join(result.lines))
     for reason in result.worse:
         click.echo(f"worse: {reason}", err=True)

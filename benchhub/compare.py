@@ -2,8 +2,10 @@
 upgrade), and whether it moved beyond noise.
 
 Each side is a results directory or one suite's directory within it; only the records its leaderboard
-ranks count (`report.currency`). Runs are matched by model × method × dataset, every seed of each side
-(the seeds may differ: a re-run with other final seeds is compared too). A quality change is beyond noise
+ranks count (`report.currency`). Runs are paired by model × dataset × method name, every seed of each side
+(the seeds may differ: a re-run with other final seeds is compared too): the same label first, then, per
+model × dataset × method name, the one label left on each side (`lora` against `lora(r=16)`, with the option
+differences listed as budget differences are); `--pair OLD=NEW` states a pairing explicitly. A quality change is beyond noise
 when the 95 % interval of new − old (per-example scores on the examples both scored, plus each side's
 seed-to-seed variance, Welch degrees of freedom) excludes zero; without per-example scores, Welch's
 t-test over seeds decides, and with one seed of a method that trains nothing can be said ("?").
@@ -35,6 +37,88 @@ class Comparison:
 def _key(r: RunRecord) -> tuple:
     c = r.config
     return c["model"]["name"], r.label, ComponentSpec(c["dataset"]["name"], c["dataset"].get("options", {})).label()
+
+
+@dataclass
+class Pair:
+    model: str
+    dataset: str
+    old_label: str
+    new_label: str
+    old: list  # records, by seed
+    new: list
+    how: str = "same label"  # or "method name", "--pair"
+
+    @property
+    def method(self) -> str:
+        return self.old_label if self.old_label == self.new_label else f"{self.old_label} → {self.new_label}"
+
+
+def parse_pairs(given: tuple[str, ...]) -> dict[str, str]:
+    """`--pair OLD=NEW` values as {old label: new label} (a UserError for a malformed or repeated one)."""
+    out: dict[str, str] = {}
+    for text in given:
+        # a label may hold '=' inside its options: split at the '=' outside parentheses
+        depth, cut = 0, None
+        for i, ch in enumerate(text):
+            depth += {"(": 1, ")": -1}.get(ch, 0)
+            if ch == "=" and depth == 0:
+                cut = i
+                break
+        if cut is None or not text[:cut].strip() or not text[cut + 1:].strip():
+            raise UserError(f"--pair must be OLD_LABEL=NEW_LABEL (e.g. --pair 'lora=lora(r=16)'), got {text!r}")
+        old, new = text[:cut].strip(), text[cut + 1:].strip()
+        if old in out:
+            raise UserError(f"--pair gives {old!r} twice")
+        out[old] = new
+    return out
+
+
+def _labels(side: dict) -> list[str]:
+    return sorted({label for _, label, _ in side})
+
+
+def pair_runs(old: dict, new: dict, explicit: dict[str, str]) -> tuple[list[Pair], list[str]]:
+    """Pairs (explicit, then same label, then the single label left per model × dataset × method name) and
+    what is left unpaired, with why."""
+    for label, where, side in [(o, "old", old) for o in explicit] + [(n, "new", new) for n in explicit.values()]:
+        if label not in _labels(side):
+            raise UserError(f"--pair: no ranked run labelled {label!r} on the {where} side; it has "
+                            + ", ".join(_labels(side)[:12]))
+    left_old, left_new = set(old), set(new)
+    pairs = []
+
+    def take(o, n, how):
+        left_old.discard(o)
+        left_new.discard(n)
+        pairs.append(Pair(o[0], o[2], o[1], n[1], [old[o][s] for s in sorted(old[o])],
+                          [new[n][s] for s in sorted(new[n])], how))
+
+    for o in sorted(old):
+        if o[1] in explicit and (n := (o[0], explicit[o[1]], o[2])) in new:
+            take(o, n, "--pair")
+    for o in sorted(left_old & left_new):
+        if o[1] not in explicit and o[1] not in explicit.values():
+            take(o, o, "same label")
+
+    def name(side, key):
+        return next(iter(side[key].values())).config["method"]["name"]
+
+    groups: dict[tuple, tuple[list, list]] = defaultdict(lambda: ([], []))
+    for o in left_old:
+        groups[o[0], o[2], name(old, o)][0].append(o)
+    for n in left_new:
+        groups[n[0], n[2], name(new, n)][1].append(n)
+    unpaired = []
+    for (model, dataset, method), (olds, news) in sorted(groups.items()):
+        if len(olds) == 1 and len(news) == 1 and olds[0][1] not in explicit and news[0][1] not in explicit.values():
+            take(olds[0], news[0], "method name")
+            continue
+        why = ("ambiguous: several runs of this method; state one with --pair OLD=NEW" if olds and news
+               else "on the old side only" if olds else "on the new side only")
+        unpaired += [f"{code(key[1])} on {code(model)} ({why})" for key in sorted(olds + news)]
+    pairs.sort(key=lambda p: (p.model, p.dataset, p.old_label, p.new_label))
+    return pairs, unpaired
 
 
 def _stores(path) -> list:
@@ -93,7 +177,7 @@ def _ratio(old: list, new: list) -> float | None:
     return b / a if a and b is not None else None
 
 
-def compare(old_dir, new_dir, threshold: float = 1.10) -> Comparison:
+def compare(old_dir, new_dir, threshold: float = 1.10, explicit: dict[str, str] | None = None) -> Comparison:
     """The comparison as Markdown lines, and why it fails (significantly worse quality, ratios over threshold)."""
     old, new = _evaluated(old_dir), _evaluated(new_dir)
     setups = [{(model, dataset) for model, _, dataset in side} for side in (old, new)]
@@ -103,44 +187,48 @@ def compare(old_dir, new_dir, threshold: float = 1.10) -> Comparison:
         raise UserError(f"{old_dir} and {new_dir} share no model × dataset pair (old: {shown[0]}; new: {shown[1]}); "
                         "nothing to compare")
     result = Comparison()
-    pairs = []
-    for key in sorted(set(old) & set(new)):
-        pairs.append((key, [old[key][s] for s in sorted(old[key])], [new[key][s] for s in sorted(new[key])]))
-    only = sorted(set(old) ^ set(new))
+    pairs, unpaired = pair_runs(old, new, explicit or {})
     if not pairs:
         result.worse.append("no model × method × dataset is in both: nothing was compared")
-    shared = sorted({code(key[1]) for key, a, b in pairs
-                     if {r.seed for r in a} & {r.seed for r in b} and {r.seed for r in a} != {r.seed for r in b}})
+    shared = sorted({code(p.method) for p in pairs
+                     if {r.seed for r in p.old} & {r.seed for r in p.new} and
+                     {r.seed for r in p.old} != {r.seed for r in p.new}})
     result.lines += [f"# Comparison: {code(old_dir)} → {code(new_dir)}", "",
-                     f"{len(pairs)} model × method × dataset in both; "
-                     f"{len(only)} present on one side only" + (": " + ", ".join(code(f"{k[1]} on {k[0]}") for k in only) if only
-                                                               else "") + "."]
+                     f"{len(pairs)} model × method × dataset in both; {len(unpaired)} not paired"
+                     + (": " + ", ".join(unpaired) if unpaired else "") + "."]
     if shared:
         result.lines += ["", f"Note: some seeds are on both sides for {', '.join(shared)}: those runs are compared with "
                              "themselves, so the comparison is not of independent measurements."]
     result.lines += _budget_lines(pairs)
-    metrics = sorted({(m, r.scoring.get("higher_is_better", {}).get(m, True)) for _, _, rs in pairs for r in rs
+    metrics = sorted({(m, r.scoring.get("higher_is_better", {}).get(m, True)) for p in pairs for r in p.new
                       for m in (r.scoring.get("columns") or [])})
     for metric, higher in metrics:
         result.lines += _metric_table(pairs, metric, higher, result)
     result.lines += _cost_table(pairs, threshold, result)
     result.lines += ["", "Beyond noise: the 95 % interval of new − old excludes zero; it counts the evaluation examples "
                      "(paired) and each side's seed-to-seed variance (Welch's t-test over seeds without per-example "
-                     "scores; ? with one seed of a method that trains and neither)."]
+                     "scores; ? with one seed of a method that trains and neither). Costs: the median over seeds of "
+                     "the runs timed on a quiet machine (busy runs ‡ are shown, never in a ratio)."]
     return result
 
 
-def _budget_lines(pairs: list) -> list[str]:
+def _budget_lines(pairs: list[Pair]) -> list[str]:
     out = []
-    for key, old, new in pairs:
-        a, b = old[0].config["budget"], new[0].config["budget"]
+    for p in pairs:
+        where = f"{code(p.method)} on {code(p.model)}"
+        a, b = p.old[0].config["budget"], p.new[0].config["budget"]
         changed = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
         if changed:
-            out.append(f"- budget differs for {code(key[1])} on {code(key[0])}: " + ", ".join(
+            out.append(f"- budget differs for {where}: " + ", ".join(
                 f"{k} {json.dumps(a.get(k))} → {json.dumps(b.get(k))}" for k in changed))
-        la, lb = old[0].config["method"]["lr"], new[0].config["method"]["lr"]
+        oa, ob = (side[0].config["method"].get("options") or {} for side in (p.old, p.new))
+        options = sorted(k for k in set(oa) | set(ob) if oa.get(k) != ob.get(k))
+        if options:
+            out.append(f"- options differ for {where} (paired by {p.how}): " + ", ".join(
+                f"{k} {json.dumps(oa.get(k), default=str)} → {json.dumps(ob.get(k), default=str)}" for k in options))
+        la, lb = p.old[0].config["method"]["lr"], p.new[0].config["method"]["lr"]
         if la != lb:
-            out.append(f"- learning rate differs for {code(key[1])} on {code(key[0])}: {la:g} → {lb:g}")
+            out.append(f"- learning rate differs for {where}: {la:g} → {lb:g}")
     return ["", *out] if out else []
 
 
@@ -148,7 +236,8 @@ def _metric_table(pairs: list, metric: str, higher: bool, result: Comparison) ->
     lines = ["", f"## {metric} ({'higher' if higher else 'lower'} is better)", "",
              "| Model | Method | Dataset | Seeds | Old | New | Change | Beyond noise |",
              "|:---|:---|:---|---:|---:|---:|---:|:---|"]
-    for (model, method, dataset), old, new in pairs:
+    for p in pairs:
+        model, method, dataset, old, new = p.model, p.method, p.dataset, p.old, p.new
         a, b = _mean([r.metrics.get(metric) for r in old]), _mean([r.metrics.get(metric) for r in new])
         if a is None or b is None:
             continue
@@ -170,39 +259,57 @@ def _machine(record: RunRecord) -> tuple:
     return env.get("device"), (env.get("machine") or {}).get("cpu_capability")
 
 
-def _cost_table(pairs: list, threshold: float, result: Comparison) -> list[str]:
-    """Train time and peak memory ratios. A time ratio over the threshold fails only when the seeds' train
-    times differ beyond their spread (Welch, 5 %) and no run was timed on a busy machine; ratios between
-    machines are shown, never gated (a slower CPU is not a regression of the code)."""
-    machines = {_machine(r) for _, old, new in pairs for r in old + new}
+def _busy(record: RunRecord) -> bool:
+    return bool((record.load or {}).get("busy"))
+
+
+def _median(values: list) -> float | None:
+    import statistics
+
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def _cost_table(pairs: list[Pair], threshold: float, result: Comparison) -> list[str]:
+    """Train time and peak memory: the ratio of medians over seeds, runs timed on a busy machine left out
+    (shown with ‡ and their count). A time ratio over the threshold fails only when the quiet seeds' train
+    times also differ beyond their spread (Welch, 5 %); ratios between machines are shown, never gated (a
+    slower CPU is not a regression of the code)."""
+    machines = {_machine(r) for p in pairs for r in p.old + p.new}
     across = len(machines) > 1
     title = "measured on different machines: shown, not gated" if across else f"over {threshold:g} fails"
-    lines = ["", f"## Cost (new / old; {title})", "",
-             "| Model | Method | Dataset | Train time ratio | Peak memory ratio |", "|:---|:---|:---|---:|---:|"]
-    for (model, method, dataset), old, new in pairs:
-        times = [[(r.train or {}).get("seconds") for r in side] for side in (old, new)]
-        ratios = {"train time": _ratio(*times),
-                  "peak memory": _ratio([r.memory.get("peak_bytes") for r in old],
-                                        [r.memory.get("peak_bytes") for r in new])}
+    lines = ["", f"## Cost (median new / median old over seeds; {title})", "",
+             "| Model | Method | Dataset | Train time ratio | Peak memory ratio | Busy runs left out ‡ |",
+             "|:---|:---|:---|---:|---:|---:|"]
+    for p in pairs:
+        quiet = [[r for r in side if not _busy(r)] for side in (p.old, p.new)]
+        busy = sum(len(side) for side in (p.old, p.new)) - sum(len(side) for side in quiet)
+        times = [[(r.train or {}).get("seconds") for r in side] for side in quiet]
+        memory = [[r.memory.get("peak_bytes") for r in side] for side in quiet]
         cells = []
-        for what, ratio in ratios.items():
-            cell = "–" if ratio is None else f"{ratio:.3f}"
-            if ratio is not None and ratio > threshold and not across:
-                why = _time_noise(old, new, *times) if what == "train time" else None
+        for what, values in (("train time", times), ("peak memory", memory)):
+            a, b = _median(values[0]), _median(values[1])
+            ratio = b / a if a and b is not None else None
+            if ratio is None:
+                cells.append("– (a side has only busy runs: not gated)" if not quiet[0] or not quiet[1] else "–")
+                continue
+            cell = f"{ratio:.3f}"
+            if ratio > threshold and not across:
+                why = _time_noise(*values) if what == "train time" else None
                 if why:
                     cell += f" ({why})"
                 else:
-                    result.worse.append(f"{what} of {method} on {model} grew {ratio:.3f}× (threshold {threshold:g})")
+                    result.worse.append(f"{what} of {p.method} on {p.model} grew {ratio:.3f}× (threshold "
+                                        f"{threshold:g}; medians over {len(values[0])} → {len(values[1])} quiet seeds)")
             cells.append(cell)
-        lines.append(f"| {code(model)} | {code(method)} | {code(dataset)} | {cells[0]} | {cells[1]} |")
+        lines.append(f"| {code(p.model)} | {code(p.method)} | {code(p.dataset)} | {cells[0]} | {cells[1]} | "
+                     f"{busy or '–'} |")
     return lines
 
 
-def _time_noise(old: list, new: list, before: list, after: list) -> str | None:
-    """Why a train-time ratio over the threshold is not a regression: busy timings, or within the seeds'
-    spread; None when it is one."""
-    if any((r.load or {}).get("busy") for r in old + new):
-        return "timed on a busy machine: not gated"
+def _time_noise(before: list, after: list) -> str | None:
+    """Why a train-time ratio over the threshold is not a regression (within the quiet seeds' spread); None
+    when it is one."""
     a, b = [v for v in before if v is not None], [v for v in after if v is not None]
     p = seeds_p_value(a, b)
     if p is not None and p >= 0.05:

@@ -36,7 +36,7 @@ def test_compare_marks_what_moved_beyond_noise_and_fails_on_regressions(tmp_path
     assert "| `lora` | `shapes(train_size=300)` | 0,1 | 2.025 | 1.625 | -0.400 | worse |" in text
     assert "| `full` | `shapes(train_size=300)` | 0,1 | 3.025 | 3.025 | +0.000 | no |" in text
     assert "worse: CIDEr of lora on blip2:tiny is significantly worse (2.025 → 1.625)" in text
-    assert "worse: train time of full on blip2:tiny grew 1.200× (threshold 1.1)" in text
+    assert "worse: train time of full on blip2:tiny grew 1.200× (threshold 1.1; medians over 2 → 2 quiet seeds)" in text
     assert invoke("compare", old, new, "--threshold", "1.3").output.count("worse:") == 2  # CIDEr and BLEU-4 of lora
 
 
@@ -90,9 +90,9 @@ def test_train_time_within_the_seeds_spread_or_busy_is_not_a_regression(tmp_path
     noisy = invoke("compare", old, _write(tmp_path / "noisy", suite([5.5, 4.4, 5.0])))
     assert noisy.exit_code == 0 and "within the seeds' spread: not gated" in noisy.output, noisy.output
     slower = invoke("compare", old, _write(tmp_path / "slow", suite([9.0, 9.5, 9.2])))
-    assert slower.exit_code == 1 and "worse: train time of full on blip2:tiny grew 2.052×" in slower.output
+    assert slower.exit_code == 1 and "worse: train time of full on blip2:tiny grew 2.044× (threshold 1.1; medians over 3 → 3 quiet seeds)" in slower.output
     busy = invoke("compare", old, _write(tmp_path / "busy", suite([9.0, 9.5, 9.2], busy=True)))
-    assert busy.exit_code == 0 and "timed on a busy machine: not gated" in busy.output
+    assert busy.exit_code == 0 and "a side has only busy runs: not gated" in busy.output
 
 
 def test_overlapping_seeds_are_said(tmp_path):
@@ -111,3 +111,51 @@ def test_directories_that_share_no_model_and_dataset_are_refused_in_one_line(tmp
                                      run_id=r.run_id + "d") for r in _suite(2.0)]
     new = _write(tmp_path / "new", elsewhere)
     assert_one_line_error(invoke("compare", old, new), "share no model × dataset pair")
+
+
+def test_runs_pair_by_method_name_and_option_differences_are_listed(tmp_path):
+    """Issue 23: `lora` against `lora(r=16)` pairs (the one lora run on each side) and says what differs."""
+    old = _write(tmp_path / "old", _suite(2.0))
+    renamed = [record("lora", seed=s, cider=2.0 + 0.05 * s, trainable=1800, train_s=4.0, options={"r": 16},
+                      examples=per_image(2.0 + 0.05 * s)) for s in (0, 1)]
+    new = _write(tmp_path / "new", [r for r in _suite(2.0) if r.label != "lora"] + renamed)
+    result = invoke("compare", old, new)
+    assert result.exit_code == 0, result.output
+    assert "3 model × method × dataset in both; 0 not paired." in result.output
+    assert "| `blip2:tiny` | `lora → lora(r=16)` | `shapes(train_size=300)` | 0,1 |" in result.output
+    assert "- options differ for `lora → lora(r=16)` on `blip2:tiny` (paired by method name): r null → 16" \
+        in result.output
+
+
+def test_pair_states_a_pairing_and_ambiguity_is_said(tmp_path):
+    """Two lora runs on the new side: which one the old lora meets is ambiguous until --pair says so."""
+    old = _write(tmp_path / "old", _suite(2.0))
+    wide = [record("lora", seed=s, cider=2.0, trainable=1800, train_s=4.0, options={"r": r}, examples=per_image(2.0))
+            for s in (0, 1) for r in (16, 32)]
+    new = _write(tmp_path / "new", [r for r in _suite(2.0) if r.label != "lora"] + wide)
+    vague = invoke("compare", old, new)
+    assert "ambiguous: several runs of this method; state one with --pair OLD=NEW" in vague.output
+    assert "2 model × method × dataset in both; 3 not paired" in vague.output
+    stated = invoke("compare", old, new, "--pair", "lora=lora(r=32)")
+    assert "| `lora → lora(r=32)` |" in stated.output and "(paired by --pair): r null → 32" in stated.output
+    assert "`lora(r=16)` on `blip2:tiny` (on the new side only)" in stated.output
+    for bad, says in (("lora", "--pair must be OLD_LABEL=NEW_LABEL"), ("=lora", "--pair must be OLD_LABEL=NEW_LABEL"),
+                      ("nope=lora(r=16)", "--pair: no ranked run labelled 'nope' on the old side; it has full, lora"),
+                      ("lora=lora(r=8)", "no ranked run labelled 'lora(r=8)' on the new side")):
+        assert_one_line_error(invoke("compare", old, new, "--pair", bad), says)
+    assert_one_line_error(invoke("compare", old, new, "--pair", "lora=lora(r=16)", "--pair", "lora=lora(r=32)"),
+                          "--pair gives 'lora' twice")
+
+
+def test_the_time_verdict_is_the_median_of_quiet_seeds(tmp_path):
+    """One busy, slow seed neither fails the gate nor hides a real slowdown of the quiet ones."""
+    def suite(times, busy_seed=None):
+        out = [record("full", seed=s, cider=3.0 + 0.05 * s, trainable=10000, train_s=t) for s, t in enumerate(times)]
+        return [dataclasses.replace(r, load={"busy": True, "why": "load 7"}) if r.seed == busy_seed else r for r in out]
+
+    old = _write(tmp_path / "old", suite([4.0, 4.1, 3.9]))
+    one_busy = invoke("compare", old, _write(tmp_path / "busy", suite([4.0, 30.0, 4.1], busy_seed=1)))
+    assert one_busy.exit_code == 0, one_busy.output
+    assert "| 1.012 | 1.000 | 1 |" in one_busy.output  # median(4.0, 4.1) / median(4.0, 4.1, 3.9) = 4.05 / 4.0
+    slow = invoke("compare", old, _write(tmp_path / "slow", suite([8.0, 30.0, 8.2], busy_seed=1)))
+    assert slow.exit_code == 1 and "medians over 3 → 2 quiet seeds" in slow.output

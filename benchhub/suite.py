@@ -191,9 +191,14 @@ def plan(suite: Suite, registry, check_data: bool = True, declared: tuple = ()) 
                             f"dataset is task '{task}'")
     validation.check_option_tables(suite, registry)
     cells, skipped = [], []
-    for model in suite.models:
+    models = {}  # by label: `blip2(preset=tiny)` and `blip2:tiny` are one model
+    for m in suite.models:
+        models.setdefault((c := canonical_model(m, registry.get_variant("model", m.name))).label(), c)
+    for model in models.values():
         model_cls = registry.get_variant("model", model.name)
-        model_opts = {**suite.model_options.get(model.name, {}), **model.options}
+        plugin = model.name.partition(":")[0]
+        model_opts = {**(suite.model_options.get(plugin, {}) if plugin != model.name else {}),
+                      **suite.model_options.get(model.name, {}), **model.options}
         check_options("model", model_cls, model.name, model_opts)
         if task not in model_cls.tasks:
             skipped.append((model.name, "*", f"model supports {', '.join(model_cls.tasks)}, not the dataset's "
@@ -212,6 +217,17 @@ def plan(suite: Suite, registry, check_data: bool = True, declared: tuple = ()) 
     if any(cell.sweeps for cell in cells) or _sweeps(suite, registry, declared):
         cells = [replace(c, spec=replace(c.spec, validation_fraction=VALIDATION_FRACTION)) for c in cells]
     return Plan(cells, skipped, problem)
+
+
+def canonical_model(spec: ComponentSpec, cls: type) -> ComponentSpec:
+    """`blip2(preset=tiny)` is `blip2:tiny`: a variant given as its option (the class's `variant_option`, default
+    `preset`) becomes part of the name, so the command line and a suite name one model one way, with one spec,
+    one run id and the same `[models."blip2:tiny"]` table."""
+    option = getattr(cls, "variant_option", "preset")
+    value = spec.options.get(option)
+    if ":" in spec.name or not isinstance(value, str) or not value:
+        return spec
+    return ComponentSpec(f"{spec.name}:{value}", {k: v for k, v in spec.options.items() if k != option})
 
 
 def _method_grid(suite: Suite, registry, method: ComponentSpec) -> tuple[type, dict, tuple]:

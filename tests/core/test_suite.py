@@ -66,3 +66,20 @@ def test_none_clears_a_limit_the_suite_sets():
     budget = Budget(max_seconds=30.0)
     assert override_budget(budget, max_seconds=NO_LIMIT).max_seconds is None
     assert override_budget(budget, max_seconds=None).max_seconds == 30.0  # not given: the suite's
+
+
+def test_a_model_variant_given_as_its_option_is_the_same_model(tmp_path):
+    """Issue 23: `--models 'blip2(preset=tiny)'` and the suite's `blip2:tiny` resolve to one spec and run id, and
+    the suite's `[models."blip2:tiny"]` table applies to both; a `[models.blip2]` table applies to every blip2."""
+    registry = plugins.registry()
+    table = {"models": {"blip2:tiny": {"layers": 1}}}
+    by_name = plan(suite_from_dict({**BASE, **table}), registry).specs[0]
+    as_option = plan(suite_from_dict({**BASE, **table, "suite": {**BASE["suite"], "models": ["blip2(preset=tiny)"]}}),
+                     registry).specs[0]
+    assert as_option.model == by_name.model == ComponentSpec("blip2:tiny", {"layers": 1})
+    assert as_option == by_name and as_option.config_hash({}) == by_name.config_hash({})  # the run id's hash
+    both = plan(suite_from_dict({**BASE, "suite": {**BASE["suite"], "models": ["blip2:tiny", "blip2(preset=tiny)"]}}),
+                registry)
+    assert len({s.model.label() for s in both.specs}) == 1 and both.count() == plan(_suite(), registry).count()
+    plugin_wide = plan(suite_from_dict({**BASE, "models": {"blip2": {"layers": 1}}}), registry).specs[0]
+    assert plugin_wide.model == ComponentSpec("blip2:tiny", {"layers": 1})

@@ -27,6 +27,10 @@ class BenchhubGroup(click.Group):
         try:
             return super().invoke(ctx)
         except UserError as exc:
+            if (ctx.obj or {}).get("verbose") and exc.__cause__ is not None:  # a plugin's bug: its traceback too
+                import traceback
+
+                click.echo("".join(traceback.format_exception(exc.__cause__)).rstrip(), err=True)
             raise _UserErrorExit(_one_line(str(exc))) from None
         except KeyboardInterrupt:  # 130, as shells report an interrupted command; records written are whole
             click.echo("\ninterrupted: finished runs' records are kept; run the same command again to resume",
@@ -74,8 +78,11 @@ def _ints(text: str | None, option: str) -> tuple[int, ...] | None:
 
 @click.group(cls=BenchhubGroup)
 @click.version_option(package_name="benchhub")
-def cli():
+@click.option("--verbose", is_flag=True, help="When a plugin raises, print its traceback above the one-line error.")
+@click.pass_context
+def cli(ctx, verbose):
     """Compare vision-language fine-tuning methods under the same budgets."""
+    ctx.obj = {"verbose": verbose}
 
 
 @cli.command()

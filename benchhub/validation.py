@@ -46,10 +46,11 @@ def check_option_tables(suite, registry) -> None:
         for key, options in tables.items():
             try:
                 cls = registry.get_variant(kind, key)
-                check_options(kind, cls, key, {k: v for k, v in options.items() if not (kind == "method" and
-                                                                                        k == "lr")})
+                plugin_call(kind, key, "__init__", check_options, kind, cls, key,
+                            {k: v for k, v in options.items() if not (kind == "method" and k == "lr")},
+                            module=cls.__module__)
             except UserError as exc:  # an option no entry would take is refused, never silently ignored
-                raise UserError(f"suite {suite.source}: [{kind}s.{key}] table: {exc}") from None
+                raise UserError(f"suite {suite.source}: [{kind}s.{key}] table: {exc}") from exc.__cause__
 
 
 def meta_bundle(model_cls: type, name: str, options: dict):
@@ -61,31 +62,43 @@ def meta_bundle(model_cls: type, name: str, options: dict):
             from benchhub.isolation import quiet_libraries
 
             quiet_libraries()
-            built.append(instantiate(model_cls, name, options).meta_bundle())
+            model = instantiate(model_cls, name, options)
+            built.append(plugin_call("model", name, "meta_bundle()", model.meta_bundle))
         return built[0]
 
     return get
 
 
+def plugin_call(kind: str, name: str, hook: str, call, *args, hint: str = "", module: str | None = None):
+    """`call(*args)`, a plugin's hook at plan time: a UserError passes as it is; any other exception (a plugin's
+    bug) becomes one line naming the plugin, its module and the hook, its traceback kept as the cause (printed by
+    `benchhub --verbose`)."""
+    try:
+        return call(*args)
+    except (UserError, RunFailure):
+        raise
+    except Exception as exc:  # noqa: BLE001 - a plugin's bug: one line naming it, not a traceback
+        owner = getattr(call, "__self__", None)
+        module = module or getattr(owner if owner is not None else call, "__module__", None) or "?"
+        message = str(exc).splitlines()[0] if str(exc) else ""
+        raise UserError(f"{kind} '{name}' ({module}): its {hook} raised {type(exc).__name__}: {message}{hint} "
+                        "(benchhub --verbose prints the traceback)") from exc
+
+
 def check_method(method, meta_bundle) -> None:
     """The method's own checks against the model; a model without a meta bundle is checked at run time."""
     try:
-        getattr(method, "check", lambda _: None)(meta_bundle)
+        plugin_call("method", getattr(method, "name", type(method).__name__), "check(meta_bundle)",
+                    getattr(method, "check", lambda _: None), meta_bundle,
+                    hint=" (meta_bundle is a function: call meta_bundle() for the bundle)")
     except RunFailure:
         pass
-    except UserError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - a plugin's bug: one line naming it, not a traceback
-        where = type(method).__module__
-        raise UserError(f"method '{getattr(method, 'name', type(method).__name__)}' ({where}): its check(meta_bundle) "
-                        f"raised {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} (meta_bundle "
-                        "is a function: call meta_bundle() for the bundle)") from None
 
 
 def check_data(dataset, strict: bool) -> str | None:
     """The dataset's own checks of its files: a UserError, or (not strict: a dry run) the problem in words."""
     try:
-        dataset.check()
+        plugin_call("dataset", getattr(dataset, "name", type(dataset).__name__), "check()", dataset.check)
     except UserError as exc:
         if strict:
             raise

@@ -424,3 +424,36 @@ def test_a_plugin_check_that_raises_is_one_line_naming_the_plugin(fresh_plugins,
     monkeypatch.setattr(lora.Lora, "check", lambda self, meta_bundle: meta_bundle.towers)
     _refused(tmp_path, ["run", "--suite", "tiny", "--methods", "lora", "--dry-run"],
              "method 'lora' (benchhub_plugins.methods.lora): its check(meta_bundle) raised AttributeError")
+
+
+@pytest.mark.parametrize("target, attribute, hook", [
+    ("benchhub_plugins.methods.lora.Lora", "__init__", "method 'lora' (benchhub_plugins.methods.lora): its __init__ "
+                                                       "raised ValueError: plugin bug"),
+    ("benchhub_plugins.datasets.shapes.Shapes", "check", "dataset 'shapes' (benchhub_plugins.datasets.shapes): its "
+                                                         "check() raised ValueError: plugin bug"),
+    ("benchhub_plugins.models.blip2.Blip2", "meta_bundle", "model 'blip2:tiny' (benchhub_plugins.models.blip2): its "
+                                                           "meta_bundle() raised ValueError: plugin bug"),  # frozen-top's check calls it
+])
+def test_an_exception_from_any_plugin_hook_is_one_line_naming_plugin_and_hook(fresh_plugins, tmp_path, monkeypatch,
+                                                                               target, attribute, hook):
+    """Issue 23: a plugin's bug at plan time is exit 2 with one line naming the plugin and the hook; --verbose
+    prints its traceback above that line."""
+    import importlib
+
+    module, cls = target.rsplit(".", 1)
+    klass = getattr(importlib.import_module(module), cls)
+    original = getattr(klass, attribute)
+
+    def broken(self, *args, **kwargs):
+        if attribute == "__init__":
+            original(self, *args, **kwargs)
+        raise ValueError("plugin bug\nsecond line")
+
+    monkeypatch.setattr(klass, attribute, broken)
+    method = "frozen-top(k=1)" if attribute == "meta_bundle" else "lora"
+    args = ["run", "--suite", "tiny", "--methods", method, "--dry-run"] if attribute != "check" else \
+        ["run", "--suite", "tiny", "--methods", method]
+    _refused(tmp_path, args, hook)
+    verbose = invoke("--verbose", *args, "--results", tmp_path / "results")
+    assert verbose.exit_code == 2 and "Traceback" in verbose.output and "ValueError: plugin bug" in verbose.output
+    assert verbose.output.rstrip().splitlines()[-1].startswith("Error: ")

@@ -30,7 +30,8 @@ py-modules = ["{module}"]
 
 MODULE = '''"""The '{name}' method for benchhub.
 
-A starting point that already runs: as generated, `prepare` trains only the bias terms (BitFit).
+A starting point that already runs: as generated, `prepare` trains only the bias terms (BitFit), and a
+classifier's head, which must learn the task's labels.
 Replace it with what '{name}' does, and the test of what it trains in tests/ with yours.
 """
 import benchhub
@@ -54,7 +55,10 @@ class {cls}(benchhub.Method):
         for param_name, param in bundle.model.named_parameters():
             if param_name.endswith("bias"):
                 param.requires_grad_(True)
-        if self.include_head:
+        # A head that outputs the task's labels (bundle.labelled_head: a classifier) must train, or a new label
+        # set cannot be learned: on a classification dataset, benchhub refuses at plan time a method that leaves
+        # bundle.head() frozen.
+        if self.include_head or bundle.labelled_head:
             bundle.head().requires_grad_(True)
         return bundle
 
@@ -80,8 +84,11 @@ def test_registered_through_its_entry_point():
 @pytest.mark.parametrize("model", ["blip2", "vit", "vit-gpt2"])
 def test_trains_only_biases(model, train_method):
     trained = train_method({module}.{cls}(), model=model, steps=2)
+    head = trained.bundle.module_name(trained.bundle.head())
     trainable = [n for n, p in trained.bundle.model.named_parameters() if p.requires_grad]
-    assert trainable and all(n.endswith("bias") for n in trainable)
+    # biases, and a classifier's whole head (it must learn the task's labels)
+    assert trainable and all(n.endswith("bias") or (trained.bundle.labelled_head and n.startswith(head + "."))
+                             for n in trainable)
 '''
 
 README = '''# benchhub-{name}

@@ -207,7 +207,9 @@ def plan(suite: Suite, registry, check_data: bool = True, declared: tuple = ()) 
         meta = validation.meta_bundle(model_cls, model.name, model_opts)
         for method in suite.methods:
             method_cls, options, grid = _method_grid(suite, registry, method)
-            validation.check_method(_options("method", method_cls, method.name, options), meta)
+            checked = _options("method", method_cls, method.name, options)
+            validation.check_method(checked, meta)
+            validation.check_head(checked, method.label(), model_cls, model.name, model_opts, task)
             spec = RunSpec(suite=suite.name, method=ComponentSpec(method.name, options),
                            model=ComponentSpec(model.name, model_opts), dataset=suite.dataset, metrics=metrics,
                            budget=suite.budget, seed=suite.seeds[0], lr=grid[0], method_label=method.label(),

@@ -95,6 +95,27 @@ def check_method(method, meta_bundle) -> None:
         pass
 
 
+def check_head(method, label: str, model_cls: type, model: str, options: dict, task: str) -> None:
+    """A classification run must train the model's labelled head: fine-tuning on a label set the checkpoint was
+    not trained on starts from an untrained head, and a method that leaves it frozen scores like zero-shot (0.000
+    on vit-digits' new labels). Checked at plan time on a fresh meta bundle (no weights) with the method applied."""
+    if task != "classify" or not getattr(method, "trains", False):
+        return
+    bundle = plugin_call("model", model, "meta_bundle()", instantiate(model_cls, model, options).meta_bundle)
+    if bundle is None or not getattr(bundle, "labelled_head", False):
+        return
+    try:
+        prepared = plugin_call("method", label, "prepare(meta bundle)", method.prepare, bundle) or bundle
+    except RunFailure:  # a method that needs real weights to prepare is checked when it runs
+        return
+    head = prepared.head()
+    if not any(p.requires_grad for p in head.parameters()):
+        raise UserError(f"method '{label}' leaves {model}'s labelled head ({bundle.module_name(bundle.head())}) "
+                        "frozen, so it cannot learn the dataset's labels and would score like zero-shot; train the "
+                        "head too (e.g. frozen-top(head=true), or PEFT modules_to_save), or use a method that "
+                        "replaces it (domain-head)")
+
+
 def check_data(dataset, strict: bool) -> str | None:
     """The dataset's own checks of its files: a UserError, or (not strict: a dry run) the problem in words."""
     try:

@@ -457,3 +457,16 @@ def test_an_exception_from_any_plugin_hook_is_one_line_naming_plugin_and_hook(fr
     verbose = invoke("--verbose", *args, "--results", tmp_path / "results")
     assert verbose.exit_code == 2 and "Traceback" in verbose.output and "ValueError: plugin bug" in verbose.output
     assert verbose.output.rstrip().splitlines()[-1].startswith("Error: ")
+
+
+def test_a_method_that_leaves_a_labelled_head_frozen_is_refused_on_classification(fresh_plugins, tmp_path):
+    """Issue 23: frozen-top without its head scored 0.000 on vit-digits' new labels, like zero-shot, silently."""
+    _refused(tmp_path, ["run", "--suite", "vit-digits", "--methods", "frozen-top(head=false)", "--dry-run"],
+             "method 'frozen-top(head=false)' leaves vit:tiny's labelled head (classifier) frozen, so it cannot "
+             "learn the dataset's labels")
+    fine = invoke("run", "--suite", "vit-digits", "--methods", "frozen-top(head=true),lora,ia3", "--dry-run",
+                  "--results", tmp_path / "results")
+    assert fine.exit_code == 0, fine.output  # adapters train the head beside them (modules_to_save)
+    captions = invoke("run", "--suite", "tiny", "--methods", "frozen-top(head=false)", "--dry-run",
+                      "--results", tmp_path / "results")
+    assert captions.exit_code == 0, captions.output  # a captioning head is the language model's, not labels

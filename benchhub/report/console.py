@@ -200,6 +200,13 @@ def leaderboard_tables(records: list[RunRecord]) -> list:
         for row in stats.ordered():
             table.add_row(*_console_cells(row, stats, primary))
         caption = [board.note] if board.note else []
+        if stats.reference is None:
+            caption.append("Δ is –: the reference has no current ranked record here.")
+        if not stats.has_source:
+            caption.append("Forgetting is –: no run was scored on a source split ([source] in the suite).")
+        elif stats.baseline is None:
+            caption.append(f"Forgetting is –: the baseline {board.group[0].baseline or '(none)'} has no current "
+                           "ranked record here; run it beside the others.")
         if board.stale:
             caption.append(f"{len(board.stale)} record(s) not current are set aside, not ranked (see leaderboard.md)")
         if caption:

@@ -83,13 +83,20 @@ def _footnote(records: list[RunRecord]) -> str:
             "and each method's seed-to-seed variance (Welch–Satterthwaite degrees of freedom), \\* where it "
             "excludes zero (each on its own; the ranks correct for the number of pairs). "
             "↑ higher is better, ↓ lower is better. ")
+    text += DASHES + " "
     baselines = sorted({r.baseline for r in records if r.baseline})
     for baseline in baselines:
         runs = [r for r in records if r.label == baseline]
         trains = any((r.parameters or {}).get("trainable") for r in runs) or not runs
         what = "the suite's baseline" if trains else "the pre-trained model without fine-tuning"
-        text += f"{code(baseline)} is {what}. "
+        text += f"{code(baseline)} is {what}" + ("; it was not run here, so Forgetting is –. " if not runs else ". ")
     return text.rstrip()
+
+
+DASHES = ("– in a cell: Δ and Forgetting of a row that is not ranked (failed, over budget, does not fit, stopped "
+          "early) or whose reference or baseline has no current record; LR, Train s, Samples/s and µbatch of a "
+          "method that does not train; Pareto front: on neither front; Peak memory and Trainable params: not "
+          "measured (the run failed first).")
 
 
 def _table(board, several_budgets: bool) -> list[str]:
@@ -108,6 +115,9 @@ def _table(board, several_budgets: bool) -> list[str]:
     if busy:
         lines += ["", f"{BUSY} timed on a busy machine ({md_text('; '.join(sorted({w for r in busy for w in r['busy']})))}"
                       "): these timings are not comparable with the others (each record's `load` says more)."]
+    missing = _missing(board)
+    if missing:
+        lines += ["", missing]
     lines += _sweep_table(rows, board.primary) + _memory_table(rows) + _others(board)
     errors = [(row["method"], seed, err) for row in rows for seed, err in row["errors"]]
     errors += [(r.label, r.seed, f"(lr {r.config['method']['lr']:g} sweep) {r.error}") for r in group
@@ -126,6 +136,15 @@ def _plots(index: int, board, figure) -> list[str]:
         if src:
             lines += [f"### {md_text(plot.title)}", "", md_text(plot.caption), "", f"![{md_text(plot.title)}]({src})", ""]
     return lines
+
+
+def _missing(board) -> str | None:
+    """Why a whole column is – in this table (the source scores, but no baseline run to measure forgetting from)."""
+    view, baseline = board.stats, board.group[0].baseline
+    if view.has_source and view.baseline is None and baseline:
+        return (f"Forgetting is – in every row: the baseline {code(baseline)} has no current ranked record in this "
+                f"table; run it beside the others (e.g. {code('--methods ' + baseline + ',…')}).")
+    return None
 
 
 def _others(board) -> list[str]:

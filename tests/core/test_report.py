@@ -400,3 +400,18 @@ def test_the_busy_footnote_says_each_reason_once():
             for s in range(2)]
     text = render(runs)
     assert text.count(why) == 1 and "load 6.6 on 2 cores" in text
+
+
+def test_a_column_of_dashes_says_why():
+    """Issue 23: with `--methods lora,full` Forgetting was – with no reason while the footnote named the baseline."""
+    from benchhub.report.console import leaderboard_tables
+
+    without = [r for r in golden_records() if r.label != "zero-shot"]
+    text = render(without)
+    assert "Forgetting is – in every row: the baseline `zero-shot` has no current ranked record in this table; run " \
+           "it beside the others (e.g. `--methods zero-shot,…`)." in text
+    assert "`zero-shot` is the suite's baseline; it was not run here, so Forgetting is –." in text
+    assert "– in a cell: Δ and Forgetting of a row that is not ranked" in text  # the per-row reasons, once
+    assert "Forgetting is – in every row" not in render(golden_records())
+    caption = str(leaderboard_tables(without)[0].caption)
+    assert "Forgetting is –: the baseline zero-shot has no current ranked record here" in caption

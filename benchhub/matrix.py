@@ -70,7 +70,8 @@ def run_matrix(cells: list[Cell], registry, store: Store, env: dict, device, con
     runner.before = store.stamps()  # what --force re-measures: records written before this command started
     for line in notes:
         console.print(f"[yellow]  set aside[/] {escape(line)}")
-    with Display(console, total or sum(len(c.planned_specs()) for c in cells)) as display, \
+    with Display(console, total or sum(len(c.planned_specs()) for c in cells),
+                 noise=str(store.dir / "logs" / "library-output.log")) as display, \
             ThreadPoolExecutor(max_workers=jobs) as pool, LoadSampler() as load:
         runner.display, runner.pool, runner.load = display, pool, load
         try:

@@ -1,13 +1,40 @@
 """What a running matrix shows on the console: a bar over the runs, each running run's steps, one line per run."""
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import threading
+
+
+@contextlib.contextmanager
+def stderr_to(path):
+    """File descriptor 2 written to `path` (appended) inside the block, then restored: what libraries write there
+    from C, Rust or a logging handler that kept the real stderr (bitsandbytes, tokenizers' progress bars) lands in
+    a log, never inside a live display. Yields the terminal's original stderr as a file (line-buffered)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    terminal = os.fdopen(os.dup(saved), "w", buffering=1, encoding="utf-8", errors="replace")
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    except OSError:
+        target = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(target, 2)
+    os.close(target)
+    try:
+        yield terminal
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        terminal.close()
 
 
 class Display:
     """Rich progress: one bar for the matrix, one per run in flight (several when runs go side by side)."""
 
-    def __init__(self, console, total: int):
+    def __init__(self, console, total: int, noise: str | None = None):
         from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                                    TimeRemainingColumn)
 
@@ -19,13 +46,25 @@ class Display:
         self.matrix = self.progress.add_task("runs", total=total, info="")
         self.running: dict = {}
         self.lock = threading.Lock()
+        self.console, self.noise, self._quiet = console, noise, None
 
     def __enter__(self):
+        # live bars on a terminal: library output written straight to fd 2 goes to `noise` (a log) meanwhile,
+        # so it cannot land inside a bar; the bars and our lines go to the terminal's stderr
+        if self.noise and self.console.is_terminal and self.console.file is sys.stderr:
+            self._quiet = stderr_to(self.noise)
+            self.console.file = self._quiet.__enter__()
         self.progress.__enter__()
         return self
 
     def __exit__(self, *exc):
-        self.progress.__exit__(*exc)
+        try:
+            self.progress.__exit__(*exc)
+        finally:
+            if self._quiet is not None:
+                self.console.file = None  # back to sys.stderr, as the console was made
+                self._quiet.__exit__(None, None, None)
+                self._quiet = None
 
     def print(self, line: str) -> None:
         with self.lock:

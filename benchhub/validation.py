@@ -3,6 +3,7 @@ line, exit 2) before anything runs."""
 from __future__ import annotations
 
 import math
+import os
 
 from benchhub.errors import RunFailure, UserError
 from benchhub.spec import ComponentSpec, check_options, instantiate, parse_component
@@ -62,8 +63,7 @@ def meta_bundle(model_cls: type, name: str, options: dict):
             from benchhub.isolation import quiet_libraries
 
             quiet_libraries()
-            model = instantiate(model_cls, name, options)
-            built.append(plugin_call("model", name, "meta_bundle()", model.meta_bundle))
+            built.append(_meta(model_cls, name, options))
         return built[0]
 
     return get
@@ -85,6 +85,15 @@ def plugin_call(kind: str, name: str, hook: str, call, *args, hint: str = "", mo
                         "(benchhub --verbose prints the traceback)") from exc
 
 
+def _meta(model_cls: type, name: str, options: dict):
+    """The model's bundle on the meta device; what libraries print meanwhile (a tokenizer's progress bar on first
+    use) is dropped: plan time prints only benchhub's own lines."""
+    from benchhub.progress import stderr_to
+
+    with stderr_to(os.devnull):
+        return plugin_call("model", name, "meta_bundle()", instantiate(model_cls, name, options).meta_bundle)
+
+
 def check_method(method, meta_bundle) -> None:
     """The method's own checks against the model; a model without a meta bundle is checked at run time."""
     try:
@@ -101,7 +110,7 @@ def check_head(method, label: str, model_cls: type, model: str, options: dict, t
     on vit-digits' new labels). Checked at plan time on a fresh meta bundle (no weights) with the method applied."""
     if task != "classify" or not getattr(method, "trains", False):
         return
-    bundle = plugin_call("model", model, "meta_bundle()", instantiate(model_cls, model, options).meta_bundle)
+    bundle = _meta(model_cls, model, options)
     if bundle is None or not getattr(bundle, "labelled_head", False):
         return
     try:

@@ -236,3 +236,26 @@ def test_classes_for_a_run(toy):
     assert classes.new_dataset(spec).size == 6
     assert classes.scoring(spec) == {"primary": "accuracy", "columns": ["accuracy"],
                                      "higher_is_better": {"accuracy": True}}
+
+
+def test_library_output_to_stderr_never_lands_inside_the_live_display(tmp_path, capfd):
+    """Issue 23: on a terminal, a library writing straight to file descriptor 2 (bitsandbytes' warning, a Rust
+    progress bar) broke the live progress line; meanwhile it goes to the suite's log, and fd 2 is restored."""
+    import os
+    import sys
+
+    from rich.console import Console
+
+    from benchhub.progress import Display
+
+    console = Console(stderr=True, force_terminal=True)
+    noise = tmp_path / "logs" / "library-output.log"
+    with Display(console, total=1, noise=str(noise)) as display:
+        os.write(2, b"bitsandbytes: a warning from C\n")
+        display.print("finished a run")
+    os.write(2, b"after the display\n")
+    err = capfd.readouterr().err
+    assert noise.read_text() == "bitsandbytes: a warning from C\n"
+    assert "a warning from C" not in err
+    assert "finished a run" in err and "after the display" in err
+    assert console.file is sys.stderr

@@ -27,11 +27,13 @@ class BenchhubGroup(click.Group):
         try:
             return super().invoke(ctx)
         except UserError as exc:
+            message = str(exc)
             if (ctx.obj or {}).get("verbose") and exc.__cause__ is not None:  # a plugin's bug: its traceback too
                 import traceback
 
                 click.echo("".join(traceback.format_exception(exc.__cause__)).rstrip(), err=True)
-            raise _UserErrorExit(_one_line(str(exc))) from None
+                message = message.replace(" (benchhub --verbose prints the traceback)", "")
+            raise _UserErrorExit(_one_line(message)) from None
         except KeyboardInterrupt:  # 130, as shells report an interrupted command; records written are whole
             click.echo("\ninterrupted: finished runs' records are kept; run the same command again to resume",
                        err=True)
@@ -90,7 +92,8 @@ def cli(ctx, verbose):
               help="Suite name in benchmarks/ or path to a TOML suite file.")
 @click.option("--methods", help="Comma-separated methods, with options: 'lora(r=8,alpha=16),full'; a learning-rate "
                                "grid, chosen on the validation split: 'full(lr=[1e-4,3e-4,1e-3])'.")
-@click.option("--models", help="Comma-separated models, e.g. 'blip2:tiny'.")
+@click.option("--models", help="Comma-separated models, with options: 'blip2:tiny', 'blip2(preset=tiny,layers=1)' "
+                              "(a preset given as an option is the same model as its `name:preset`).")
 @click.option("--seeds", help="Final seeds, the ranked runs: '0' or '0,1,2' (default: the suite's).")
 @click.option("--sweep-seeds", help="Seeds a learning-rate grid is swept with, disjoint from --seeds "
                                     "(default: the suite's sweep_seeds, else 1000).")
@@ -247,6 +250,9 @@ def report(results_dir, suite_name, to_stdout):
         written = [p for p in (path.with_name(n) for n in ("report.html", "leaderboard.csv", "leaderboard.json"))
                    if p.is_file()]
         click.echo("also: " + ", ".join(map(str, written)), err=to_stdout)
+        pictures = sorted((store.dir / "plots").glob("*.png")) if (store.dir / "plots").is_dir() else []
+        if pictures:
+            click.echo(f"plots: {', '.join(map(str, pictures))}", err=to_stdout)
         unread = [bad for bad in store.unreadable() if bad.path.suffix == ".json"]
         if unread:
             click.echo(f"  left out {len(unread)} file(s) that are not records this benchhub understands (`benchhub "

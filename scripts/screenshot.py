@@ -39,7 +39,7 @@ def main() -> int:
     out = ROOT / "docs" / "report.png"
     image = Image.open(io.BytesIO(shot)).convert("RGB")
     small = image.resize((image.width * 3 // 4, image.height * 3 // 4), Image.LANCZOS)
-    small.quantize(colors=128, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(out, optimize=True)
+    small.quantize(colors=256, method=Image.Quantize.MAXCOVERAGE, dither=Image.Dither.NONE).save(out, optimize=True)
     print(f"{out} ({out.stat().st_size // 1024} KiB)")
     return 0
 

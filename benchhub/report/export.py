@@ -5,6 +5,7 @@ import json
 
 from benchhub.records import RunRecord
 from benchhub.report.ranking import TableStats, boards
+from benchhub.report.rows import model_label
 
 
 def _difference(diff) -> dict | None:
@@ -72,9 +73,9 @@ def leaderboard_csv(records: list[RunRecord]) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, CSV_FIRST + metrics + sources + CSV_LAST, lineterminator="\n")
     writer.writeheader()
-    for r in sorted(rows, key=lambda r: (r.config["model"]["name"], r.label, r.config["method"]["lr"], r.seed)):
+    for r in sorted(rows, key=lambda r: (model_label(r.config), r.label, r.config["method"]["lr"], r.seed)):
         c = r.config
-        row = {"suite": c["suite"], "model": c["model"]["name"], "method": r.label, "lr": c["method"]["lr"],
+        row = {"suite": c["suite"], "model": model_label(c), "method": r.label, "lr": c["method"]["lr"],
                "dataset": ComponentSpec(c["dataset"]["name"], c["dataset"].get("options", {})).label(),
                "seed": r.seed, "status": r.status.value, **r.metrics,
                **{f"source {m}": v for m, v in (r.scores.get("source") or {}).get("metrics", {}).items()},

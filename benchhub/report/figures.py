@@ -47,14 +47,31 @@ class Band:
     seeds: int
     sweep: bool = False  # learning-rate sweep runs (one line per rate, joined by gaps)
     rates: list[float] = field(default_factory=list)
+    point_rates: list = field(default_factory=list)  # a sweep band's rate at each point (None at a gap)
 
 
 @dataclass
 class Plot:
     kind: str  # quality-memory, quality-time, loss, memory-split, sweep, forest
     title: str
-    caption: str
+    caption: str  # how to read it, true of the static picture too
     data: dict
+    hint: str = ""  # what the interactive one adds (hover, legend clicks): in report.html only
+
+
+ZOOM = 0.25  # a cost axis starts at 0 unless its points span less than this share of the largest
+
+
+def cost_axis(points: list) -> tuple[float, float, bool]:
+    """(low, high, zoomed) of a cost axis: from 0, or, when every point lies within a narrow band far from 0 (the
+    tiny suite's 415–467 MiB, where from-0 piles every marker onto one spot), zoomed to the points and said so."""
+    lows = [p.x - (p.x_half or 0) for p in points]
+    highs = [p.x + (p.x_half or 0) for p in points]
+    low, high = min(lows), max(highs)
+    if high <= 0 or low <= 0 or (high - low) >= ZOOM * high:
+        return 0.0, high * 1.08 if high > 0 else 1.0, False
+    pad = (high - low) * 0.12 or high * 0.01
+    return low - pad, high + pad, True
 
 
 def colours(rows: list[dict]) -> dict[str, str]:
@@ -137,7 +154,7 @@ def loss_bands(board) -> list[Band]:
     for label, rates in sorted(by_label.items(), key=lambda kv: (order.index(kv[0]) if kv[0] in order else
                                                                   len(order), kv[0])):
         method = rows[label]["method"] if label in rows else label
-        steps, mean, low, high, shown = [], [], [], [], []
+        steps, mean, low, high, shown, point_rates = [], [], [], [], [], []
         for lr in sorted(rates):
             band = _band(method, "", rates[lr])
             if band is None:
@@ -147,10 +164,11 @@ def loss_bands(board) -> list[Band]:
             mean += gap + band.mean
             low += gap + band.low
             high += gap + band.high
+            point_rates += [None] * len(gap) + [lr] * len(band.steps)
             shown.append(lr)
         if shown:
             out.append(Band(method, colour.get(method, PALETTE[len(out) % len(PALETTE)]), steps, mean, low, high,
-                            max(len(v) for v in rates.values()), sweep=True, rates=shown))
+                            max(len(v) for v in rates.values()), sweep=True, rates=shown, point_rates=point_rates))
     return out
 
 
@@ -205,17 +223,23 @@ def plots(board) -> list[Plot]:
                                       ("quality-time", "train_s", "train time", "time")):
             points = quality_points(board, key)
             if points:
+                low, high, zoomed = cost_axis(points)
+                unit_x = "MiB" if key == "memory" else "s"
+                axis = (f"the {cost} axis is zoomed to {low:,.1f}–{high:,.1f} {unit_x}, not from 0: the methods "
+                        "differ by little" if zoomed else "both axes from 0")
                 out.append(Plot(kind, f"{primary} vs {cost}",
-                                f"Each method's {primary} against its {cost} ({unit}, both axes from 0). Up and to "
-                                f"the left is better; the dashed line joins the {zero} Pareto front (no other "
-                                "method is both better and cheaper beyond the seeds' noise). Hover for options, rate, "
-                                "seeds and runs; click a legend entry to hide a method.", {"points": points}))
+                                f"Each method's {primary} against its {cost} ({unit}; {axis}). Up and to the left is "
+                                f"better; the dashed line joins the {zero} Pareto front (no other method is both "
+                                "better and cheaper beyond the seeds' noise).",
+                                {"points": points, "axis": (low, high, zoomed)},
+                                "Hover for options, rate, seeds and runs; click a legend entry to hide a method."))
     bands = loss_bands(board)
     if any(not b.sweep for b in bands):
         out.append(Plot("loss", "Training loss",
                         "Mean training loss over seeds per method (line) with the lowest and highest seed (band), "
-                        "by optimizer step. Learning-rate sweep runs are a separate legend group, hidden at first: "
-                        "click one to show its rates.", {"bands": bands}))
+                        "by optimizer step.", {"bands": bands},
+                        "Learning-rate sweep runs are a separate legend group, hidden at first: click one to show "
+                        "its rates (hover names the rate)."))
     split = memory_split(board)
     if split:
         out.append(Plot("memory-split", "Memory of one training step",

@@ -54,7 +54,8 @@ def render_html(records: list[RunRecord], suite: str, describe_metric=None) -> s
     def image(src, alt):
         if src.startswith("#") and src[1:] in figures:
             plot, primary = figures[src[1:]]
-            return div(figure(plot, primary), src[1:])
+            hint = f'<p class="note">{escape(plot.hint)}</p>' if plot.hint else ""
+            return hint + div(figure(plot, primary), src[1:])
         return None
 
     body = to_html(markdown, image)

@@ -67,13 +67,13 @@ def quality(plot: Plot, x_title: str, primary: str) -> dict:
         traces.append({"type": "scatter", "mode": "lines", "name": "Pareto front", "x": [x for x, _ in front],
                        "y": [y for _, y in front], "line": {"dash": "dash", "color": "grey", "shape": "hv"},
                        "hoverinfo": "skip"})
-    xs = [p.x + (p.x_half or 0) for p in points]
+    left, right, zoomed = plot.data["axis"]
     ys = [p.y + (p.y_half or 0) for p in points]
     low = min(p.y - (p.y_half or 0) for p in points)
-    y_axis = {"rangemode": "tozero"} if low >= 0 else {}
-    return {"data": traces, "layout": _layout(x_title, f"{primary} (mean ± 95 % CI)",
-                                              xaxis={"range": [0, _top(xs)]}, yaxis={**y_axis, "range":
-                                                     [min(0.0, low * 1.08), _top(ys)]})}
+    title = x_title + ("; zoomed, not from 0" if zoomed else "; axis from 0")
+    return {"data": traces, "layout": _layout(title, f"{primary} (mean ± 95 % CI)",
+                                              xaxis={"range": [left, right]},
+                                              yaxis={"range": [min(0.0, low * 1.08), _top(ys)]})}
 
 
 def loss(plot: Plot) -> dict:
@@ -86,7 +86,8 @@ def loss(plot: Plot) -> dict:
                            "y": band.mean, "line": {"color": band.colour, "width": 1, "dash": "dot"},
                            "legendgroup": "sweep", "legendgrouptitle": {"text": "learning-rate sweep runs"},
                            "visible": "legendonly", "connectgaps": False,
-                           "hovertemplate": f"{name} sweep (rates {rates})<br>step %{{x:.0f}}: %{{y:.3f}}"
+                           "customdata": [f"{r:g}" if r is not None else "" for r in band.point_rates],
+                           "hovertemplate": f"{name} sweep, rate %{{customdata}}<br>step %{{x:.0f}}: %{{y:.3f}}"
                                             "<extra></extra>"})
             continue
         group = f"m-{len(traces)}"
@@ -150,29 +151,30 @@ def sweep(plot: Plot, primary: str) -> dict:
 
 def forest(plot: Plot, primary: str) -> dict:
     diffs = plot.data["diffs"]
-    names = [escape(d["method"]) for d in diffs]
-    trace = {"type": "scatter", "mode": "markers", "name": "difference", "showlegend": False, "y": names,
-             "x": [d["estimate"] for d in diffs],
-             "error_x": {"type": "data", "symmetric": False, "array": [d["high"] - d["estimate"] for d in diffs],
-                         "arrayminus": [d["estimate"] - d["low"] for d in diffs]},
-             "marker": {"size": 11, "color": [d["colour"] for d in diffs],
-                        "symbol": ["circle" if d["significant"] else "circle-open" for d in diffs]},
-             "customdata": [[d["low"], d["high"], "excludes 0" if d["significant"] else "crosses 0"] for d in diffs],
-             "hovertemplate": "%{y}: %{x:+.3f} [%{customdata[0]:+.3f}, %{customdata[1]:+.3f}], "
-                              "%{customdata[2]}<extra></extra>"}
-    return {"data": [trace], "layout": _layout(f"Δ {primary} vs {plot.data['reference']} (95 % CI)", "",
-                                               height=max(280, 34 * len(diffs) + 120),
-                                               shapes=[{"type": "line", "x0": 0, "x1": 0, "yref": "paper", "y0": 0,
-                                                        "y1": 1, "line": {"color": "#444", "dash": "dot"}}],
-                                               yaxis={"autorange": "reversed", "title": {"text": ""}})}
+    traces = [{"type": "scatter", "mode": "markers", "name": escape(d["method"]), "showlegend": False,
+               "y": [escape(d["method"])], "x": [d["estimate"]],
+               "error_x": {"type": "data", "symmetric": False, "array": [d["high"] - d["estimate"]],
+                           "arrayminus": [d["estimate"] - d["low"]], "color": d["colour"], "thickness": 2},
+               "marker": {"size": 11, "color": d["colour"], "symbol": "circle" if d["significant"] else "circle-open",
+                          "line": {"color": d["colour"], "width": 2}},
+               "customdata": [[d["low"], d["high"], "excludes 0" if d["significant"] else "crosses 0"]],
+               "hovertemplate": "%{y}: %{x:+.3f} [%{customdata[0]:+.3f}, %{customdata[1]:+.3f}], "
+                                "%{customdata[2]}<extra></extra>"} for d in diffs]
+    return {"data": traces, "layout": _layout(f"Δ {primary} vs {plot.data['reference']} (95 % CI)", "",
+                                              height=max(280, 34 * len(diffs) + 120),
+                                              shapes=[{"type": "line", "x0": 0, "x1": 0, "yref": "paper", "y0": 0,
+                                                       "y1": 1, "line": {"color": "#444", "dash": "dot"}}],
+                                              yaxis={"autorange": "reversed", "title": {"text": ""},
+                                                     "categoryorder": "array",
+                                                     "categoryarray": [escape(d["method"]) for d in diffs]})}
 
 
 def figure(plot: Plot, primary: str | None) -> dict:
     """The Plotly figure (JSON-able dict) of a plot from `figures.plots`."""
     if plot.kind == "quality-memory":
-        return quality(plot, "peak memory (MiB; axis from 0)", primary)
+        return quality(plot, "peak memory (MiB)", primary)
     if plot.kind == "quality-time":
-        return quality(plot, "train time (s; axis from 0)", primary)
+        return quality(plot, "train time (s)", primary)
     return {"loss": loss, "memory-split": memory_split}[plot.kind](plot) if plot.kind in ("loss", "memory-split") \
         else {"sweep": sweep, "forest": forest}[plot.kind](plot, primary)
 

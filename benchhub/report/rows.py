@@ -40,7 +40,14 @@ def group_key(record: RunRecord) -> tuple:
 
     c = record.config
     dataset = ComponentSpec(c["dataset"]["name"], c["dataset"].get("options", {})).label()
-    return c["model"]["name"], dataset, json.dumps(c["budget"], sort_keys=True)
+    return model_label(c), dataset, json.dumps(c["budget"], sort_keys=True)
+
+
+def model_label(config: dict) -> str:
+    """The model as the command line names it: `blip2:tiny`, or `blip2:tiny(hidden=32)` with options."""
+    from benchhub.spec import ComponentSpec
+
+    return ComponentSpec(config["model"]["name"], config["model"].get("options") or {}).label()
 
 
 def _status(records: list[RunRecord]) -> Status:

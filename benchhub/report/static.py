@@ -34,10 +34,11 @@ def _quality(plot: Plot, x_title: str, primary: str):
     if front:
         xs, ys = zip(*front)
         ax.step(xs, ys, where="post", color="grey", linestyle="--", label="Pareto front")
-    ax.set_xlim(left=0)
+    left, right, zoomed = plot.data["axis"]
+    ax.set_xlim(left, right)
     if min(p.y - (p.y_half or 0) for p in points) >= 0:
         ax.set_ylim(bottom=0)
-    ax.set_xlabel(x_title)
+    ax.set_xlabel(x_title + ("; zoomed, not from 0" if zoomed else "; axis from 0"))
     ax.set_ylabel(f"{primary} (mean ± 95 % CI)")
     _legend(ax)
     return fig
@@ -89,6 +90,9 @@ def _sweep(plot: Plot, primary: str):
             i = xs.index(s["chosen"])
             ax.plot([xs[i]], [ys[i]], marker="*", markersize=15, color=s["colour"], linestyle="none")
     ax.set_xscale("log")
+    rates = sorted({p[0] for s in plot.data["sweeps"] for p in s["points"]})
+    ax.set_xticks(rates, [f"{r:g}" for r in rates])  # plain numbers: mathtext is off (labels are text)
+    ax.minorticks_off()
     ax.set_xlabel("learning rate (log scale; star: chosen)")
     ax.set_ylabel(f"validation {primary} (95 % CI)")
     _legend(ax)

@@ -62,6 +62,7 @@ def test_readme_commands_exist():
     for command in commands:
         assert command in cli.commands, command
     helps = {name: CliRunner().invoke(cli, [name, "--help"]).output for name in cli.commands}
+    helps[""] = CliRunner().invoke(cli, ["--help"]).output  # the group's own options (--verbose)
     ours = "\n".join(line for line in README.splitlines() if not re.search(r"\bray (start|stop)\b|accelerate launch", line))
     for option in set(re.findall(r"(--[a-z][a-z-]+)", ours)):  # other tools' options (ray, accelerate) aside
         assert any(option in text for text in helps.values()), option  # some command has it

@@ -60,7 +60,7 @@ def label(job: Job) -> str:
 def _words(job: Job) -> str:
     spec = job.spec
     lr = f" · lr {spec.lr:g}" if job.cell is None or job.cell.trains else ""
-    return f"{spec.model.label()} · {spec.method_label}{lr} · seed {spec.seed}"
+    return f"{spec.model.name} · {spec.method_label}{lr} · seed {spec.seed}"
 
 
 def prepare_model(job: Job, prepared: dict, store: Store, display, timeout: float | None = None) -> dict:

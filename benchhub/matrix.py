@@ -212,10 +212,10 @@ class _Runner:
             return
         selection = choose_lr(job.cell, results)
         if selection is None:
-            self.display.print(f"[red]   no rate[/] of {escape(job.spec.model.label())} · "
+            self.display.print(f"[red]   no rate[/] of {escape(job.spec.model.name)} · "
                                f"{escape(job.spec.method_label)} finished its sweep; it has no evaluation runs")
             return
-        self.display.print(f"[cyan]   chose[/] lr {selection['chosen']:g} for {escape(job.spec.model.label())} · "
+        self.display.print(f"[cyan]   chose[/] lr {selection['chosen']:g} for {escape(job.spec.model.name)} · "
                            f"{escape(job.spec.method_label)} on validation {selection['metric']} "
                            f"({selection['summary']})")
         for spec in job.cell.final_specs(selection["chosen"]):

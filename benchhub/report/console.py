@@ -148,7 +148,7 @@ def dry_run_table(suite, matrix, rows: list[tuple], device: str):
                   title=f"suite {suite.name} · {device} · {suite.budget.describe()}")
     for spec, run_id, would in rows:
         later = run_id == "–"  # after a sweep: the chosen rate, every seed
-        table.add_row(escape(spec.model.label()), escape(spec.method_label), "all" if later else str(spec.seed),
+        table.add_row(escape(spec.model.name), escape(spec.method_label), "all" if later else str(spec.seed),
                       "chosen" if later else f"{spec.lr:g}",
                       f"{spec.budget.micro_batch} × {spec.budget.grad_accum_steps}",
                       str(spec.budget.max_steps or f"{spec.budget.max_epochs} epochs"), run_id, would)
@@ -166,7 +166,7 @@ def check_table(rows: list[tuple]):
         checks, params = result.get("checks", {}), result.get("parameters") or {}
         image = checks.get("image_conditioning_logit_change")
         accumulation = checks.get("accumulation_rel_error")
-        table.add_row(escape(spec.model.label()), escape(spec.method_label), "–" if image is None else f"{image:.3g}",
+        table.add_row(escape(spec.model.name), escape(spec.method_label), "–" if image is None else f"{image:.3g}",
                       "–" if accumulation is None else f"{accumulation:.2e}",
                       f"{params['trainable']:,}" if params else "–",
                       "ok" if result["status"] == "ok" else escape(f"FAILED: {result.get('error')}"))

@@ -5,7 +5,7 @@ import re
 from dataclasses import asdict, dataclass
 
 from benchhub.errors import UserError
-from benchhub.schemas import LR_SCHEDULES, PRECISIONS, check_budget, divisors  # noqa: F401 - re-exported
+from benchhub.schemas import LR_SCHEDULES, PRECISIONS, check_budget  # noqa: F401 - re-exported
 
 _UNITS = {
     "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
@@ -25,8 +25,6 @@ def parse_memory(text) -> int | None:
         raise UserError(f"cannot parse memory limit {text!r}; give a unit, e.g. \"4GiB\" (a bare integer is bytes)")
     if isinstance(text, int):
         value = text
-        if value > 2**60:
-            raise UserError(f"memory limit {str(text)[:40]} is larger than any machine's; give at most 1 EiB")
     else:
         s = str(text).strip().lower().replace(" ", "")
         if s in ("none", "unlimited", ""):
@@ -40,8 +38,8 @@ def parse_memory(text) -> int | None:
             value = int(float(m.group(1)) * _UNITS.get(m.group(2) or "b"))
         except OverflowError:
             value = 2**64
-        if value > 2**60:
-            raise UserError(f"memory limit '{str(text)[:40]}' is larger than any machine's; give at most 1 EiB")
+    if value > 2**60:
+        raise UserError(f"memory limit '{str(text)[:40]}' is larger than any machine's; give at most 1 EiB")
     if value <= 0:
         raise UserError(f"memory limit must be positive, got '{text}'")
     return value

@@ -234,6 +234,24 @@ def plugins(as_json):
     wide_console().print(plugins_table(described))
 
 
+@cli.command("prepare")
+@click.option("--suite", "suite_names", multiple=True,
+              help="Prepare this suite's models (repeatable; default: every built-in suite of tiny models).")
+@click.option("--rebuild", is_flag=True, help="Pre-train the shipped tiny checkpoints afresh into the package "
+                                              "(maintainers: then re-measure results/).")
+def prepare_models(suite_names, rebuild):
+    """Make the suites' models ready before anything runs: a tiny preset is shipped pre-trained with the package
+    (or, for a recipe you changed, pre-trained once and cached); with --rebuild, re-make the shipped ones."""
+    from benchhub import plugins
+    from benchhub.prepare import builtin_suites, prepare
+
+    names = list(suite_names) or builtin_suites()
+    changed = prepare(plugins.registry(), names, rebuild, click.echo)
+    if rebuild:
+        click.echo(f"{changed} shipped checkpoint(s) changed" + ("; re-measure results/ (runs start from them)"
+                                                                  if changed else ""))
+
+
 @cli.command()
 @click.option("--results", "results_dir", default="results", show_default=True, type=click.Path(),
               help="Directory holding the suites' records.")

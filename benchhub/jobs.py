@@ -119,6 +119,9 @@ def preparation(job: Job) -> dict | None:
     """What a model's one-time preparation needs (None: nothing to prepare)."""
     if job.classes.model.prepare is Model.prepare:
         return None
+    shipped = getattr(job.classes.new_model(job.spec), "shipped", None)
+    if shipped is not None and shipped():  # shipped with its package, ready: no child to start
+        return None
     return {"cls": job.classes.model, "name": job.spec.model.name, "options": job.spec.model.options}
 
 

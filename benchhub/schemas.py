@@ -12,7 +12,7 @@ import math
 import re
 from typing import Annotated, Any, Callable, Literal
 
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator,
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
                       model_validator)
 
 from benchhub.errors import UserError, unknown_name
@@ -32,8 +32,6 @@ MAX_PROCESSES = 1024
 MAX_JOBS = 1024
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 
-Count = Annotated[int, Field(ge=1)]
-Finite = Annotated[float, Field(allow_inf_nan=False)]
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 
@@ -44,6 +42,16 @@ def _seed_range(seed: int) -> int:
 
 
 Seed = Annotated[int, AfterValidator(_seed_range)]
+
+
+def _distinct_seeds(seeds: list[int]) -> list[int]:
+    twice = repeated(seeds)
+    if twice is not None:
+        raise ValueError(f"seed {twice} is listed twice; each seed is one run")
+    return seeds
+
+
+Seeds = Annotated[list[Seed], Field(min_length=1), AfterValidator(_distinct_seeds)]  # suite files and --seeds
 
 _STRICT = ConfigDict(extra="forbid", strict=True)
 
@@ -106,27 +114,12 @@ class SuiteHead(BaseModel):
     methods: Annotated[list[str], Field(min_length=1)]
     models: Annotated[list[str], Field(min_length=1)]
     metrics: list[str] = []
-    seeds: Annotated[list[Seed], Field(min_length=1)] = [0]
-    sweep_seeds: Annotated[list[Seed], Field(min_length=1)] | None = None
+    seeds: Seeds = [0]
+    sweep_seeds: Seeds | None = None
     baseline: str | None = None
     reference: str | None = None
     jobs: Annotated[int, Field(ge=1, le=MAX_JOBS)] = 1
 
-    @field_validator("seeds", "sweep_seeds")
-    @classmethod
-    def _distinct(cls, seeds):
-        twice = repeated(seeds or [])
-        if twice is not None:
-            raise ValueError(f"seed {twice} is listed twice; each seed is one run")
-        return seeds
-
-    @field_validator("methods", "models", "metrics")
-    @classmethod
-    def _once(cls, entries):
-        twice = repeated(entries)
-        if twice is not None:
-            raise ValueError(f"{twice} is listed twice; each entry is one row")
-        return entries
 
 
 class Named(BaseModel):
@@ -247,18 +240,15 @@ def toml_key(loc: tuple) -> str:
     return f"{head} {path}".strip()
 
 
-SeedList = TypeAdapter(Annotated[list[Seed], Field(min_length=1)])
+SeedList = TypeAdapter(Seeds)
 
 
 def check_seeds(seeds, what: str) -> list[int]:
-    """Seeds torch and Python's random accept everywhere: distinct integers in [0, MAX_SEED]."""
+    """Seeds torch and Python's random accept everywhere: distinct integers in [0, MAX_SEED] (`Seeds`)."""
     try:
         SeedList.validate_python(list(seeds), strict=True)
     except ValidationError as exc:
         raise UserError(f"{what}: " + describe(exc, BaseModel, lambda loc: "each seed" if loc else "")) from None
-    twice = repeated(seeds)
-    if twice is not None:
-        raise UserError(f"{what}: seed {twice} is listed twice; each seed is one run")
     return list(seeds)
 
 

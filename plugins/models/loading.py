@@ -155,7 +155,7 @@ class PresetModel(benchhub.Model):
         """Validate recipe options (they shape the tiny preset only) and keep preset and recipe."""
         unknown = set(recipe) - set(defaults)
         if unknown:
-            raise benchhub.UserError(f"{self.name} has no option {sorted(unknown)[0]!r}; options: {other_options}, "
+            raise benchhub.UserError(f"{self.name} has no option {sorted(unknown)[0]!r}; options: preset, {other_options}, "
                                      f"{', '.join(defaults)}")
         check_preset(self.name, preset, ("tiny", *self.real_presets))
         if recipe and preset != "tiny":
@@ -169,37 +169,119 @@ class PresetModel(benchhub.Model):
 
         return keyed_dir(self.cache_prefix, {**self.recipe, "pretrainer": PRETRAINER})
 
+    def shipped_dir(self) -> Path:
+        """Where the package ships this tiny recipe's pre-trained checkpoint (it may not: a recipe a user
+        changed is pre-trained on first use and cached)."""
+        return shipped_dir(self.cache_prefix, self.recipe)
+
+    def shipped(self) -> dict | None:
+        """The shipped checkpoint of this recipe (its checkpoint.json, with `sha256` of its files), or None."""
+        return shipped_info(self.shipped_dir()) if self.preset == "tiny" else None
+
     def source(self) -> str:
-        """The cached tiny checkpoint, a real preset's hub id, or the local path / hub id given."""
+        """The shipped or cached tiny checkpoint, a real preset's hub id, or the local path / hub id given."""
         if self.preset == "tiny":
-            return str(self.checkpoint_dir())
+            return str(self.shipped_dir() if self.shipped() else self.checkpoint_dir())
         return self.real_presets.get(self.preset, self.preset)
 
     def prepare(self, log=print, progress=None) -> dict | None:
-        """Pre-train the tiny checkpoint once (in a child process before the runs); later calls reuse it."""
+        """A shipped tiny checkpoint is used as it is; another recipe is pre-trained once (in a child process
+        before the runs) and cached."""
         if self.preset != "tiny":
             return None
+        shipped = self.shipped()
+        if shipped:
+            return {**shipped, "checkpoint": str(self.shipped_dir()), "cached": True}
         from benchhub.checkpoints import cached_checkpoint
 
         return cached_checkpoint(self.checkpoint_dir(), lambda tmp: self._pretrain(tmp, log, progress),
                                  tops=[type(self).__module__.split(".")[0]])
 
     def checkpoint(self) -> dict:
-        """The tiny checkpoint's cache key (and the sha256 of its files when made here by today's code); a real
-        preset's hub id or directory."""
+        """The tiny checkpoint's key and the sha256 of its files (shipped: always; cached: when made here by
+        today's code); a real preset's hub id or directory."""
         if self.preset != "tiny":
             return {"key": self.source()}
+        shipped = self.shipped()
+        if shipped:
+            return {"key": f"shipped:{self.shipped_dir().name}", "sha256": shipped["sha256"]}
         from benchhub.checkpoints import current
 
         target = self.checkpoint_dir()
         found = current(target)
         return {"key": target.name, **({"sha256": found["sha256"]} if found else {})}
 
+    def rebuild_shipped(self, log=print, progress=None) -> dict | None:
+        """Pre-train this tiny recipe afresh into the package's shipped directory (`benchhub prepare --rebuild`);
+        None for a real preset. Returns the new checkpoint.json, with `changed`: whether its files differ from
+        those shipped before."""
+        if self.preset != "tiny":
+            return None
+        return write_shipped(self.shipped_dir(), self.recipe, lambda tmp: self._pretrain(tmp, log, progress))
+
     def _pretrain(self, directory, log, progress) -> dict:
         raise NotImplementedError
 
 
 CONFIGS = Path(__file__).parent / "configs"
+SHIPPED = Path(__file__).parent / "shipped"  # pre-trained tiny checkpoints, one folder per recipe
+
+
+def shipped_dir(prefix: str, recipe: dict) -> Path:
+    """`shipped/<prefix>-<hash of the recipe and the pre-trainer>`: no library version or CPU in the key; a
+    shipped checkpoint is the same bytes on every machine (its checkpoint.json records where it was made)."""
+    import hashlib
+    import json
+
+    key = json.dumps({"recipe": recipe, "pretrainer": PRETRAINER}, sort_keys=True)
+    return SHIPPED / f"{prefix}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+
+
+_SHIPPED_INFO: dict = {}
+
+
+def shipped_info(directory: Path) -> dict | None:
+    """A shipped checkpoint's checkpoint.json when its files still hash to what it records (once per process),
+    else None (a damaged or partial copy is never used)."""
+    import json
+
+    from benchhub.identity import files_sha256
+
+    if directory not in _SHIPPED_INFO:
+        try:
+            info = json.loads((directory / "checkpoint.json").read_text())
+        except (OSError, ValueError):
+            info = None
+        if not isinstance(info, dict) or info.get("sha256") != files_sha256(directory):
+            info = None
+        _SHIPPED_INFO[directory] = info
+    return _SHIPPED_INFO[directory]
+
+
+def write_shipped(directory: Path, recipe: dict, make) -> dict:
+    """Pre-train with `make(tmp)` and put the checkpoint at `directory` (written aside, then renamed), with a
+    checkpoint.json saying what it is, how and where it was made, and the sha256 of its files."""
+    import json
+    import shutil
+
+    from benchhub.identity import files_sha256, machine, version
+
+    before = shipped_info(directory)
+    tmp = directory.with_name(f"{directory.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        info = make(tmp)
+        info = {**info, "recipe": recipe, "pretrainer": PRETRAINER, "sha256": files_sha256(tmp),
+                "made_with": {"cpu_capability": machine()["cpu_capability"], "torch": version("torch"),
+                              "transformers": version("transformers"), "tokenizers": version("tokenizers")}}
+        (tmp / "checkpoint.json").write_text(json.dumps(info, indent=1, sort_keys=True) + "\n")
+        shutil.rmtree(directory, ignore_errors=True)
+        tmp.rename(directory)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    _SHIPPED_INFO.pop(directory, None)
+    return {**info, "changed": before is None or before["sha256"] != info["sha256"]}
 
 
 def meta_model(model_cls, config):

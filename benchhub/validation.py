@@ -113,8 +113,14 @@ def check_head(method, label: str, model_cls: type, model: str, options: dict, t
     bundle = _meta(model_cls, model, options)
     if bundle is None or not getattr(bundle, "labelled_head", False):
         return
+    import warnings
+
+    from benchhub.progress import stderr_to
+
     try:
-        prepared = plugin_call("method", label, "prepare(meta bundle)", method.prepare, bundle) or bundle
+        with warnings.catch_warnings(), stderr_to(os.devnull):  # library notices: not for plan time's terminal
+            warnings.simplefilter("ignore")
+            prepared = plugin_call("method", label, "prepare(meta bundle)", method.prepare, bundle) or bundle
     except RunFailure:  # a method that needs real weights to prepare is checked when it runs
         return
     head = prepared.head()

@@ -108,6 +108,10 @@ def cli(ctx, verbose):
 @click.option("--memory-limit", help="Peak memory per run, e.g. 24GiB, 512MiB, none: the micro-batch shrinks "
                                     "until a measured step fits; runs that do not fit at 1 are recorded does-not-fit.")
 @click.option("--force", is_flag=True, help="Re-run runs whose record already exists.")
+@click.option("--checkpoint-every", type=click.IntRange(min=1, max=10**9), metavar="STEPS",
+              help="Save each run's training state every STEPS optimizer steps; a killed run resumes from it when "
+                   "the command is run again (default: the suite's [budget] checkpoint_every; on a GPU, every "
+                   "10 minutes).")
 @click.option("--timeout", "run_timeout", type=_Limit(), show_default="none",
               help="Kill a run after this many seconds (recorded failed).")
 @click.option("--jobs", type=click.IntRange(min=1), help="Runs side by side, each in its own process "
@@ -125,8 +129,8 @@ def cli(ctx, verbose):
 @click.option("--quiet", "-q", is_flag=True, help="Print only the paths of the leaderboard and report at the end.")
 @click.pass_context
 def run(ctx, suite_name, methods, models, seeds, sweep_seeds, results_dir, max_steps, effective_batch, micro_batch,
-        max_seconds, memory_limit, force, run_timeout, jobs, threads, processes, executor, ray_address, artifacts,
-        dry_run, quiet):
+        max_seconds, memory_limit, force, checkpoint_every, run_timeout, jobs, threads, processes, executor,
+        ray_address, artifacts, dry_run, quiet):
     """Run every method × model × seed of a suite, each in its own process; write the leaderboard."""
     from rich.console import Console
 
@@ -170,7 +174,8 @@ def run(ctx, suite_name, methods, models, seeds, sweep_seeds, results_dir, max_s
     outcome = matrix_mod.run_matrix(matrix.cells, registry, store, env, device, console, force=force,
                                     timeout=timeout, baseline=baseline_of(suite, registry),
                                     reference=reference_of(suite, registry), jobs=jobs,
-                                    total=matrix.count(), executor=runner)
+                                    total=matrix.count(), executor=runner,
+                                    checkpoint_every=checkpoint_every or suite.checkpoint_every)
     _finish(outcome, store, quiet)
     ctx.exit(1 if outcome.failed or outcome.blocked else 0)
 

@@ -268,11 +268,13 @@ def run_task(payload: dict, send) -> dict:
     from benchhub.distributed import join
     from benchhub.identity import loaded_code, tops_of
     from benchhub.pipeline import execute
+    from benchhub.resume import Resume
 
     spec, classes, device = _spec_and_classes(payload)
     score = tuple(payload.get("score", ("eval", "source")))
     result = execute(spec, classes, device, send, weights_dir=payload.get("weights_dir"), score=score,
-                     ranks=join(payload, device, spec.budget.threads))
+                     ranks=join(payload, device, spec.budget.threads),
+                     resume=Resume.from_payload(payload.get("resume"), device))
     return {**result, "code": loaded_code(tops_of(classes.all()))}
 
 

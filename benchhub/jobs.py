@@ -84,9 +84,11 @@ def prepare_model(job: Job, prepared: dict, store: Store, display, timeout: floa
 
 
 def run_one(job: Job, prep: dict, store: Store, env: dict, display, timeout, readers: tuple, load: LoadSampler,
-            executor) -> RunRecord:
+            executor, checkpoint_every: int | None = None) -> RunRecord:
     """One run in its child process (where `executor` starts it), turned into its record (`readers`: the
     suite's baseline and reference; `load`: what else ran on the host meanwhile)."""
+    from benchhub.resume import state_path
+
     spec = job.spec
     log_path, weights = store.log_path(spec, job.run_id), executor.weights_dir(store, spec, job.run_id)
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -98,7 +100,9 @@ def run_one(job: Job, prep: dict, store: Store, env: dict, display, timeout, rea
         with active_run(job.run_id):
             result = executor.run(
                 isolation.run_task, {"config": spec.config(), "classes": job.classes, "device": str(executor.device),
-                                     "weights_dir": str(weights), "score": SCORE[job.role]},
+                                     "weights_dir": str(weights), "score": SCORE[job.role],
+                                     "resume": {"path": str(state_path(store.dir, job.run_id)), "run_id": job.run_id,
+                                                "every": checkpoint_every}},
                 display.listener(job.run_id), log_path=str(log_path), timeout=timeout, spec=spec,
                 prepare=preparation(job))
     where = {"name": executor.name, **({"node": result["node"]} if result.get("node") else {})}
@@ -141,3 +145,7 @@ def keep(record: RunRecord, store: Store, job: Job, display) -> None:
                       f"this failure is in logs/{path.stem}.failed.json")
     else:
         store.write(record, path)
+    if record.status.done:  # finished: its saved training state is no longer needed
+        from benchhub.resume import state_path
+
+        state_path(store.dir, job.run_id).unlink(missing_ok=True)

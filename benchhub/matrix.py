@@ -61,11 +61,12 @@ class Outcome:
 
 def run_matrix(cells: list[Cell], registry, store: Store, env: dict, device, console, *, force: bool = False,
                timeout: float | None = None, baseline: str | None = None, reference: str | None = None,
-               jobs: int = 1, total: int = 0, executor=None) -> Outcome:
+               jobs: int = 1, total: int = 0, executor=None, checkpoint_every: int | None = None) -> Outcome:
     """Run every cell (sweep, choose, final runs); write each record, redraw the leaderboard as records arrive
     (at most every REDRAW_SECONDS) and once at the end."""
     runner = _Runner(registry, store, env, device, force, timeout, (baseline, reference), console)
     runner.executor = executor or Local(device)
+    runner.checkpoint_every = checkpoint_every
     runner.blocked, notes = store.tidy(force)
     runner.before = store.stamps()  # what --force re-measures: records written before this command started
     for line in notes:
@@ -94,6 +95,7 @@ class _Runner:
     def __init__(self, registry, store: Store, env: dict, device, force: bool, timeout, readers: tuple, console):
         self.registry, self.store, self.env, self.device = registry, store, env, device
         self.force, self.timeout, self.readers, self.console = force, timeout, readers, console
+        self.checkpoint_every = None
         self.outcome = Outcome()
         self.futures: dict = {}
         self.sweeps: dict = {}  # id(cell) -> {(lr, seed): record}
@@ -247,7 +249,7 @@ class _Runner:
                 if self.executor.prepares else {"status": "ok"}
         self.display.start(job.run_id, label(job) + ("" if job.role == "final" else f" ({job.role})"))
         return run_one(job, prep, self.store, self.env, self.display, self.timeout, self.readers, self.load,
-                       self.executor)
+                       self.executor, self.checkpoint_every)
 
 
 def dry_run(cells: list[Cell], registry, store: Store, env: dict, force: bool) -> list[tuple]:

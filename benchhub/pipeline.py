@@ -11,12 +11,13 @@ from dataclasses import dataclass
 
 from benchhub import checks, memory
 from benchhub.budget import batching, format_bytes
-from benchhub.components import RunClasses
+from benchhub.components import Method, RunClasses
 from benchhub.device import apply_precision, resolve_precision
 from benchhub.distributed import Single
 from benchhub.errors import RunFailure, first_line
 from benchhub.status import Status
 from benchhub.spec import RunSpec
+
 
 
 def _silent(*event) -> None:
@@ -79,7 +80,7 @@ def check_only(spec: RunSpec, classes: RunClasses, device, phase=_silent) -> dic
 
 
 def execute(spec: RunSpec, classes: RunClasses, device, phase=_silent, weights_dir: str | None = None,
-            score: tuple = ("eval", "source"), ranks=None) -> dict:
+            score: tuple = ("eval", "source"), ranks=None, resume=None) -> dict:
     """Build, fit into memory, check, train and score one run in this process; returns what was measured.
 
     `score`: the splits scored after training: a learning-rate sweep scores only "validation".
@@ -106,7 +107,7 @@ def execute(spec: RunSpec, classes: RunClasses, device, phase=_silent, weights_d
         return does_not_fit(spec, device, fitted["needed_bytes"], fitted["needed_is_lower_bound"], fitted,
                             run.checks, parameters, run.splits.info)
     budget = dataclasses.replace(spec.budget, micro_batch=fitted["micro_batch"]) if fitted else spec.budget
-    trained = train(spec, run, budget, device, phase, ranks) if run.method.trains else {}
+    trained = train(spec, run, budget, device, phase, ranks, resume) if run.method.trains else {}
     if ranks.rank > 0:
         return {"status": "ok", **trained, "memory": _memory(device, baseline_rss, fitted)}
     phase("phase", "evaluating")
@@ -148,7 +149,7 @@ def fit(spec: RunSpec, run: Prepared, device, phase=_silent, ranks=None) -> dict
     return search
 
 
-def train(spec: RunSpec, run: Prepared, budget, device, phase=_silent, ranks=None) -> dict:
+def train(spec: RunSpec, run: Prepared, budget, device, phase=_silent, ranks=None, resume=None) -> dict:
     """FLOPs of one step, then the shared training loop; returns the record's train and compute parts."""
     from benchhub import compute
     from benchhub.device import device_name
@@ -164,9 +165,12 @@ def train(spec: RunSpec, run: Prepared, budget, device, phase=_silent, ranks=Non
     del micro
     phase("phase", "training")
     ranks.wrap(run.bundle)
+    if resume is not None and (ranks.world > 1 or type(run.method).after_optimizer_step
+                               is not Method.after_optimizer_step):
+        resume = None  # a state outside the tensors saved (another rank's, a method's own): not resumable
     stats = train_loop(run.bundle, run.splits.train, budget, spec.lr, spec.seed, method=run.method,
                        progress=lambda s, n, loss: phase("step", s, n, loss), max_seconds=budget.max_seconds,
-                       ranks=ranks)
+                       ranks=ranks, resume=resume)
     ranks.close()  # not on an error: the process exits, and benchhub ends the other ranks
     peak, source = compute.peak_flops(device, device_name(device))
     per_second = (lambda n: round(n / stats.seconds, 2) if stats.seconds else None)
@@ -175,7 +179,8 @@ def train(spec: RunSpec, run: Prepared, budget, device, phase=_silent, ranks=Non
                       "samples_per_second": per_second(stats.samples), "target_tokens": stats.target_tokens,
                       "tokens_per_second": round(stats.target_tokens / stats.seconds, 1) if stats.seconds else None,
                       "final_loss": stats.final_loss, "loss_curve": stats.losses[::curve_every],
-                      "stopped_by": stats.stopped_by, "planned_steps": budget.total_steps(len(run.splits.train))},
+                      "stopped_by": stats.stopped_by, "planned_steps": budget.total_steps(len(run.splits.train)),
+                      **({"resume": resume.report()} if resume is not None else {})},
             "compute": compute.compute_record(flops, stats.steps, stats.seconds, peak, source, count_seconds)}
 
 

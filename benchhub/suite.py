@@ -37,6 +37,7 @@ class Suite:
     reference: str | None = None  # differences and their intervals are to this method (default: full)
     source_set: ComponentSpec | None = None  # [source]: a dataset whose eval split is the source set (forgetting)
     jobs: int = 1  # runs side by side (each in its own process)
+    checkpoint_every: int | None = None  # [budget] checkpoint_every: a run's training state every N steps (resume)
 
 
 def suite_dirs() -> list[Path]:
@@ -78,9 +79,24 @@ def _expect(cond: bool, source: str, message: str) -> None:
         raise UserError(f"suite {source}: {message}")
 
 
+MAX_CHECKPOINT_EVERY = 10**9
+
+
+def checkpoint_every(table: dict, source: str) -> int | None:
+    """[budget] checkpoint_every: how often a run saves its training state. Not part of the budget (a resumed run
+    computes what an uninterrupted one does), so it changes no run id."""
+    value = table.get("checkpoint_every")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CHECKPOINT_EVERY:
+        raise UserError(f"suite {source}: [budget] checkpoint_every must be an integer from 1 to "
+                        f"{MAX_CHECKPOINT_EVERY} (optimizer steps), got {value!r}")
+    return value
+
+
 def _budget(table: dict, source: str) -> Budget:
     """[budget] as written (`memory_limit` in units people write) -> the checked Budget."""
-    table = dict(table)
+    table = {k: v for k, v in table.items() if k != "checkpoint_every"}
     written = set(schemas.BudgetFields.model_fields) - {"memory_limit_bytes"} | {"memory_limit"}
     for key in sorted(set(table) - written - {"memory_limit_bytes"}):
         raise UserError(f"suite {source}: {unknown_name('[budget] key', key, written)}")
@@ -118,6 +134,7 @@ def suite_from_dict(data: dict, default_name: str = "suite", source: str = "<dic
                  sweep_seeds=tuple(sweep_seeds), source=source,
                  method_options=parsed.methods, model_options=parsed.models,
                  baseline=head.baseline, reference=head.reference, jobs=head.jobs,
+                 checkpoint_every=checkpoint_every(parsed.budget, source),
                  source_set=ComponentSpec(source_set.pop("name"), source_set) if source_set else None)
 
 

@@ -151,10 +151,12 @@ def new_optimizer(params: list, lr: float, weight_decay: float):
 
 
 def train_loop(bundle, examples: list, budget, lr: float, seed: int, *, method=None,
-               progress=None, max_seconds: float | None = None, ranks=Single()) -> TrainStats:
+               progress=None, max_seconds: float | None = None, ranks=Single(), resume=None) -> TrainStats:
     """Train the parameters that require grad under `budget`; return what happened.
 
     Data-parallel `ranks` (`distributed`) each draw the same effective batch and train on their share.
+    `resume` (`benchhub.resume.Resume`): the training state is saved as it says and, when a saved state of
+    this run exists, training continues from it (the same computation as an uninterrupted run).
     """
     import torch
 
@@ -171,8 +173,15 @@ def train_loop(bundle, examples: list, budget, lr: float, seed: int, *, method=N
     sampler = batch_indices(len(examples), budget.effective_batch, seed)
     bundle.model.train()
     losses, tokens, start = [], 0, time.perf_counter()
-    step, stopped_by = 0, "steps"
-    for step in range(1, total_steps + 1):
+    step, stopped_by, first = 0, "steps", 1
+    named = {n: p for n, p in bundle.model.named_parameters() if p.requires_grad}
+    state = resume.load(total_steps, bundle.model, named, optimizer, scheduler) if resume else None
+    if state is not None:
+        for _ in range(state["step"]):  # the data position: the sampler's draws so far
+            next(sampler)
+        losses, tokens, first = list(state["losses"]), state["tokens"], state["step"] + 1
+        start -= state["seconds"]
+    for step in range(first, total_steps + 1):
         idx = ranks.share(next(sampler))
         micro = collate_micro_batches(bundle, [examples[i] for i in idx], budget.micro_batch)
         loss_sum, n_tokens = accumulate_gradients(bundle, micro, ranks=ranks)
@@ -190,6 +199,9 @@ def train_loop(bundle, examples: list, budget, lr: float, seed: int, *, method=N
         tokens += n_tokens
         if progress:
             progress(step, total_steps, loss)
+        if resume is not None and resume.due(step, total_steps):
+            resume.save(step, total_steps, bundle.model, named, optimizer, scheduler,
+                        {"losses": losses, "tokens": tokens, "seconds": time.perf_counter() - start})
         out_of_time = max_seconds is not None and step < total_steps
         if out_of_time and ranks.either(time.perf_counter() - start > max_seconds):  # every rank stops together
             stopped_by = "time"

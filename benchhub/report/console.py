@@ -31,6 +31,10 @@ def show_text(record: RunRecord, path) -> str:
         lines.append(f"  train {_num(t.get('seconds'), '.1f')} s, {t.get('steps', '?')} steps, "
                      f"{_num(t.get('samples_per_second'), 'g')} samples/s, lr {_num(c['method']['lr'], 'g')}, "
                      f"micro-batch {b.get('micro_batch', '?')} × {b.get('grad_accum_steps', '?')} accumulation")
+        resume = t.get("resume") if isinstance(t.get("resume"), dict) else {}
+        if resume.get("resumed_from_step") is not None:
+            lines.append(f"  resumed from its training state at step {resume['resumed_from_step']} (killed or "
+                         f"pre-empted before; {resume.get('states_saved', 0)} state(s) saved since)")
     if record.eval:
         lines.append(f"  eval {_num(record.eval.get('seconds'), '.1f')} s on {record.eval.get('examples', '?')} "
                      "examples")

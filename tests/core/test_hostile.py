@@ -470,3 +470,8 @@ def test_a_method_that_leaves_a_labelled_head_frozen_is_refused_on_classificatio
     captions = invoke("run", "--suite", "tiny", "--methods", "frozen-top(head=false)", "--dry-run",
                       "--results", tmp_path / "results")
     assert captions.exit_code == 0, captions.output  # a captioning head is the language model's, not labels
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "x", "1e3"])
+def test_a_bad_checkpoint_every_is_refused_before_anything_runs(tmp_path, value):
+    _refused(tmp_path, ["run", "--suite", "tiny", "--checkpoint-every", value], "--checkpoint-every")

@@ -83,3 +83,15 @@ def test_a_model_variant_given_as_its_option_is_the_same_model(tmp_path):
     assert len({s.model.label() for s in both.specs}) == 1 and both.count() == plan(_suite(), registry).count()
     plugin_wide = plan(suite_from_dict({**BASE, "models": {"blip2": {"layers": 1}}}), registry).specs[0]
     assert plugin_wide.model == ComponentSpec("blip2:tiny", {"layers": 1})
+
+
+def test_checkpoint_every_is_read_from_budget_but_changes_no_run_id():
+    """Issue 24: how often a run saves its training state is not part of the budget: a resumed run computes what an
+    uninterrupted one does, so the run ids stay."""
+    registry = plugins.registry()
+    every = suite_from_dict({**BASE, "budget": {**BASE["budget"], "checkpoint_every": 50}})
+    assert every.checkpoint_every == 50 and every.budget == _suite().budget
+    assert plan(every, registry).specs[0].config_hash({}) == plan(_suite(), registry).specs[0].config_hash({})
+    for bad in (0, True, 2.5, "10", 10**10):
+        with pytest.raises(UserError, match="checkpoint_every must be an integer from 1 to 1000000000"):
+            suite_from_dict({**BASE, "budget": {**BASE["budget"], "checkpoint_every": bad}})

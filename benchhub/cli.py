@@ -29,9 +29,7 @@ class BenchhubGroup(click.Group):
         except UserError as exc:
             message = str(exc)
             if (ctx.obj or {}).get("verbose") and exc.__cause__ is not None:  # a plugin's bug: its traceback too
-                import traceback
-
-                click.echo("".join(traceback.format_exception(exc.__cause__)).rstrip(), err=True)
+                click.echo("".join(__import__("traceback").format_exception(exc.__cause__)).rstrip(), err=True)
                 message = message.replace(" (benchhub --verbose prints the traceback)", "")
             raise _UserErrorExit(_one_line(message)) from None
         except KeyboardInterrupt:  # 130, as shells report an interrupted command; records written are whole
@@ -108,10 +106,9 @@ def cli(ctx, verbose):
 @click.option("--memory-limit", help="Peak memory per run, e.g. 24GiB, 512MiB, none: the micro-batch shrinks "
                                     "until a measured step fits; runs that do not fit at 1 are recorded does-not-fit.")
 @click.option("--force", is_flag=True, help="Re-run runs whose record already exists.")
-@click.option("--checkpoint-every", type=click.IntRange(min=1, max=10**9), metavar="STEPS",
-              help="Save each run's training state every STEPS optimizer steps; a killed run resumes from it when "
-                   "the command is run again (default: the suite's [budget] checkpoint_every; on a GPU, every "
-                   "10 minutes).")
+@click.option("--checkpoint-every", type=click.IntRange(min=1, max=10**9), metavar="STEPS", help="Save each run's "
+              "training state every STEPS steps; a killed run resumes from it when run again (default: the suite's "
+              "[budget] checkpoint_every; on a GPU, every 10 minutes).")
 @click.option("--timeout", "run_timeout", type=_Limit(), show_default="none",
               help="Kill a run after this many seconds (recorded failed).")
 @click.option("--jobs", type=click.IntRange(min=1), help="Runs side by side, each in its own process "
@@ -239,24 +236,6 @@ def plugins(as_json):
     wide_console().print(plugins_table(described))
 
 
-@cli.command("prepare")
-@click.option("--suite", "suite_names", multiple=True,
-              help="Prepare this suite's models (repeatable; default: every built-in suite of tiny models).")
-@click.option("--rebuild", is_flag=True, help="Pre-train the shipped tiny checkpoints afresh into the package "
-                                              "(maintainers: then re-measure results/).")
-def prepare_models(suite_names, rebuild):
-    """Make the suites' models ready before anything runs: a tiny preset is shipped pre-trained with the package
-    (or, for a recipe you changed, pre-trained once and cached); with --rebuild, re-make the shipped ones."""
-    from benchhub import plugins
-    from benchhub.prepare import builtin_suites, prepare
-
-    names = list(suite_names) or builtin_suites()
-    changed = prepare(plugins.registry(), names, rebuild, click.echo)
-    if rebuild:
-        click.echo(f"{changed} shipped checkpoint(s) changed" + ("; re-measure results/ (runs start from them)"
-                                                                  if changed else ""))
-
-
 @cli.command()
 @click.option("--results", "results_dir", default="results", show_default=True, type=click.Path(),
               help="Directory holding the suites' records.")
@@ -271,11 +250,8 @@ def report(results_dir, suite_name, to_stdout):
         path = write_leaderboard(store)
         click.echo(f"{path} ({len(store.records())} records)", err=to_stdout)
         written = [p for p in (path.with_name(n) for n in ("report.html", "leaderboard.csv", "leaderboard.json"))
-                   if p.is_file()]
+                   if p.is_file()] + sorted((store.dir / "plots").glob("*.png"))  # the PNGs linked from the .md
         click.echo("also: " + ", ".join(map(str, written)), err=to_stdout)
-        pictures = sorted((store.dir / "plots").glob("*.png")) if (store.dir / "plots").is_dir() else []
-        if pictures:
-            click.echo(f"plots: {', '.join(map(str, pictures))}", err=to_stdout)
         unread = [bad for bad in store.unreadable() if bad.path.suffix == ".json"]
         if unread:
             click.echo(f"  left out {len(unread)} file(s) that are not records this benchhub understands (`benchhub "

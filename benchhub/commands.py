@@ -188,8 +188,26 @@ def new_method(name, directory):
                f"zero-shot,full,{name} --results results-{name}")
 
 
+@click.command("prepare")
+@click.option("--suite", "suite_names", multiple=True,
+              help="Prepare this suite's models (repeatable; default: every built-in suite of tiny models).")
+@click.option("--rebuild", is_flag=True, help="Pre-train the shipped tiny checkpoints afresh into the package "
+                                              "(maintainers: then re-measure results/).")
+def prepare_models(suite_names, rebuild):
+    """Make the suites' models ready before anything runs: a tiny preset is shipped pre-trained with the package
+    (or, for a recipe you changed, pre-trained once and cached); with --rebuild, re-make the shipped ones."""
+    from benchhub import plugins
+    from benchhub.prepare import builtin_suites, prepare
+
+    names = list(suite_names) or builtin_suites()
+    changed = prepare(plugins.registry(), names, rebuild, click.echo)
+    if rebuild:
+        click.echo(f"{changed} shipped checkpoint(s) changed" + ("; re-measure results/ (runs start from them)"
+                                                                  if changed else ""))
+
+
 def add_to(cli: click.Group) -> None:
     for plural in ("methods", "models", "datasets", "metrics"):
         cli.add_command(listing_command(plural))
-    for command in (suites_command, plan_command, new):
+    for command in (suites_command, plan_command, prepare_models, new):
         cli.add_command(command)

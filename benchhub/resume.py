@@ -97,6 +97,16 @@ class Resume:
         self.resumed_from = state["step"]
         return state
 
+    def restore(self, total_steps: int, model, params: dict, optimizer, scheduler, sampler) -> tuple:
+        """(first step, losses so far, target tokens so far, training seconds so far): from the saved state when
+        there is one of this run (the sampler replayed to its data position), else from the start."""
+        state = self.load(total_steps, model, params, optimizer, scheduler)
+        if state is None:
+            return 1, [], 0, 0.0
+        for _ in range(state["step"]):  # the data position: the sampler's draws so far
+            next(sampler)
+        return state["step"] + 1, list(state["losses"]), state["tokens"], state["seconds"]
+
     def report(self) -> dict:
         """What the record says about it: the step resumed from, and how many states were saved."""
         return {"resumed_from_step": self.resumed_from, "states_saved": self.saved}

@@ -150,14 +150,23 @@ def new_optimizer(params: list, lr: float, weight_decay: float):
     return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=True if fused else None)
 
 
+def _optimizer_step(params: list, optimizer, scheduler, max_grad_norm, after) -> None:
+    """Clip, step the optimizer and the schedule, let the method look at the gradients (AdaLoRA), clear them."""
+    import torch
+
+    if max_grad_norm:
+        torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
+    optimizer.step()
+    scheduler.step()
+    after()
+    optimizer.zero_grad(set_to_none=True)
+
+
 def train_loop(bundle, examples: list, budget, lr: float, seed: int, *, method=None,
                progress=None, max_seconds: float | None = None, ranks=Single(), resume=None) -> TrainStats:
-    """Train the parameters that require grad under `budget`; return what happened.
-
-    Data-parallel `ranks` (`distributed`) each draw the same effective batch and train on their share.
-    `resume` (`benchhub.resume.Resume`): the training state is saved as it says and, when a saved state of
-    this run exists, training continues from it (the same computation as an uninterrupted run).
-    """
+    """Train the parameters that require grad under `budget`; return what happened. Data-parallel `ranks`
+    (`distributed`) each draw the same effective batch and train on their share. `resume` (`benchhub.resume`):
+    the training state is saved as it says, and training continues from a saved state of this run."""
     import torch
 
     torch.manual_seed(seed)
@@ -172,15 +181,11 @@ def train_loop(bundle, examples: list, budget, lr: float, seed: int, *, method=N
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(budget.lr_schedule, warmup, total_steps))
     sampler = batch_indices(len(examples), budget.effective_batch, seed)
     bundle.model.train()
-    losses, tokens, start = [], 0, time.perf_counter()
-    step, stopped_by, first = 0, "steps", 1
     named = {n: p for n, p in bundle.model.named_parameters() if p.requires_grad}
-    state = resume.load(total_steps, bundle.model, named, optimizer, scheduler) if resume else None
-    if state is not None:
-        for _ in range(state["step"]):  # the data position: the sampler's draws so far
-            next(sampler)
-        losses, tokens, first = list(state["losses"]), state["tokens"], state["step"] + 1
-        start -= state["seconds"]
+    step, stopped_by = 0, "steps"
+    first, losses, tokens, done_seconds = (resume.restore(total_steps, bundle.model, named, optimizer, scheduler,
+                                                          sampler) if resume else (1, [], 0, 0.0))
+    start = time.perf_counter() - done_seconds
     for step in range(first, total_steps + 1):
         idx = ranks.share(next(sampler))
         micro = collate_micro_batches(bundle, [examples[i] for i in idx], budget.micro_batch)
@@ -188,13 +193,8 @@ def train_loop(bundle, examples: list, budget, lr: float, seed: int, *, method=N
         loss = loss_sum / n_tokens
         if not math.isfinite(loss):
             raise RunFailure(f"non-finite loss ({loss}) at step {step}")
-        if budget.max_grad_norm:
-            torch.nn.utils.clip_grad_norm_(params, budget.max_grad_norm)
-        optimizer.step()
-        scheduler.step()
-        if method is not None:
-            method.after_optimizer_step(bundle, step, total_steps)  # gradients still there (AdaLoRA)
-        optimizer.zero_grad(set_to_none=True)
+        _optimizer_step(params, optimizer, scheduler, budget.max_grad_norm,
+                        lambda: method and method.after_optimizer_step(bundle, step, total_steps))
         losses.append(round(loss, 6))
         tokens += n_tokens
         if progress:

@@ -66,10 +66,12 @@ def test_sigkill_leaves_no_orphans_and_loses_nothing(finished, tmp_path, sig, gr
     (results / "tiny" / "logs" / "prepare.log").unlink(missing_ok=True)  # its appearance says preparation began
     done = _records(results)
     env = dict(os.environ)
-    if moment == "preparing":  # an empty cache: the tiny model is pre-trained first, in a child
+    models = []
+    if moment == "preparing":  # an empty cache and a recipe that is not shipped: pre-trained first, in a child
         env["BENCHHUB_CACHE"] = str(tmp_path / "cache")
+        models = ["--models", "blip2:tiny(pretrain_steps=100000)"]
     started = results / "tiny" / "logs" / ("prepare.log" if moment == "preparing" else "blip2-tiny__lora")
-    proc = subprocess.Popen(CMD + ["--methods", "lora", "--max-steps", "100000", "--results", str(results)],
+    proc = subprocess.Popen(CMD + ["--methods", "lora", "--max-steps", "100000", "--results", str(results), *models],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env)
     try:
         deadline = time.monotonic() + 120

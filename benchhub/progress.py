@@ -46,14 +46,14 @@ class Display:
         self.matrix = self.progress.add_task("runs", total=total, info="")
         self.running: dict = {}
         self.lock = threading.Lock()
-        self.console, self.noise, self._quiet = console, noise, None
+        self.console, self.noise, self._restore = console, noise, contextlib.ExitStack()
 
     def __enter__(self):
         # live bars on a terminal: library output written straight to fd 2 goes to `noise` (a log) meanwhile,
         # so it cannot land inside a bar; the bars and our lines go to the terminal's stderr
         if self.noise and self.console.is_terminal and self.console.file is sys.stderr:
-            self._quiet = stderr_to(self.noise)
-            self.console.file = self._quiet.__enter__()
+            self.console.file = self._restore.enter_context(stderr_to(self.noise))
+            self._restore.callback(setattr, self.console, "file", None)  # back to sys.stderr, as it was made
         self.progress.__enter__()
         return self
 
@@ -61,10 +61,7 @@ class Display:
         try:
             self.progress.__exit__(*exc)
         finally:
-            if self._quiet is not None:
-                self.console.file = None  # back to sys.stderr, as the console was made
-                self._quiet.__exit__(None, None, None)
-                self._quiet = None
+            self._restore.close()
 
     def print(self, line: str) -> None:
         with self.lock:

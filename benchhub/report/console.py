@@ -208,7 +208,7 @@ def leaderboard_tables(records: list[RunRecord]) -> list:
             caption.append("Δ is –: the reference has no current ranked record here.")
         if not stats.has_source:
             caption.append("Forgetting is –: no run was scored on a source split ([source] in the suite).")
-        elif stats.baseline is None:
+        elif board.without_baseline:
             caption.append(f"Forgetting is –: the baseline {board.group[0].baseline or '(none)'} has no current "
                            "ranked record here; run it beside the others.")
         if board.stale:

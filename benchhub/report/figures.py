@@ -231,7 +231,8 @@ def plots(board) -> list[Plot]:
                                 f"Each method's {primary} against its {cost} ({unit}; {axis}). Up and to the left is "
                                 f"better; the dashed line joins the {zero} Pareto front (no other method is both "
                                 "better and cheaper beyond the seeds' noise).",
-                                {"points": points, "axis": (low, high, zoomed)},
+                                {"points": points, "axis": (low, high, zoomed),
+                                 "x_title": f"{cost} ({unit_x}); " + ("zoomed, not from 0" if zoomed else "axis from 0")},
                                 "Hover for options, rate, seeds and runs; click a legend entry to hide a method."))
     bands = loss_bands(board)
     if any(not b.sweep for b in bands):

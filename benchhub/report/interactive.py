@@ -55,7 +55,7 @@ def _top(values: list[float]) -> float:
     return top * 1.08 if top > 0 else 1.0
 
 
-def quality(plot: Plot, x_title: str, primary: str) -> dict:
+def quality(plot: Plot, primary: str) -> dict:
     points = plot.data["points"]
     traces = [{"type": "scatter", "mode": "markers", "name": escape(p.method), "x": [p.x], "y": [p.y],
                "error_x": _error(p.x_half), "error_y": _error(p.y_half),
@@ -67,16 +67,15 @@ def quality(plot: Plot, x_title: str, primary: str) -> dict:
         traces.append({"type": "scatter", "mode": "lines", "name": "Pareto front", "x": [x for x, _ in front],
                        "y": [y for _, y in front], "line": {"dash": "dash", "color": "grey", "shape": "hv"},
                        "hoverinfo": "skip"})
-    left, right, zoomed = plot.data["axis"]
+    left, right, _ = plot.data["axis"]
     ys = [p.y + (p.y_half or 0) for p in points]
     low = min(p.y - (p.y_half or 0) for p in points)
-    title = x_title + ("; zoomed, not from 0" if zoomed else "; axis from 0")
-    return {"data": traces, "layout": _layout(title, f"{primary} (mean ± 95 % CI)",
+    return {"data": traces, "layout": _layout(plot.data["x_title"], f"{primary} (mean ± 95 % CI)",
                                               xaxis={"range": [left, right]},
                                               yaxis={"range": [min(0.0, low * 1.08), _top(ys)]})}
 
 
-def loss(plot: Plot) -> dict:
+def loss(plot: Plot, primary: str | None = None) -> dict:
     traces = []
     for band in plot.data["bands"]:
         name = escape(band.method)
@@ -112,7 +111,7 @@ def _fade(colour: str, alpha: float = 0.18) -> str:
     return f"rgba({r},{g},{b},{alpha})"
 
 
-def memory_split(plot: Plot) -> dict:
+def memory_split(plot: Plot, primary: str | None = None) -> dict:
     split = plot.data["split"]
     names = [escape(method) for method, _ in split]
     words = {"weights": "weights", "gradients": "gradients", "optimizer": "optimizer state",
@@ -169,14 +168,13 @@ def forest(plot: Plot, primary: str) -> dict:
                                                      "categoryarray": [escape(d["method"]) for d in diffs]})}
 
 
+DRAW = {"quality-memory": quality, "quality-time": quality, "loss": loss, "memory-split": memory_split,
+        "sweep": sweep, "forest": forest}
+
+
 def figure(plot: Plot, primary: str | None) -> dict:
     """The Plotly figure (JSON-able dict) of a plot from `figures.plots`."""
-    if plot.kind == "quality-memory":
-        return quality(plot, "peak memory (MiB)", primary)
-    if plot.kind == "quality-time":
-        return quality(plot, "train time (s)", primary)
-    return {"loss": loss, "memory-split": memory_split}[plot.kind](plot) if plot.kind in ("loss", "memory-split") \
-        else {"sweep": sweep, "forest": forest}[plot.kind](plot, primary)
+    return DRAW[plot.kind](plot, primary)
 
 
 def div(fig: dict, div_id: str) -> str:

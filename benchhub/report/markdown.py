@@ -140,8 +140,8 @@ def _plots(index: int, board, figure) -> list[str]:
 
 def _missing(board) -> str | None:
     """Why a whole column is – in this table (the source scores, but no baseline run to measure forgetting from)."""
-    view, baseline = board.stats, board.group[0].baseline
-    if view.has_source and view.baseline is None and baseline:
+    baseline = board.group[0].baseline
+    if board.without_baseline and baseline:
         return (f"Forgetting is – in every row: the baseline {code(baseline)} has no current ranked record in this "
                 f"table; run it beside the others (e.g. {code('--methods ' + baseline + ',…')}).")
     return None

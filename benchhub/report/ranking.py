@@ -149,6 +149,11 @@ class Board:
     stale: list = field(default_factory=list)  # (record, [reasons]) set aside: not in the table (`currency`)
     note: str | None = None  # why the table shows records that are not current, when none is
 
+    @property
+    def without_baseline(self) -> bool:
+        """Runs were scored on the source split, but no current ranked baseline run measures forgetting from."""
+        return self.stats.has_source and self.stats.baseline is None
+
 
 def environment_key(record: RunRecord) -> str:
     """'device (CPU instruction set) · library versions' of a record: rows compare runs of one environment only."""

@@ -24,7 +24,7 @@ def _legend(ax, title: str = "method") -> None:
               frameon=False)
 
 
-def _quality(plot: Plot, x_title: str, primary: str):
+def _quality(plot: Plot, primary: str):
     fig, ax = _axes()
     points = plot.data["points"]
     for i, p in enumerate(points):
@@ -34,17 +34,17 @@ def _quality(plot: Plot, x_title: str, primary: str):
     if front:
         xs, ys = zip(*front)
         ax.step(xs, ys, where="post", color="grey", linestyle="--", label="Pareto front")
-    left, right, zoomed = plot.data["axis"]
+    left, right, _ = plot.data["axis"]
     ax.set_xlim(left, right)
     if min(p.y - (p.y_half or 0) for p in points) >= 0:
         ax.set_ylim(bottom=0)
-    ax.set_xlabel(x_title + ("; zoomed, not from 0" if zoomed else "; axis from 0"))
+    ax.set_xlabel(plot.data["x_title"])
     ax.set_ylabel(f"{primary} (mean ± 95 % CI)")
     _legend(ax)
     return fig
 
 
-def _loss(plot: Plot):
+def _loss(plot: Plot, primary: str | None = None):
     from matplotlib.ticker import MaxNLocator
 
     fig, ax = _axes()
@@ -64,7 +64,7 @@ def _loss(plot: Plot):
     return fig
 
 
-def _memory_split(plot: Plot):
+def _memory_split(plot: Plot, primary: str | None = None):
     split = plot.data["split"]
     fig, ax = _axes(0.42 * len(split) + 1.4)
     names = [m for m, _ in split][::-1]
@@ -112,6 +112,10 @@ def _forest(plot: Plot, primary: str):
     return fig
 
 
+DRAW = {"quality-memory": _quality, "quality-time": _quality, "loss": _loss, "memory-split": _memory_split,
+        "sweep": _sweep, "forest": _forest}
+
+
 def png(plot: Plot, primary: str | None) -> bytes:
     """The plot as PNG bytes (no timestamp or version in its metadata: the same data gives the same file)."""
     import matplotlib
@@ -120,13 +124,7 @@ def png(plot: Plot, primary: str | None) -> bytes:
     import matplotlib.pyplot as plt
 
     with matplotlib.rc_context({"text.parse_math": False}):  # labels are text: `$` in a regex is not TeX
-        if plot.kind in ("quality-memory", "quality-time"):
-            axis = "peak memory (MiB)" if plot.kind == "quality-memory" else "train time (s)"
-            fig = _quality(plot, axis, primary)
-        elif plot.kind in ("loss", "memory-split"):
-            fig = {"loss": _loss, "memory-split": _memory_split}[plot.kind](plot)
-        else:
-            fig = {"sweep": _sweep, "forest": _forest}[plot.kind](plot, primary)
+        fig = DRAW[plot.kind](plot, primary)
         fig.suptitle(plot.title, x=0.01, ha="left", fontsize=11)
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight", metadata={"Software": None})

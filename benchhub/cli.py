@@ -7,17 +7,11 @@ import sys
 
 import click
 
-from benchhub.errors import UserError
+from benchhub.errors import UserError, one_line
 
 
 class _UserErrorExit(click.ClickException):
     exit_code = 2
-
-
-def _one_line(text: str, limit: int = 800) -> str:
-    """An error as one printable line: control characters escaped (a value may hold any), at most `limit`."""
-    text = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
-    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 class BenchhubGroup(click.Group):
@@ -31,7 +25,7 @@ class BenchhubGroup(click.Group):
             if (ctx.obj or {}).get("verbose") and exc.__cause__ is not None:  # a plugin's bug: its traceback too
                 click.echo("".join(__import__("traceback").format_exception(exc.__cause__)).rstrip(), err=True)
                 message = message.replace(" (benchhub --verbose prints the traceback)", "")
-            raise _UserErrorExit(_one_line(message)) from None
+            raise _UserErrorExit(one_line(message)) from None
         except KeyboardInterrupt:  # 130, as shells report an interrupted command; records written are whole
             click.echo("\ninterrupted: finished runs' records are kept; run the same command again to resume",
                        err=True)
@@ -95,6 +89,9 @@ def cli(ctx, verbose):
 @click.option("--seeds", help="Final seeds, the ranked runs: '0' or '0,1,2' (default: the suite's).")
 @click.option("--sweep-seeds", help="Seeds a learning-rate grid is swept with, disjoint from --seeds "
                                     "(default: the suite's sweep_seeds, else 1000).")
+@click.option("--sweep", type=click.Choice(["halving", "full"]), help="How a learning-rate grid is swept: halving "
+              "(successive halving: every rate to 1/3 of its steps, the best third on) or full (every rate at full "
+              "length) (default: the suite's `sweep`, else halving).")
 @click.option("--results", "results_dir", default="results", show_default=True, type=click.Path(),
               help="Directory for records and leaderboards.")
 @click.option("--max-steps", type=int, help="Optimizer steps per run (overrides the suite).")
@@ -125,7 +122,7 @@ def cli(ctx, verbose):
 @click.option("--dry-run", is_flag=True, help="Print the resolved matrix (and skipped pairs) without running.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the paths of the leaderboard and report at the end.")
 @click.pass_context
-def run(ctx, suite_name, methods, models, seeds, sweep_seeds, results_dir, max_steps, effective_batch, micro_batch,
+def run(ctx, suite_name, methods, models, seeds, sweep_seeds, sweep, results_dir, max_steps, effective_batch, micro_batch,
         max_seconds, memory_limit, force, checkpoint_every, run_timeout, jobs, threads, processes, executor,
         ray_address, artifacts, dry_run, quiet):
     """Run every method × model × seed of a suite, each in its own process; write the leaderboard."""
@@ -147,7 +144,7 @@ def run(ctx, suite_name, methods, models, seeds, sweep_seeds, results_dir, max_s
         budget_changes["memory_limit_bytes"] = parse_memory(memory_limit)
     suite, matrix = resolve(registry, suite_name, methods, models,
                             _ints(seeds, "--seeds"), budget_changes,
-                            check_data=not dry_run, sweep_seeds=_ints(sweep_seeds, "--sweep-seeds"))
+                            check_data=not dry_run, sweep_seeds=_ints(sweep_seeds, "--sweep-seeds"), sweep=sweep)
     store = Store(results_dir, suite.name)
     device = select_device()
     env = environment(device)
@@ -286,42 +283,6 @@ def compare(old, new, threshold, pairs):
     for reason in result.worse:
         click.echo(f"worse: {reason}", err=True)
     sys.exit(result.exit_code)
-
-
-@cli.command()
-@click.argument("run")
-@click.option("--results", "results_dir", default="results", show_default=True, type=click.Path(),
-              help="Directory holding the suites' records.")
-@click.option("--json", "as_json", is_flag=True, help="Print the whole record as JSON.")
-def show(run, results_dir, as_json):
-    """Show one run: status, metrics, timings, memory and its trainable-parameter manifest.
-
-    RUN is a run id (or a unique prefix), a record's path, or a method as the leaderboard names it
-    (e.g. `lora`) when one run has that name."""
-    from benchhub.report.console import show_text
-    from benchhub.store import find_record
-
-    record, path = find_record(run, results_dir)
-    text = record.to_json() if as_json else show_text(record, path)
-    click.echo("\n".join(_one_line(line, limit=10**6) for line in text.splitlines()))  # a label may hold escapes
-
-
-@cli.command()
-@click.argument("run")
-@click.argument("images", nargs=-1, required=True, type=click.Path())
-@click.option("--results", "results_dir", default="results", show_default=True, type=click.Path(),
-              help="Directory holding the suites' records.")
-@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1),
-              help="Images per forward pass.")
-def predict(run, images, results_dir, batch_size):
-    """Reload a run's fine-tuned weights and caption (or classify) new images."""
-    from benchhub import plugins
-    from benchhub.predict import predict as predict_images
-    from benchhub.store import find_record
-
-    record, path = find_record(run, results_dir)
-    for image, output in predict_images(record, path, list(images), batch_size, plugins.registry()):
-        click.echo(f"{image}\t{output}")
 
 
 def main(argv=None):

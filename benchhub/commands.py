@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from benchhub.errors import UserError
+from benchhub.errors import UserError, one_line
 
 
 def wide_console():
@@ -206,8 +206,44 @@ def prepare_models(suite_names, rebuild):
                                                                   if changed else ""))
 
 
+@click.command("show")
+@click.argument("run")
+@click.option("--results", "results_dir", default="results", show_default=True, type=click.Path(),
+              help="Directory holding the suites' records.")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole record as JSON.")
+def show(run, results_dir, as_json):
+    """Show one run: status, metrics, timings, memory and its trainable-parameter manifest.
+
+    RUN is a run id (or a unique prefix), a record's path, or a method as the leaderboard names it
+    (e.g. `lora`) when one run has that name."""
+    from benchhub.report.console import show_text
+    from benchhub.store import find_record
+
+    record, path = find_record(run, results_dir)
+    text = record.to_json() if as_json else show_text(record, path)
+    click.echo("\n".join(one_line(line, limit=10**6) for line in text.splitlines()))  # a label may hold escapes
+
+
+@click.command("predict")
+@click.argument("run")
+@click.argument("images", nargs=-1, required=True, type=click.Path())
+@click.option("--results", "results_dir", default="results", show_default=True, type=click.Path(),
+              help="Directory holding the suites' records.")
+@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1),
+              help="Images per forward pass.")
+def predict(run, images, results_dir, batch_size):
+    """Reload a run's fine-tuned weights and caption (or classify) new images."""
+    from benchhub import plugins
+    from benchhub.predict import predict as predict_images
+    from benchhub.store import find_record
+
+    record, path = find_record(run, results_dir)
+    for image, output in predict_images(record, path, list(images), batch_size, plugins.registry()):
+        click.echo(f"{image}\t{output}")
+
+
 def add_to(cli: click.Group) -> None:
     for plural in ("methods", "models", "datasets", "metrics"):
         cli.add_command(listing_command(plural))
-    for command in (suites_command, plan_command, prepare_models, new):
+    for command in (suites_command, plan_command, prepare_models, new, show, predict):
         cli.add_command(command)

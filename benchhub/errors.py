@@ -18,6 +18,12 @@ def unknown_name(kind: str, name: str, available) -> UserError:
     return UserError(f"unknown {kind} '{name}'{hint} available: {', '.join(available) or '(none)'}")
 
 
+def one_line(text: str, limit: int = 800) -> str:
+    """Text as one printable line: control characters escaped (a value may hold any), at most `limit`."""
+    text = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 def first_line(exc: BaseException, with_type: bool | None = None) -> str:
     """An exception as one line: its message's first line, prefixed by its type unless it is ours.
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rich.markup import escape
@@ -16,7 +16,7 @@ from benchhub.records import RunRecord, make_record, now, randomness, reuse_verd
 from benchhub.spec import Cell, RunSpec
 from benchhub.store import Store
 
-SCORE = {"sweep": ("validation",), "final": ("eval", "source")}
+SCORE = {"rung": ("validation",), "sweep": ("validation",), "final": ("eval", "source")}
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class Job:
     run_id: str
     classes: object
     identity: dict
-    role: str = "final"  # "sweep" (validation only) or "final" (evaluation, source)
+    role: str = "final"  # "rung" or "sweep" (validation only), or "final" (evaluation, source)
     cell: Cell | None = None
     selection: dict | None = None
 
@@ -37,7 +37,7 @@ def verdict(job: Job, stored: RunRecord | None, force: bool) -> tuple[str, str]:
         return "run", why
     if not stored.status.ranked:  # a finished finding (does not fit, over budget): nothing to score
         return "reuse", why
-    if job.role == "sweep" and stored.split_score("validation") is None:
+    if job.role in ("rung", "sweep") and stored.split_score("validation") is None:
         return "run", "recorded without a validation score"
     if job.role == "final" and not stored.evaluated:
         return "run", "recorded without evaluation scores"
@@ -46,6 +46,7 @@ def verdict(job: Job, stored: RunRecord | None, force: bool) -> tuple[str, str]:
 
 def new_job(spec: RunSpec, registry, env: dict, role: str = "final", cell: Cell | None = None,
             selection: dict | None = None) -> Job:
+    role = "rung" if spec.rung else role
     classes = registry.classes_for(spec)
     checkpoint = classes.new_model(spec).checkpoint()
     return Job(spec, spec.config_hash(env), classes, reuse.expected(classes.all(), env.get("machine"), checkpoint),
@@ -60,7 +61,8 @@ def label(job: Job) -> str:
 def _words(job: Job) -> str:
     spec = job.spec
     lr = f" · lr {spec.lr:g}" if job.cell is None or job.cell.trains else ""
-    return f"{spec.model.name} · {spec.method_label}{lr} · seed {spec.seed}"
+    rung = f" · to 1/{spec.rung} of the steps" if spec.rung else ""
+    return f"{spec.model.name} · {spec.method_label}{lr} · seed {spec.seed}{rung}"
 
 
 def prepare_model(job: Job, prepared: dict, store: Store, display, timeout: float | None = None) -> dict:
@@ -91,6 +93,8 @@ def run_one(job: Job, prep: dict, store: Store, env: dict, display, timeout, rea
 
     spec = job.spec
     log_path, weights = store.log_path(spec, job.run_id), executor.weights_dir(store, spec, job.run_id)
+    # a halving rung is the start of its rate's full-length run: its state is saved under that run's id
+    resume_id = replace(spec, rung=0).config_hash(env) if spec.rung else job.run_id
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log_path.unlink(missing_ok=True)
     started, t0, since = now(), time.perf_counter(), time.monotonic()
@@ -100,8 +104,8 @@ def run_one(job: Job, prep: dict, store: Store, env: dict, display, timeout, rea
         with active_run(job.run_id):
             result = executor.run(
                 isolation.run_task, {"config": spec.config(), "classes": job.classes, "device": str(executor.device),
-                                     "weights_dir": str(weights), "score": SCORE[job.role],
-                                     "resume": {"path": str(state_path(store.dir, job.run_id)), "run_id": job.run_id,
+                                     "weights_dir": None if spec.rung else str(weights), "score": SCORE[job.role],
+                                     "resume": {"path": str(state_path(store.dir, resume_id)), "run_id": resume_id,
                                                 "every": checkpoint_every}},
                 display.listener(job.run_id), log_path=str(log_path), timeout=timeout, spec=spec,
                 prepare=preparation(job))

@@ -28,7 +28,7 @@ from benchhub.records import RunRecord
 from benchhub.report import write_leaderboard
 from benchhub.spec import Cell
 from benchhub.store import Store
-from benchhub.sweep import choose_lr
+from benchhub import halving
 
 REDRAW_SECONDS = 10.0
 WAIT_SECONDS = 2.0  # how often a run another process computes is looked at again
@@ -71,7 +71,7 @@ def run_matrix(cells: list[Cell], registry, store: Store, env: dict, device, con
     runner.before = store.stamps()  # what --force re-measures: records written before this command started
     for line in notes:
         console.print(f"[yellow]  set aside[/] {escape(line)}")
-    with Display(console, total or sum(len(c.planned_specs()) for c in cells),
+    with Display(console, total or sum(halving.count(c) for c in cells),
                  noise=str(store.dir / "logs" / "library-output.log")) as display, \
             ThreadPoolExecutor(max_workers=jobs) as pool, LoadSampler() as load:
         runner.display, runner.pool, runner.load = display, pool, load
@@ -98,7 +98,8 @@ class _Runner:
         self.checkpoint_every = None
         self.outcome = Outcome()
         self.futures: dict = {}
-        self.sweeps: dict = {}  # id(cell) -> {(lr, seed): record}
+        self.sweeps: dict = {}  # id(cell) -> {(rung, lr, seed): record} (`halving.key`)
+        self.submitted: dict = {}  # id(cell) -> keys of its sweep runs submitted
         self.prepared: dict = {}
         self.before: dict = {}  # run id -> stamp of its record file when this command started
         self.drawn = float("-inf")  # when the leaderboard was last written
@@ -112,9 +113,8 @@ class _Runner:
 
     def start(self, cell: Cell) -> None:
         if cell.sweeps:
-            self.sweeps[id(cell)] = {}
-            for spec in cell.sweep_specs():
-                self.submit(new_job(spec, self.registry, self.env, "sweep", cell))
+            self.sweeps[id(cell)], self.submitted[id(cell)] = {}, set()
+            self.advance(cell)
         else:
             for spec in cell.final_specs(cell.grid[0]):
                 self.submit(new_job(spec, self.registry, self.env, "final", cell))
@@ -205,23 +205,38 @@ class _Runner:
             self.drawn = time.monotonic()
 
     def finished(self, job: Job, record: RunRecord | None) -> None:
-        """After a run (or a reused record; None: not run): a sweep's last rate chooses and starts the final runs."""
-        if job.role != "sweep":
+        """After a run (or a reused record; None: not run): the sweep's next rung once its last run is in, and
+        the final runs once the sweep has chosen."""
+        if job.role not in ("rung", "sweep"):
             return
         results = self.sweeps[id(job.cell)]
-        results[job.spec.lr, job.spec.seed] = record
-        if len(results) < len(job.cell.sweep_specs()):
+        results[halving.key(job.spec)] = record
+        if self.submitted[id(job.cell)] <= results.keys():
+            self.advance(job.cell)
+
+    def advance(self, cell: Cell) -> None:
+        """Submit what the cell's sweep needs next (a rung, its survivors), or start the chosen rate's finals."""
+        missing, selection = halving.advance(cell, self.sweeps[id(cell)])
+        if missing:
+            self.submitted[id(cell)] |= {halving.key(spec) for spec in missing}
+            for spec in missing:
+                self.submit(new_job(spec, self.registry, self.env, "sweep", cell))
             return
-        selection = choose_lr(job.cell, results)
+        from benchhub.resume import state_path
+
+        for lr in cell.grid:  # the rates halving stopped: their rung states are not needed any more
+            for seed in cell.sweep_seeds:
+                state_path(self.store.dir, cell.at(lr, seed).config_hash(self.env)).unlink(missing_ok=True)
+        spec = cell.spec
         if selection is None:
-            self.display.print(f"[red]   no rate[/] of {escape(job.spec.model.name)} · "
-                               f"{escape(job.spec.method_label)} finished its sweep; it has no evaluation runs")
+            self.display.print(f"[red]   no rate[/] of {escape(spec.model.name)} · {escape(spec.method_label)} "
+                               "finished its sweep; it has no evaluation runs")
             return
-        self.display.print(f"[cyan]   chose[/] lr {selection['chosen']:g} for {escape(job.spec.model.name)} · "
-                           f"{escape(job.spec.method_label)} on validation {selection['metric']} "
-                           f"({selection['summary']})")
-        for spec in job.cell.final_specs(selection["chosen"]):
-            self.submit(new_job(spec, self.registry, self.env, "final", job.cell, selection))
+        self.display.print(f"[cyan]   chose[/] lr {selection['chosen']:g} for {escape(spec.model.name)} · "
+                           f"{escape(spec.method_label)} on validation {selection['metric']} "
+                           f"({escape(selection['summary'])})")
+        for final in cell.final_specs(selection["chosen"]):
+            self.submit(new_job(final, self.registry, self.env, "final", cell, selection))
 
     def _reselected(self, record: RunRecord, job: Job) -> RunRecord:
         """A reused final record carries the current sweep's selection (rewritten if it changed)."""
@@ -247,7 +262,7 @@ class _Runner:
         with self.prepare_lock:
             prep = prepare_model(job, self.prepared, self.store, self.display, self.timeout) \
                 if self.executor.prepares else {"status": "ok"}
-        self.display.start(job.run_id, label(job) + ("" if job.role == "final" else f" ({job.role})"))
+        self.display.start(job.run_id, label(job) + ("" if job.role == "final" else " (sweep)"))
         return run_one(job, prep, self.store, self.env, self.display, self.timeout, self.readers, self.load,
                        self.executor, self.checkpoint_every)
 
@@ -258,17 +273,18 @@ def dry_run(cells: list[Cell], registry, store: Store, env: dict, force: bool) -
     unread = {bad.run_id: bad.why for bad in store.unreadable()} if store.dir.is_dir() and not force else {}
     for cell in cells:
         role = "sweep" if cell.sweeps else "final"
-        for spec in cell.planned_specs():
+        for spec in halving.planned(cell):
             job = new_job(spec, registry, env, role, cell)
             stored = store.find(job.run_id) if store.dir.is_dir() else None
             action, why = verdict(job, stored, force)
             would = "reuse (recorded)" if action == "reuse" else "run" if stored is None else f"run: {why}"
             if job.run_id in unread:  # as `run` would: not re-run until --force
                 would = f"not run: its record is not understood ({unread[job.run_id]}); --force re-runs it"
-            rows.append((spec, job.run_id, f"{would}{' (sweep: validation only)' if cell.sweeps else ''}"))
+            rung = f" to 1/{spec.rung} of the steps" if spec.rung else ""
+            rows.append((spec, job.run_id, f"{would}{f' (sweep{rung}: validation only)' if cell.sweeps else ''}"))
         if cell.sweeps:
-            rows.append((cell.spec, "–", f"then the chosen lr × final seeds {', '.join(map(str, cell.seeds))} "
-                                         f"(grid {', '.join(f'{lr:g}' for lr in cell.grid)})"))
+            rows.append((cell.spec, "–", f"then {halving.describe(cell)}; then the chosen lr × final seeds "
+                                         f"{', '.join(map(str, cell.seeds))}"))
     return rows
 
 

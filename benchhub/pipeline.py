@@ -153,7 +153,7 @@ def train(spec: RunSpec, run: Prepared, budget, device, phase=_silent, ranks=Non
     """FLOPs of one step, then the shared training loop; returns the record's train and compute parts."""
     from benchhub import compute
     from benchhub.device import device_name
-    from benchhub.train import batch_indices, collate_micro_batches, train_loop
+    from benchhub.train import batch_indices, collate_micro_batches, stop_step, train_loop
 
     ranks = ranks or Single()
     phase("phase", "counting FLOPs")
@@ -170,7 +170,8 @@ def train(spec: RunSpec, run: Prepared, budget, device, phase=_silent, ranks=Non
         resume = None  # a state outside the tensors saved (another rank's, a method's own): not resumable
     stats = train_loop(run.bundle, run.splits.train, budget, spec.lr, spec.seed, method=run.method,
                        progress=lambda s, n, loss: phase("step", s, n, loss), max_seconds=budget.max_seconds,
-                       ranks=ranks, resume=resume)
+                       ranks=ranks, resume=resume, stop_at=stop_step(budget.total_steps(len(run.splits.train)),
+                                                                     spec.rung) if spec.rung else None)
     ranks.close()  # not on an error: the process exits, and benchhub ends the other ranks
     peak, source = compute.peak_flops(device, device_name(device))
     per_second = (lambda n: round(n / stats.seconds, 2) if stats.seconds else None)
@@ -180,7 +181,7 @@ def train(spec: RunSpec, run: Prepared, budget, device, phase=_silent, ranks=Non
                       "tokens_per_second": round(stats.target_tokens / stats.seconds, 1) if stats.seconds else None,
                       "final_loss": stats.final_loss, "loss_curve": stats.losses[::curve_every],
                       "stopped_by": stats.stopped_by, "planned_steps": budget.total_steps(len(run.splits.train)),
-                      **({"resume": resume.report()} if resume is not None else {})},
+                      **({"resume": resume.report()} if resume is not None and resume.report() else {})},
             "compute": compute.compute_record(flops, stats.steps, stats.seconds, peak, source, count_seconds)}
 
 

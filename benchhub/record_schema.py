@@ -145,6 +145,7 @@ class Config(Table):
     seed: Seed
     source: Component | None = None
     validation_fraction: Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)] = 0.0
+    rung: Annotated[int, Field(ge=0, le=10**6)] = 0
 
 
 Scoring = table("Scoring", not_null={"higher_is_better": dict[str, bool]}, primary=Text, columns=list[Text])
@@ -153,7 +154,7 @@ Scoring = table("Scoring", not_null={"higher_is_better": dict[str, bool]}, prima
 
 Train = table("Train", required={"seconds": NonNegative}, steps=Count, planned_steps=Count, samples=Count,
               samples_per_second=NonNegative, target_tokens=Count, tokens_per_second=NonNegative, final_loss=Number,
-              loss_curve=list[Number | None], stopped_by=Literal["steps", "time"],
+              loss_curve=list[Number | None], stopped_by=Literal["steps", "time", "rung"],
               per_rank_seconds=list[NonNegative | None])
 Sample = table("Sample", required={"prediction": Text, "references": Annotated[list[Text], Field(min_length=1)]})
 Scored = table("Scored", "One held-out split's scores: `eval` (its metrics are the record's `metrics`) or a "
@@ -193,10 +194,14 @@ class Memory(Table):
 
 RunnerUp = table("RunnerUp", required={"lr": NonNegative, "difference": Number, "low": Number, "high": Number,
                                        "within_noise": bool})
+Rung = table("Rung", required={"rung": Count, "validation": dict[str, Number | None], "kept": list[NonNegative]},
+             steps=Count)
+Halving = table("Halving", "Successive halving's rungs before the full-length sweep runs (`benchhub.halving`).",
+                required={"eta": Count, "rungs": list[Rung]}, planned_steps=Count)
 Selection = table("Selection", "The learning-rate sweep a final run's rate was chosen by (`sweep.choose_lr`).",
                   required={"grid": Annotated[list[NonNegative], Field(min_length=1)], "chosen": NonNegative,
                             "metric": Text | None, "summary": Text, "validation": dict[str, Number | None]},
-                  seeds=list[Seed], split=Text, examples=Count, noise=Text, runner_up=RunnerUp,
+                  seeds=list[Seed], split=Text, examples=Count, noise=Text, runner_up=RunnerUp, halving=Halving,
                   intervals=dict[str, Annotated[list[Number], Field(min_length=2, max_length=2)] | None])
 Randomness = table("Randomness", seed=Seed, varies=list[Text], fixed=list[Text])
 Data = table("Data", not_null={"notes": list[Text]})
@@ -231,7 +236,7 @@ class Record(Table):
     eval: Scored | None = None
     scores: dict[str, Scored] = {}
     per_example: dict[str, PerExampleSplit] = {}
-    role: Literal["sweep", "final"] | None = None
+    role: Literal["rung", "sweep", "final"] | None = None
     selection: Maybe(Selection) = None
     randomness: Randomness | None = None
     memory: Memory = Memory()

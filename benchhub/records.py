@@ -44,7 +44,7 @@ class RunRecord:
     eval: dict | None = None
     scores: dict = field(default_factory=dict)  # other held-out splits: {"validation"|"source": {"metrics": ...}}
     per_example: dict = field(default_factory=dict)  # split -> {"ids": [...], score name: [one per example]}
-    role: str | None = None  # "sweep" (a grid point, scored on validation only) or "final"
+    role: str | None = None  # "rung"/"sweep" (a grid point, scored on validation only) or "final"
     selection: dict | None = None  # the learning-rate sweep this run's rate was chosen by
     randomness: dict | None = None  # what the seed varied and what it kept fixed
     memory: dict = field(default_factory=dict)
@@ -91,6 +91,11 @@ class RunRecord:
     def evaluated(self) -> bool:
         """Scored on the evaluation split (a sweep run whose rate was not chosen never is)."""
         return bool(self.metrics)
+
+    @property
+    def grid_point(self) -> bool:
+        """A learning-rate sweep run or halving rung not scored on evaluation: in the sweep table, never ranked."""
+        return self.role in ("rung", "sweep") and not self.evaluated
 
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)

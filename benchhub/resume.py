@@ -34,9 +34,7 @@ class Resume:
         every = payload.get("every")
         seconds = payload.get("seconds") or (CUDA_DEFAULT_SECONDS if every is None and device.type == "cuda"
                                              else None)
-        if every is None and seconds is None:
-            return None
-        return cls(payload["path"], payload["run_id"], every, seconds)
+        return cls(payload["path"], payload["run_id"], every, seconds)  # neither: only a rung's state is saved
 
     def due(self, step: int, total: int) -> bool:
         if step >= total:
@@ -67,9 +65,9 @@ class Resume:
         self.saved += 1
         self.last = time.monotonic()
 
-    def load(self, total_steps: int, model, params: dict, optimizer, scheduler) -> dict | None:
+    def load(self, total_steps: int, model, params: dict, optimizer, scheduler, last: int | None = None) -> dict | None:
         """Restore the saved state into the live objects; returns the progress it recorded (None: nothing to
-        resume from, or a state of another run, which is ignored)."""
+        resume from, a state of another run, or one past `last`, the step a halving rung stops after)."""
         import torch
 
         if not self.path.is_file():
@@ -78,7 +76,8 @@ class Resume:
             state = torch.load(self.path, map_location="cpu", weights_only=True)
         except Exception:  # noqa: BLE001 - an unreadable state: the run starts over
             return None
-        if not isinstance(state, dict) or state.get("identity") != self._identity(total_steps, params):
+        if not isinstance(state, dict) or state.get("identity") != self._identity(total_steps, params) \
+                or (last is not None and state["step"] > last):
             return None
         with torch.no_grad():
             for name, p in params.items():
@@ -97,10 +96,12 @@ class Resume:
         self.resumed_from = state["step"]
         return state
 
-    def restore(self, total_steps: int, model, params: dict, optimizer, scheduler, sampler) -> tuple:
+    def restore(self, total_steps: int, model, params: dict, optimizer, scheduler, sampler,
+                last: int | None = None) -> tuple:
         """(first step, losses so far, target tokens so far, training seconds so far): from the saved state when
-        there is one of this run (the sampler replayed to its data position), else from the start."""
-        state = self.load(total_steps, model, params, optimizer, scheduler)
+        there is one of this run up to step `last` (the sampler replayed to its data position), else from the
+        start."""
+        state = self.load(total_steps, model, params, optimizer, scheduler, last)
         if state is None:
             return 1, [], 0, 0.0
         for _ in range(state["step"]):  # the data position: the sampler's draws so far
@@ -108,7 +109,10 @@ class Resume:
         return state["step"] + 1, list(state["losses"]), state["tokens"], state["seconds"]
 
     def report(self) -> dict:
-        """What the record says about it: the step resumed from, and how many states were saved."""
+        """What the record says about it: the step resumed from, and how many states were saved (nothing when
+        neither happened)."""
+        if self.resumed_from is None and not self.saved:
+            return {}
         return {"resumed_from_step": self.resumed_from, "states_saved": self.saved}
 
     def discard(self) -> None:

@@ -116,6 +116,7 @@ class SuiteHead(BaseModel):
     metrics: list[str] = []
     seeds: Seeds = [0]
     sweep_seeds: Seeds | None = None
+    sweep: Literal["halving", "full"] = "halving"  # how a learning-rate grid is swept (`benchhub.halving`)
     baseline: str | None = None
     reference: str | None = None
     jobs: Annotated[int, Field(ge=1, le=MAX_JOBS)] = 1

@@ -207,6 +207,7 @@ class RunSpec:
     method_label: str = ""
     source: ComponentSpec | None = None  # a dataset whose eval split is scored as the source set
     validation_fraction: float = 0.0  # carved from train when the dataset has no validation split (lr grids)
+    rung: int = 0  # a successive-halving rung (`benchhub.halving`): stop after 1/rung of the planned steps
 
     def __post_init__(self):
         if not self.method_label:
@@ -225,6 +226,7 @@ class RunSpec:
             "seed": self.seed,
             **({"source": asdict(self.source)} if self.source else {}),
             **({"validation_fraction": self.validation_fraction} if self.validation_fraction else {}),
+            **({"rung": self.rung} if self.rung else {}),
         }
 
     def config_hash(self, environment: dict) -> str:
@@ -248,6 +250,7 @@ class RunSpec:
             method_label=config.get("method_label", ""),
             source=ComponentSpec(**config["source"]) if config.get("source") else None,
             validation_fraction=config.get("validation_fraction", 0.0),
+            rung=config.get("rung", 0),
         )
 
 
@@ -270,8 +273,9 @@ class Cell:
     """One model × method pair of a suite: its learning-rate grid, its final seeds and its sweep seeds.
 
     With a grid of several rates, each rate trains with the sweep seeds (disjoint from the final ones)
-    and is scored on the validation split (the sweep); the rate chosen there then runs with every final
-    seed and only those runs are scored on the evaluation split. A method that does not train runs once.
+    and is scored on the validation split (the sweep; `halving`: successive halving's reduction factor,
+    0 for every rate at full length); the rate chosen there then runs with every final seed and only those
+    runs are scored on the evaluation split. A method that does not train runs once.
     """
 
     spec: RunSpec  # at the grid's first rate and the first seed
@@ -279,20 +283,14 @@ class Cell:
     seeds: tuple[int, ...]
     trains: bool = True
     sweep_seeds: tuple[int, ...] = SWEEP_SEEDS
+    halving: int = 0
 
-    def at(self, lr: float, seed: int) -> RunSpec:
-        return replace(self.spec, lr=lr, seed=seed)
+    def at(self, lr: float, seed: int, rung: int = 0) -> RunSpec:
+        return replace(self.spec, lr=lr, seed=seed, rung=rung)
 
     @property
     def sweeps(self) -> bool:
         return self.trains and len(self.grid) > 1
 
-    def sweep_specs(self) -> list[RunSpec]:
-        return [self.at(lr, seed) for lr in self.grid for seed in self.sweep_seeds] if self.sweeps else []
-
     def final_specs(self, lr: float) -> list[RunSpec]:
         return [self.at(lr, seed) for seed in (self.seeds if self.trains else self.seeds[:1])]
-
-    def planned_specs(self) -> list[RunSpec]:
-        """The runs known before anything ran: the sweep, or (no grid) the final runs."""
-        return self.sweep_specs() if self.sweeps else self.final_specs(self.grid[0])

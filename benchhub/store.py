@@ -256,6 +256,6 @@ def _by_label(label: str, root: Path) -> list[Path]:
     out = []
     for path in record_files(root, "*/*__*.json"):
         record, _ = load_record(path)
-        if record is not None and record.label == label and not (record.role == "sweep" and not record.evaluated):
+        if record is not None and record.label == label and not (record.grid_point):
             out.append(path)
     return out

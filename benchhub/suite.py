@@ -10,6 +10,7 @@ from pathlib import Path
 
 from benchhub.budget import NO_LIMIT, Budget, parse_memory
 from benchhub.errors import UserError, unknown_name
+from benchhub.halving import ETA, count, planned
 from benchhub import schemas, validation
 from benchhub.spec import (SWEEP_SEEDS, Cell, ComponentSpec, RunSpec, check_options, parse_component,
                            parse_component_list, split_name)
@@ -38,6 +39,7 @@ class Suite:
     source_set: ComponentSpec | None = None  # [source]: a dataset whose eval split is the source set (forgetting)
     jobs: int = 1  # runs side by side (each in its own process)
     checkpoint_every: int | None = None  # [budget] checkpoint_every: a run's training state every N steps (resume)
+    sweep: str = "halving"  # how a learning-rate grid is swept: "halving" (successive halving) or "full"
 
 
 def suite_dirs() -> list[Path]:
@@ -133,7 +135,7 @@ def suite_from_dict(data: dict, default_name: str = "suite", source: str = "<dic
                  budget=_budget(parsed.budget, source), seeds=tuple(head.seeds),
                  sweep_seeds=tuple(sweep_seeds), source=source,
                  method_options=parsed.methods, model_options=parsed.models,
-                 baseline=head.baseline, reference=head.reference, jobs=head.jobs,
+                 baseline=head.baseline, reference=head.reference, jobs=head.jobs, sweep=head.sweep,
                  checkpoint_every=checkpoint_every(parsed.budget, source),
                  source_set=ComponentSpec(source_set.pop("name"), source_set) if source_set else None)
 
@@ -181,13 +183,12 @@ class Plan:
     @property
     def specs(self) -> list[RunSpec]:
         """The runs known before anything runs (sweeps; the chosen rates' seeds come after)."""
-        return [spec for cell in self.cells for spec in cell.planned_specs()]
+        return [spec for cell in self.cells for spec in planned(cell)]
 
     def count(self) -> int:
-        """Every run the matrix will do: sweep points (each rate × sweep seed), then each final seed of the
-        chosen rate."""
-        return sum(len(c.sweep_specs()) + len(c.seeds) if c.sweeps else len(c.final_specs(c.grid[0]))
-                   for c in self.cells)
+        """Every run the matrix will do when nothing fails: sweep points (each rung's rates × sweep seeds, and
+        the survivors at full length), then each final seed of the chosen rate."""
+        return sum(count(c) for c in self.cells)
 
 
 def plan(suite: Suite, registry, check_data: bool = True, declared: tuple = ()) -> Plan:
@@ -231,7 +232,8 @@ def plan(suite: Suite, registry, check_data: bool = True, declared: tuple = ()) 
                            model=ComponentSpec(model.name, model_opts), dataset=suite.dataset, metrics=metrics,
                            budget=suite.budget, seed=suite.seeds[0], lr=grid[0], method_label=method.label(),
                            source=suite.source_set)
-            cells.append(Cell(spec, grid, suite.seeds, trains=bool(method_cls.trains), sweep_seeds=suite.sweep_seeds))
+            cells.append(Cell(spec, grid, suite.seeds, trains=bool(method_cls.trains), sweep_seeds=suite.sweep_seeds,
+                              halving=ETA if suite.sweep == "halving" else 0))
     # every run of a suite trains on the same examples, sweep or not, whichever of its methods are selected
     if any(cell.sweeps for cell in cells) or _sweeps(suite, registry, declared):
         cells = [replace(c, spec=replace(c.spec, validation_fraction=VALIDATION_FRACTION)) for c in cells]
@@ -301,7 +303,7 @@ def _select(requested: str | None, available: tuple) -> tuple | None:
 
 def resolve(registry, suite_name: str, methods: str | None = None, models: str | None = None,
             seeds: tuple | None = None, budget_changes: dict | None = None,
-            check_data: bool = True, sweep_seeds: tuple | None = None) -> tuple[Suite, Plan]:
+            check_data: bool = True, sweep_seeds: tuple | None = None, sweep: str | None = None) -> tuple[Suite, Plan]:
     """A suite with the command line's selections and overrides applied, and its planned matrix."""
     suite = load_suite(suite_name)
     declared = suite.methods
@@ -311,7 +313,7 @@ def resolve(registry, suite_name: str, methods: str | None = None, models: str |
         check_seeds(sweep_seeds, "--sweep-seeds")
     suite = replace(suite, methods=_select(methods, suite.methods) or suite.methods,
                     models=_select(models, suite.models) or suite.models, seeds=seeds or suite.seeds,
-                    sweep_seeds=sweep_seeds or suite.sweep_seeds,
+                    sweep_seeds=sweep_seeds or suite.sweep_seeds, sweep=sweep or suite.sweep,
                     budget=override_budget(suite.budget, **(budget_changes or {})))
     check_disjoint(suite)
     matrix = plan(suite, registry, check_data, declared=declared)

@@ -6,33 +6,28 @@ from benchhub.records import RunRecord
 from benchhub.spec import Cell
 
 
-def choose_lr(cell: Cell, results: dict[tuple, RunRecord | None]) -> dict | None:
-    """The selection of a finished sweep (`results`: (lr, sweep seed) -> record): each rate's validation score
-    (mean over the sweep seeds) with its 95 % interval, the rate chosen, and whether the runner-up is within
-    noise of it (a paired difference on the validation examples).
+def choose_lr(cell: Cell, results: dict[tuple, RunRecord | None], rates: list | None = None) -> dict | None:
+    """The selection of a finished sweep (`results`: (lr, sweep seed) -> record) among `rates` (default: the
+    whole grid; successive halving passes the rates still in): each rate's validation score (mean over the sweep
+    seeds) with its 95 % interval, the rate chosen, and whether the runner-up is within noise of it (a paired
+    difference on the validation examples).
 
     Only runs that finished within budget compete; a rate competes only when every sweep seed of it did; a
     tie goes to the earlier rate of the grid. None when no rate has a validation score.
     """
-    by_rate = {lr: [results.get((lr, seed)) for seed in cell.sweep_seeds] for lr in cell.grid}
+    by_rate = {lr: [results.get((lr, seed)) for seed in cell.sweep_seeds] for lr in rates or cell.grid}
     finished = [r for runs in by_rate.values() for r in runs if r is not None]
     if not finished:
         return None
-    scoring = finished[0].scoring
-    metric = scoring.get("primary")
-    higher = scoring.get("higher_is_better", {}).get(metric, True)
-    scores = {}
-    for lr, runs in by_rate.items():
-        values = [r.split_score("validation") if r is not None and r.status.ranked else None for r in runs]
-        if values and all(v is not None for v in values):
-            scores[lr] = sum(values) / len(values)
+    metric, higher = objective(finished)
+    scores = rate_scores(by_rate)
     if not scores:
         return None
-    order = sorted(scores, key=lambda lr: (-scores[lr] if higher else scores[lr], cell.grid.index(lr)))
+    order = ranked(scores, cell.grid, higher)
     chosen = order[0]
     examples = next(((r.scores.get("validation") or {}).get("examples") for r in finished if r.scores), None)
     summary = ", ".join(f"{lr:g}: {scores[lr]:.3f}" if lr in scores else f"{lr:g}: {_why_not(by_rate[lr])}"
-                        for lr in cell.grid)
+                        for lr in by_rate)
     selection = {"grid": list(cell.grid), "chosen": chosen, "metric": metric, "split": "validation",
                  "examples": examples, "validation": {f"{lr:g}": scores.get(lr) for lr in cell.grid},
                  "seeds": list(cell.sweep_seeds), "summary": summary}
@@ -42,6 +37,29 @@ def choose_lr(cell: Cell, results: dict[tuple, RunRecord | None]) -> dict | None
         selection["summary"] += f"; runner-up {runner['lr']:g} " + (
             "within noise" if runner["within_noise"] else "significantly worse")
     return selection
+
+
+def objective(records: list[RunRecord]) -> tuple[str | None, bool]:
+    """(the primary metric, whether higher is better) of a sweep's records."""
+    scoring = records[0].scoring
+    metric = scoring.get("primary")
+    return metric, scoring.get("higher_is_better", {}).get(metric, True)
+
+
+def rate_scores(by_rate: dict[float, list]) -> dict[float, float]:
+    """Each rate's mean validation score over its sweep seeds; a rate one of whose runs did not finish within
+    budget (or has no validation score) does not compete."""
+    scores = {}
+    for lr, runs in by_rate.items():
+        values = [r.split_score("validation") if r is not None and r.status.ranked else None for r in runs]
+        if values and all(v is not None for v in values):
+            scores[lr] = sum(values) / len(values)
+    return scores
+
+
+def ranked(scores: dict[float, float], grid: tuple, higher: bool) -> list[float]:
+    """The competing rates, best first (a tie goes to the earlier rate of the grid)."""
+    return sorted(scores, key=lambda lr: (-scores[lr] if higher else scores[lr], grid.index(lr)))
 
 
 def _why_not(runs: list) -> str:

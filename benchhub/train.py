@@ -19,7 +19,7 @@ class TrainStats:
     seconds: float
     final_loss: float | None
     losses: list
-    stopped_by: str = "steps"  # or "time": the budget's max_seconds ran out first
+    stopped_by: str = "steps"  # or "time": the budget's max_seconds ran out first; "rung": a halving rung's stop
 
 
 def lr_factor(schedule: str, warmup_steps: int, total_steps: int):
@@ -36,6 +36,12 @@ def lr_factor(schedule: str, warmup_steps: int, total_steps: int):
         return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
     return factor
+
+
+def stop_step(planned: int, rung: int) -> int:
+    """The optimizer step a successive-halving rung (`benchhub.halving`) stops after: 1/rung of the planned
+    steps, rounded up."""
+    return max(1, -(-planned // rung))
 
 
 def batch_indices(n: int, batch: int, seed: int):
@@ -163,10 +169,12 @@ def _optimizer_step(params: list, optimizer, scheduler, max_grad_norm, after) ->
 
 
 def train_loop(bundle, examples: list, budget, lr: float, seed: int, *, method=None,
-               progress=None, max_seconds: float | None = None, ranks=Single(), resume=None) -> TrainStats:
+               progress=None, max_seconds: float | None = None, ranks=Single(), resume=None,
+               stop_at: int | None = None) -> TrainStats:
     """Train the parameters that require grad under `budget`; return what happened. Data-parallel `ranks`
     (`distributed`) each draw the same effective batch and train on their share. `resume` (`benchhub.resume`):
-    the training state is saved as it says, and training continues from a saved state of this run."""
+    the training state is saved as it says, and training continues from a saved state of this run. `stop_at`:
+    a successive-halving rung stops after this step of the planned schedule and saves its state there."""
     import torch
 
     torch.manual_seed(seed)
@@ -182,11 +190,12 @@ def train_loop(bundle, examples: list, budget, lr: float, seed: int, *, method=N
     sampler = batch_indices(len(examples), budget.effective_batch, seed)
     bundle.model.train()
     named = {n: p for n, p in bundle.model.named_parameters() if p.requires_grad}
-    step, stopped_by = 0, "steps"
+    last = min(total_steps, stop_at or total_steps)
     first, losses, tokens, done_seconds = (resume.restore(total_steps, bundle.model, named, optimizer, scheduler,
-                                                          sampler) if resume else (1, [], 0, 0.0))
+                                                          sampler, last) if resume else (1, [], 0, 0.0))
+    step, stopped_by = first - 1, "steps"
     start = time.perf_counter() - done_seconds
-    for step in range(first, total_steps + 1):
+    for step in range(first, last + 1):
         idx = ranks.share(next(sampler))
         micro = collate_micro_batches(bundle, [examples[i] for i in idx], budget.micro_batch)
         loss_sum, n_tokens = accumulate_gradients(bundle, micro, ranks=ranks)
@@ -206,6 +215,11 @@ def train_loop(bundle, examples: list, budget, lr: float, seed: int, *, method=N
         if out_of_time and ranks.either(time.perf_counter() - start > max_seconds):  # every rank stops together
             stopped_by = "time"
             break
+    if last < total_steps and stopped_by == "steps":
+        stopped_by = "rung"
+        if resume is not None:  # the survivors of the rung go on from here
+            resume.save(step, total_steps, bundle.model, named, optimizer, scheduler,
+                        {"losses": losses, "tokens": tokens, "seconds": time.perf_counter() - start})
     if bundle.device.type == "cuda":
         torch.cuda.synchronize(bundle.device)
     seconds = time.perf_counter() - start

@@ -49,7 +49,7 @@ def _compatible(a: RunRecord, b: RunRecord) -> bool:
 
 def cell_key(record: RunRecord) -> str:
     """A method's configuration without its rate and seed: the runs of one sweep and its final runs."""
-    config = {k: v for k, v in record.config.items() if k not in ("seed", "suite")}
+    config = {k: v for k, v in record.config.items() if k not in ("seed", "suite", "rung")}
     config["method"] = {k: v for k, v in config["method"].items() if k != "lr"}
     return json.dumps(config, sort_keys=True, default=str)
 
@@ -85,25 +85,27 @@ def split(group: list[RunRecord], now: dict | None = None) -> Currency:
 
 
 def _chosen_rates(records: list[RunRecord]) -> tuple[list, list]:
-    """Final runs at a rate their current sweep does not choose are set aside."""
+    """Final runs at a rate their current sweep does not choose are set aside (the sweep replayed from its
+    records as the matrix ran it: successive halving when the final run's selection says so)."""
+    from benchhub.halving import advance
     from benchhub.spec import Cell, RunSpec
-    from benchhub.sweep import choose_lr
 
     sweeps: dict[str, dict] = defaultdict(dict)
     for r in records:
-        if r.role == "sweep":
-            sweeps[cell_key(r)][r.config["method"]["lr"], r.seed] = r
+        if r.role in ("rung", "sweep"):
+            sweeps[cell_key(r)][r.config.get("rung", 0), r.config["method"]["lr"], r.seed] = r
     keep, aside, chosen = [], [], {}
     for r in records:
         key = cell_key(r)
         grid = (r.selection or {}).get("grid")
-        if r.role == "sweep" or not grid or key not in sweeps:
+        if r.role in ("rung", "sweep") or not grid or key not in sweeps:
             keep.append(r)
             continue
         if key not in chosen:
-            seeds = tuple((r.selection or {}).get("seeds") or sorted({s for _, s in sweeps[key]}))
-            cell = Cell(RunSpec.from_config(r.config), tuple(grid), (r.seed,), sweep_seeds=seeds)
-            selection = choose_lr(cell, sweeps[key])
+            seeds = tuple((r.selection or {}).get("seeds") or sorted({s for _, _, s in sweeps[key]}))
+            eta = ((r.selection or {}).get("halving") or {}).get("eta", 0)
+            cell = Cell(RunSpec.from_config(r.config), tuple(grid), (r.seed,), sweep_seeds=seeds, halving=eta)
+            selection = advance(cell, sweeps[key])[1]
             chosen[key] = selection["chosen"] if selection else None
         rate = r.config["method"]["lr"]
         if chosen[key] is None or chosen[key] == rate:
@@ -119,7 +121,7 @@ def _one_per_method(records: list[RunRecord]) -> tuple[list, list]:
 
     configs: dict[str, dict] = defaultdict(dict)
     for r in records:
-        if r.role == "sweep" and not r.evaluated:
+        if r.grid_point:
             continue
         configs[r.label].setdefault(row_key(r), []).append(r)
     aside_ids = set()

@@ -67,7 +67,7 @@ def leaderboard_csv(records: list[RunRecord]) -> str:
     from benchhub.spec import ComponentSpec
 
     current = {id(r) for b in boards(records) for r in b.group}
-    rows = [r for r in records if not (r.role == "sweep" and not r.evaluated)]
+    rows = [r for r in records if not (r.grid_point)]
     metrics = sorted({m for r in rows for m in r.metrics})
     sources = sorted({f"source {m}" for r in rows for m in (r.scores.get("source") or {}).get("metrics", {})})
     out = io.StringIO()

@@ -193,9 +193,11 @@ def sweep_scores(board) -> list[dict]:
                 continue
             low, high = intervals.get(lr) or (value, value)
             points.append((float(lr), value, low, high))
+        early = sorted((float(lr), value, rung.get("steps")) for rung in (sel.get("halving") or {}).get("rungs", [])
+                       for lr, value in rung["validation"].items() if float(lr) not in rung["kept"] and value is not None)
         if points:
             out.append({"method": row["method"], "colour": colour[row["method"]], "points": sorted(points),
-                        "chosen": sel.get("chosen"), "seeds": sel.get("seeds") or [sel.get("seed", 0)]})
+                        "early": early, "chosen": sel.get("chosen"), "seeds": sel.get("seeds") or [sel.get("seed", 0)]})
     return out
 
 
@@ -250,7 +252,8 @@ def plots(board) -> list[Plot]:
     if sweeps:
         out.append(Plot("sweep", "Learning-rate sweep",
                         f"Validation {primary} per learning rate (95 % CI) for each swept method; the star is the rate "
-                        "chosen. Chosen on the validation split, never on the evaluation split.", {"sweeps": sweeps}))
+                        "chosen; open circles: rates successive halving stopped early, scored there (fewer steps: lower, not "
+                        "comparable with full length). Chosen on the validation split, never on the evaluation split.", {"sweeps": sweeps}))
     diffs = forest(board)
     if diffs and board.stats.reference is not None:
         reference = board.stats.reference["method"]

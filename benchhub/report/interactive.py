@@ -142,7 +142,14 @@ def sweep(plot: Plot, primary: str) -> dict:
                        "customdata": [[p[2], p[3], "chosen" if c else ""] for p, c in zip(s["points"], chosen)],
                        "hovertemplate": f"{escape(s['method'])}<br>rate %{{x:g}}: %{{y:.3f}} "
                                         "[%{customdata[0]:.3f}, %{customdata[1]:.3f}] %{customdata[2]}<extra></extra>"})
-    rates = sorted({p[0] for s in plot.data["sweeps"] for p in s["points"]})
+        if s.get("early"):
+            traces.append({"type": "scatter", "mode": "markers", "name": escape(s["method"]), "showlegend": False,
+                           "x": [e[0] for e in s["early"]], "y": [e[1] for e in s["early"]],
+                           "marker": {"color": s["colour"], "symbol": "circle-open", "size": 9},
+                           "customdata": [e[2] for e in s["early"]],
+                           "hovertemplate": f"{escape(s['method'])}<br>rate %{{x:g}}: %{{y:.3f}} at %{{customdata}} "
+                                            "steps (stopped by successive halving)<extra></extra>"})
+    rates = sorted({p[0] for s in plot.data["sweeps"] for p in s["points"] + s.get("early", [])})
     return {"data": traces, "layout": _layout("learning rate (log scale)", f"validation {primary} (95 % CI)",
                                               xaxis={"type": "log", "tickvals": rates,
                                                      "ticktext": [f"{r:g}" for r in rates]})}

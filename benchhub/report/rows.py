@@ -129,7 +129,7 @@ def table_rows(group: list[RunRecord], columns: list[str], primary: str | None, 
     """The rows of one table, ranked: ranked runs by the primary score, then the unranked by status."""
     by_config: dict[str, list] = defaultdict(list)
     for r in group:
-        if r.role == "sweep" and not r.evaluated:  # a grid point: shown in the sweep table, not ranked
+        if r.grid_point:  # a grid point: shown in the sweep table, not ranked
             continue
         by_config[row_key(r)].append(r)
     keys = sorted(by_config)

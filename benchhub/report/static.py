@@ -89,8 +89,11 @@ def _sweep(plot: Plot, primary: str):
         if s["chosen"] in xs:
             i = xs.index(s["chosen"])
             ax.plot([xs[i]], [ys[i]], marker="*", markersize=15, color=s["colour"], linestyle="none")
+        if s.get("early"):
+            ax.plot([e[0] for e in s["early"]], [e[1] for e in s["early"]], marker="o", markersize=6,
+                    markerfacecolor="white", color=s["colour"], linestyle="none")
     ax.set_xscale("log")
-    rates = sorted({p[0] for s in plot.data["sweeps"] for p in s["points"]})
+    rates = sorted({p[0] for s in plot.data["sweeps"] for p in s["points"] + s.get("early", [])})
     ax.set_xticks(rates, [f"{r:g}" for r in rates])  # plain numbers: mathtext is off (labels are text)
     ax.minorticks_off()
     ax.set_xlabel("learning rate (log scale; star: chosen)")

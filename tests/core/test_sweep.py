@@ -12,8 +12,9 @@ from cli_helpers import assert_one_line_error, invoke, records
 
 
 def test_a_grid_is_swept_on_validation_and_the_chosen_rate_runs_every_seed(toy, toy_suite, tmp_path):
+    """The exhaustive sweep (`sweep = "full"`; successive halving, the default, is in test_halving)."""
     suite = toy_suite(["zero-shot", "full"], extra="").read_text().replace("lr = 0.5", "lr = [0.05, 0.5, 5.0]")
-    suite = suite.replace('metrics = ["toy-accuracy"]', 'metrics = ["toy-accuracy"]\nseeds = [0, 1]')
+    suite = suite.replace('metrics = ["toy-accuracy"]', 'metrics = ["toy-accuracy"]\nseeds = [0, 1]\nsweep = "full"')
     path = tmp_path / "grid.toml"
     path.write_text(suite)
     results = tmp_path / "results"
@@ -63,14 +64,16 @@ def test_sweep_seeds_must_be_disjoint_from_the_final_seeds(toy, toy_suite, tmp_p
     assert_one_line_error(invoke("run", "--suite", suite, "--sweep-seeds", "7,7", "--dry-run"),
                           "--sweep-seeds: seed 7 is listed twice")
     two = invoke("run", "--suite", suite, "--sweep-seeds", "7,8", "--dry-run")
-    assert two.exit_code == 0 and two.output.count("(sweep: validation only)") == 4  # 2 rates × 2 sweep seeds
+    assert two.exit_code == 0 and two.output.count("(sweep to 1/3 of the steps: validation only)") == 4  # 2 × 2
 
 
 def test_the_dry_run_shows_the_sweep_and_what_follows(toy, toy_suite):
-    result = invoke("run", "--suite", toy_suite(["full(lr=[0.1,0.3])"]), "--seeds", "0,1,2", "--dry-run")
+    result = invoke("run", "--suite", toy_suite(["full(lr=[0.1,0.3])"]), "--seeds", "0,1,2", "--dry-run",
+                    "--sweep", "full")
     assert result.exit_code == 0, result.output
     assert result.output.count("(sweep: validation only)") == 2
-    assert "then the chosen lr × final seeds 0, 1, 2" in result.output
+    assert "then every rate of the grid (0.1, 0.3) at full length; then the chosen lr × final seeds 0, 1, 2" \
+        in " ".join(result.output.split())
     assert "5 runs planned" in result.output  # 2 rates on the sweep seed + 3 final seeds of the chosen one
 
 

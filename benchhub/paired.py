@@ -40,6 +40,15 @@ def difference(a: list[RunRecord], b: list[RunRecord], split: str, score: str,
     return seed_aware_difference(rows_a, rows_b, seeds_vary_a=vary[0], seeds_vary_b=vary[1], confidence=CONFIDENCE)
 
 
+def rank_p_value(a: list[RunRecord], b: list[RunRecord], primary: str, vary: tuple[bool, bool]) -> float | None:
+    """The p-value ranks test two rows' difference on the evaluation split with: paired over the examples with
+    each side's seeds (`difference`), else Welch's test over the seeds' scores."""
+    diff = difference(a, b, "eval", primary, vary=vary)
+    if diff is not None:
+        return diff.p_value
+    return seeds_p_value([r.metrics[primary] for r in a], [r.metrics[primary] for r in b])
+
+
 def seeds_p_value(a: list[float], b: list[float]) -> float | None:
     """Welch's t-test over seeds when per-example scores are missing; None with < 2 seeds on a side."""
     if len(a) < 2 or len(b) < 2:

@@ -36,9 +36,13 @@ class Resume:
                                              else None)
         return cls(payload["path"], payload["run_id"], every, seconds)  # neither: only a rung's state is saved
 
-    def due(self, step: int, total: int) -> bool:
+    def due(self, step: int, total: int, last: int | None = None) -> bool:
+        """Whether to save after `step`: every `every` steps or `seconds`, and after the last step of a
+        successive-halving rung (`last` < `total`), where its survivors go on."""
         if step >= total:
             return False  # the run is about to finish: its record is the state
+        if step == last:
+            return True
         if self.every and step % self.every == 0:
             return True
         return bool(self.seconds) and time.monotonic() - self.last >= self.seconds

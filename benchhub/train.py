@@ -168,6 +168,16 @@ def _optimizer_step(params: list, optimizer, scheduler, max_grad_norm, after) ->
     optimizer.zero_grad(set_to_none=True)
 
 
+def _step_gradients(bundle, batch: list, budget, ranks, step: int) -> tuple[float, int]:
+    """One optimizer step's gradients over this rank's share of the effective batch: (its loss, target tokens)."""
+    loss_sum, n_tokens = accumulate_gradients(bundle, collate_micro_batches(bundle, batch, budget.micro_batch),
+                                              ranks=ranks)
+    loss = loss_sum / n_tokens
+    if not math.isfinite(loss):
+        raise RunFailure(f"non-finite loss ({loss}) at step {step}")
+    return loss, n_tokens
+
+
 def train_loop(bundle, examples: list, budget, lr: float, seed: int, *, method=None,
                progress=None, max_seconds: float | None = None, ranks=Single(), resume=None,
                stop_at: int | None = None) -> TrainStats:
@@ -185,8 +195,8 @@ def train_loop(bundle, examples: list, budget, lr: float, seed: int, *, method=N
     if not params:
         return TrainStats(0, 0, 0, 0.0, None, [])
     optimizer = new_optimizer(params, lr, budget.weight_decay)
-    warmup = int(budget.warmup_ratio * total_steps)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(budget.lr_schedule, warmup, total_steps))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(budget.lr_schedule, int(
+        budget.warmup_ratio * total_steps), total_steps))
     sampler = batch_indices(len(examples), budget.effective_batch, seed)
     bundle.model.train()
     named = {n: p for n, p in bundle.model.named_parameters() if p.requires_grad}
@@ -196,30 +206,21 @@ def train_loop(bundle, examples: list, budget, lr: float, seed: int, *, method=N
     step, stopped_by = first - 1, "steps"
     start = time.perf_counter() - done_seconds
     for step in range(first, last + 1):
-        idx = ranks.share(next(sampler))
-        micro = collate_micro_batches(bundle, [examples[i] for i in idx], budget.micro_batch)
-        loss_sum, n_tokens = accumulate_gradients(bundle, micro, ranks=ranks)
-        loss = loss_sum / n_tokens
-        if not math.isfinite(loss):
-            raise RunFailure(f"non-finite loss ({loss}) at step {step}")
+        loss, n_tokens = _step_gradients(bundle, [examples[i] for i in ranks.share(next(sampler))], budget, ranks, step)
         _optimizer_step(params, optimizer, scheduler, budget.max_grad_norm,
                         lambda: method and method.after_optimizer_step(bundle, step, total_steps))
         losses.append(round(loss, 6))
         tokens += n_tokens
         if progress:
             progress(step, total_steps, loss)
-        if resume is not None and resume.due(step, total_steps):
+        if resume is not None and resume.due(step, total_steps, last):  # a rung's last step: survivors go on
             resume.save(step, total_steps, bundle.model, named, optimizer, scheduler,
                         {"losses": losses, "tokens": tokens, "seconds": time.perf_counter() - start})
         out_of_time = max_seconds is not None and step < total_steps
         if out_of_time and ranks.either(time.perf_counter() - start > max_seconds):  # every rank stops together
             stopped_by = "time"
             break
-    if last < total_steps and stopped_by == "steps":
-        stopped_by = "rung"
-        if resume is not None:  # the survivors of the rung go on from here
-            resume.save(step, total_steps, bundle.model, named, optimizer, scheduler,
-                        {"losses": losses, "tokens": tokens, "seconds": time.perf_counter() - start})
+    stopped_by = "rung" if last < total_steps and stopped_by == "steps" else stopped_by
     if bundle.device.type == "cuda":
         torch.cuda.synchronize(bundle.device)
     seconds = time.perf_counter() - start

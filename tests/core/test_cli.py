@@ -155,10 +155,12 @@ def test_dry_run_prints_the_matrix_and_runs_nothing(fresh_plugins, tmp_path):
     result = invoke("run", "--dry-run", "--seeds", "0,1", "--methods", "zero-shot,lora,full(lr=1e-3)",
                     "--results", tmp_path)
     assert result.exit_code == 0, result.output
-    # the default suite's lora grid: 3 sweep runs and a line for what follows; zero-shot once; full, 2 seeds
-    assert result.output.count("blip2:tiny") == 7 and result.output.count("(sweep: validation only)") == 3
-    assert "then the chosen lr × final seeds 0, 1 (grid 0.002, 0.005, 0.01)" in result.output
-    assert "8 runs planned, 0 pairs skipped; nothing was run (--dry-run)" in result.output  # sweeps on seed 1000
+    # the default suite's lora grid: 3 rung runs and a line for what follows; zero-shot once; full, 2 seeds
+    out = " ".join(result.output.split())
+    assert out.count("blip2:tiny") == 7 and out.count("(sweep to 1/3 of the steps: validation only)") == 3
+    assert "then successive halving of the grid (0.002, 0.005, 0.01): all 3 rates to 1/3 of the steps, the best 1 " \
+           "to the end (44 % of an exhaustive sweep's steps saved); then the chosen lr × final seeds 0, 1" in out
+    assert "9 runs planned, 0 pairs skipped; nothing was run (--dry-run)" in out  # sweeps on seed 1000
     assert not (tmp_path / "default").exists()
 
 

@@ -76,7 +76,7 @@ DAMAGE = [
      "memory.search.trials[0].fits must be true or false"),
     ("scores-number", {"scores.source": 5}, "scores.source must be a table, got 5"),
     ("selection-chosen", {"selection.chosen": "x"}, "selection.chosen must be a number"),
-    ("role-unknown", {"role": "boss"}, "role must be 'sweep' or 'final', got 'boss'"),
+    ("role-unknown", {"role": "boss"}, "role must be 'rung', 'sweep' or 'final', got 'boss'"),
     ("started-number", {"started_at": 5}, "started_at must be a string"),
     ("status-number", {"status": 5}, "unknown status 5"),
     ("status-list", {"status": []}, "unknown status []"),

@@ -86,7 +86,9 @@ def cli(ctx, verbose):
                                "grid, chosen on the validation split: 'full(lr=[1e-4,3e-4,1e-3])'.")
 @click.option("--models", help="Comma-separated models, with options: 'blip2:tiny', 'blip2(preset=tiny,layers=1)' "
                               "(a preset given as an option is the same model as its `name:preset`).")
-@click.option("--seeds", help="Final seeds, the ranked runs: '0' or '0,1,2' (default: the suite's).")
+@click.option("--seeds", help="Final seeds, the ranked runs: '0' or '0,1,2', or 'auto' (adaptive: 3 seeds, more "
+                               "only while a method's rank is ambiguous, up to 8; 'auto:3-12' sets the range) "
+                               "(default: the suite's).")
 @click.option("--sweep-seeds", help="Seeds a learning-rate grid is swept with, disjoint from --seeds "
                                     "(default: the suite's sweep_seeds, else 1000).")
 @click.option("--sweep", type=click.Choice(["halving", "full"]), help="How a learning-rate grid is swept: halving "
@@ -128,7 +130,7 @@ def run(ctx, suite_name, methods, models, seeds, sweep_seeds, sweep, results_dir
     """Run every method × model × seed of a suite, each in its own process; write the leaderboard."""
     from rich.console import Console
 
-    from benchhub import executors, plugins
+    from benchhub import executors, plugins, seeding
     from benchhub import matrix as matrix_mod
     from benchhub.budget import NO_LIMIT, parse_memory
     from benchhub.device import select_device
@@ -142,8 +144,9 @@ def run(ctx, suite_name, methods, models, seeds, sweep_seeds, sweep, results_dir
                       "max_seconds": max_seconds, "threads": threads, "processes": processes}
     if memory_limit is not None:
         budget_changes["memory_limit_bytes"] = parse_memory(memory_limit)
+    auto = seeding.parse(seeds) if seeds is not None and seeds.startswith("auto") else None
     suite, matrix = resolve(registry, suite_name, methods, models,
-                            _ints(seeds, "--seeds"), budget_changes,
+                            None if auto else _ints(seeds, "--seeds"), budget_changes, auto=auto,
                             check_data=not dry_run, sweep_seeds=_ints(sweep_seeds, "--sweep-seeds"), sweep=sweep)
     store = Store(results_dir, suite.name)
     device = select_device()
@@ -155,11 +158,15 @@ def run(ctx, suite_name, methods, models, seeds, sweep_seeds, sweep, results_dir
         wide_console().print(dry_run_table(suite, matrix, planned, env["device"]))
         if matrix.data_problem:
             click.echo(f"data not ready (a run would refuse to start): {matrix.data_problem}")
-        click.echo(f"{matrix.count()} runs planned, {len(matrix.skipped)} pairs skipped; nothing was run (--dry-run)")
+        more = (f" (adaptive seeds: {suite.auto_seeds.low} per method, up to {suite.auto_seeds.high} while its rank "
+                "is ambiguous)") if suite.auto_seeds else ""
+        click.echo(f"{matrix.count()} runs planned{more}, {len(matrix.skipped)} pairs skipped; nothing was run "
+                   "(--dry-run)")
         return
     store.ensure_writable()
     console = Console(stderr=True, quiet=quiet)
-    console.print(f"[bold]benchhub[/] suite [cyan]{suite.name}[/] · {matrix.count()} runs · {env['device']}"
+    console.print(f"[bold]benchhub[/] suite [cyan]{suite.name}[/] · {'at least ' * bool(suite.auto_seeds)}"
+                  f"{matrix.count()} runs · {env['device']}"
                   + (f" · {jobs} side by side" if jobs > 1 else "") + runner.describe())
     console.print(f"budget: {suite.budget.describe()}")
     for model, method, reason in matrix.skipped:
@@ -169,7 +176,8 @@ def run(ctx, suite_name, methods, models, seeds, sweep_seeds, sweep, results_dir
                                     timeout=timeout, baseline=baseline_of(suite, registry),
                                     reference=reference_of(suite, registry), jobs=jobs,
                                     total=matrix.count(), executor=runner,
-                                    checkpoint_every=checkpoint_every or suite.checkpoint_every)
+                                    checkpoint_every=checkpoint_every or suite.checkpoint_every,
+                                    seeding=suite.auto_seeds)
     _finish(outcome, store, quiet)
     ctx.exit(1 if outcome.failed or outcome.blocked else 0)
 

@@ -28,6 +28,7 @@ class Job:
     role: str = "final"  # "rung" or "sweep" (validation only), or "final" (evaluation, source)
     cell: Cell | None = None
     selection: dict | None = None
+    seeding: dict | None = None  # adaptive seeds (`seeding.Auto.record`), on final runs
 
 
 def verdict(job: Job, stored: RunRecord | None, force: bool) -> tuple[str, str]:
@@ -45,12 +46,12 @@ def verdict(job: Job, stored: RunRecord | None, force: bool) -> tuple[str, str]:
 
 
 def new_job(spec: RunSpec, registry, env: dict, role: str = "final", cell: Cell | None = None,
-            selection: dict | None = None) -> Job:
+            selection: dict | None = None, seeding: dict | None = None) -> Job:
     role = "rung" if spec.rung else role
     classes = registry.classes_for(spec)
     checkpoint = classes.new_model(spec).checkpoint()
     return Job(spec, spec.config_hash(env), classes, reuse.expected(classes.all(), env.get("machine"), checkpoint),
-               role, cell, selection)
+               role, cell, selection, seeding if role == "final" and cell is not None and cell.trains else None)
 
 
 def label(job: Job) -> str:
@@ -118,7 +119,7 @@ def run_one(job: Job, prep: dict, store: Store, env: dict, display, timeout, rea
                        wall=time.perf_counter() - t0, log=str(log_path.relative_to(store.dir)),
                        weights=_relative(weights, store) if result.get("weights") else None,
                        model_preparation={k: v for k, v in made.items() if k != "code"} or None,
-                       selection=job.selection, role=job.role,
+                       selection=job.selection, role=job.role, seeding=job.seeding,
                        randomness=randomness(spec, bool(job.cell is None or job.cell.trains)),
                        load=load.over(since, time.monotonic()), executor=where)
 

@@ -29,6 +29,8 @@ from benchhub.report import write_leaderboard
 from benchhub.spec import Cell
 from benchhub.store import Store
 from benchhub import halving
+from benchhub.seeding import Auto, decide
+from benchhub.sweep import objective
 
 REDRAW_SECONDS = 10.0
 WAIT_SECONDS = 2.0  # how often a run another process computes is looked at again
@@ -61,12 +63,14 @@ class Outcome:
 
 def run_matrix(cells: list[Cell], registry, store: Store, env: dict, device, console, *, force: bool = False,
                timeout: float | None = None, baseline: str | None = None, reference: str | None = None,
-               jobs: int = 1, total: int = 0, executor=None, checkpoint_every: int | None = None) -> Outcome:
-    """Run every cell (sweep, choose, final runs); write each record, redraw the leaderboard as records arrive
-    (at most every REDRAW_SECONDS) and once at the end."""
+               jobs: int = 1, total: int = 0, executor=None, checkpoint_every: int | None = None,
+               seeding: Auto | None = None) -> Outcome:
+    """Run every cell (sweep, choose, final runs; with adaptive `seeding`, more final seeds while ranks are
+    ambiguous); write each record, redraw the leaderboard as records arrive (at most every REDRAW_SECONDS)
+    and once at the end."""
     runner = _Runner(registry, store, env, device, force, timeout, (baseline, reference), console)
     runner.executor = executor or Local(device)
-    runner.checkpoint_every = checkpoint_every
+    runner.checkpoint_every, runner.seeding = checkpoint_every, seeding
     runner.blocked, notes = store.tidy(force)
     runner.before = store.stamps()  # what --force re-measures: records written before this command started
     for line in notes:
@@ -79,6 +83,8 @@ def run_matrix(cells: list[Cell], registry, store: Store, env: dict, device, con
             for cell in cells:
                 runner.start(cell)
             runner.drain()
+            while runner.next_look(cells):  # adaptive seeds: the ambiguous methods' next seeds
+                runner.drain()
         except KeyboardInterrupt:
             pool.shutdown(wait=False, cancel_futures=True)  # no queued run starts after Ctrl-C
             isolation.kill_children()
@@ -95,7 +101,8 @@ class _Runner:
     def __init__(self, registry, store: Store, env: dict, device, force: bool, timeout, readers: tuple, console):
         self.registry, self.store, self.env, self.device = registry, store, env, device
         self.force, self.timeout, self.readers, self.console = force, timeout, readers, console
-        self.checkpoint_every = None
+        self.checkpoint_every = self.seeding = None
+        self.finals: dict = {}  # id(cell) -> (lr, selection, {seed: record}) of its final runs
         self.outcome = Outcome()
         self.futures: dict = {}
         self.sweeps: dict = {}  # id(cell) -> {(rung, lr, seed): record} (`halving.key`)
@@ -116,8 +123,39 @@ class _Runner:
             self.sweeps[id(cell)], self.submitted[id(cell)] = {}, set()
             self.advance(cell)
         else:
-            for spec in cell.final_specs(cell.grid[0]):
-                self.submit(new_job(spec, self.registry, self.env, "final", cell))
+            self.run_finals(cell, cell.grid[0], None, cell.final_specs(cell.grid[0]))
+
+    def run_finals(self, cell: Cell, lr: float, selection: dict | None, specs: list) -> None:
+        self.finals.setdefault(id(cell), (lr, selection, {}))
+        seeding = self.seeding.record() if self.seeding else None
+        for spec in specs:
+            self.submit(new_job(spec, self.registry, self.env, "final", cell, selection, seeding))
+
+    def next_look(self, cells: list[Cell]) -> bool:
+        """Adaptive seeds, once every run so far is in: per model, replay the looks on the final records
+        (`seeding.decide`) and submit the seeds the ambiguous methods need next. False: nothing more to run."""
+        if self.seeding is None:
+            return False
+        by_model: dict = {}
+        for cell in (c for c in cells if id(c) in self.finals):
+            by_model.setdefault(cell.spec.model.label(), []).append(cell)
+        submitted = False
+        for group in by_model.values():
+            rows = {c.spec.method_label: (sorted((r for r in self.finals[id(c)][2].values() if r is not None),
+                                                 key=lambda r: r.seed), c.trains) for c in group}
+            known = [r for recs, _ in rows.values() for r in recs if r.scoring.get("primary")]
+            if not known:
+                continue
+            metric, higher = objective(known)
+            need, _ = decide(rows, metric, higher, self.seeding)
+            for cell in group:
+                lr, selection, done = self.finals[id(cell)]
+                more = [cell.at(lr, seed) for seed in range(need.get(cell.spec.method_label, 0)) if seed not in done]
+                if more:
+                    self.display.add(len(more))
+                    self.run_finals(cell, lr, selection, more)
+                    submitted = True
+        return submitted
 
     def submit(self, job: Job) -> None:
         if job.run_id in self.blocked:
@@ -207,6 +245,8 @@ class _Runner:
     def finished(self, job: Job, record: RunRecord | None) -> None:
         """After a run (or a reused record; None: not run): the sweep's next rung once its last run is in, and
         the final runs once the sweep has chosen."""
+        if job.role == "final" and id(job.cell) in self.finals:
+            self.finals[id(job.cell)][2][job.spec.seed] = record
         if job.role not in ("rung", "sweep"):
             return
         results = self.sweeps[id(job.cell)]
@@ -235,14 +275,14 @@ class _Runner:
         self.display.print(f"[cyan]   chose[/] lr {selection['chosen']:g} for {escape(spec.model.name)} · "
                            f"{escape(spec.method_label)} on validation {selection['metric']} "
                            f"({escape(selection['summary'])})")
-        for final in cell.final_specs(selection["chosen"]):
-            self.submit(new_job(final, self.registry, self.env, "final", cell, selection))
+        self.run_finals(cell, selection["chosen"], selection, cell.final_specs(selection["chosen"]))
 
     def _reselected(self, record: RunRecord, job: Job) -> RunRecord:
-        """A reused final record carries the current sweep's selection (rewritten if it changed)."""
-        if job.role != "final" or job.selection == record.selection or not record.status.ranked:
+        """A reused final record carries the current sweep's selection and seeding (rewritten if they changed)."""
+        if job.role != "final" or (job.selection, job.seeding) == (record.selection, record.seeding) \
+                or not record.status.ranked:
             return record
-        record = replace(record, selection=job.selection)
+        record = replace(record, selection=job.selection, seeding=job.seeding)
         self.store.write(record, self.store.path_for(job.spec, job.run_id))
         return record
 

@@ -63,6 +63,12 @@ class Display:
         finally:
             self._restore.close()
 
+    def add(self, runs: int) -> None:
+        """More runs than planned (adaptive seeds): the matrix's total grows."""
+        with self.lock:
+            task = next(t for t in self.progress.tasks if t.id == self.matrix)
+            self.progress.update(self.matrix, total=(task.total or 0) + runs)
+
     def print(self, line: str) -> None:
         with self.lock:
             self.progress.console.print(line)

@@ -203,6 +203,9 @@ Selection = table("Selection", "The learning-rate sweep a final run's rate was c
                             "metric": Text | None, "summary": Text, "validation": dict[str, Number | None]},
                   seeds=list[Seed], split=Text, examples=Count, noise=Text, runner_up=RunnerUp, halving=Halving,
                   intervals=dict[str, Annotated[list[Number], Field(min_length=2, max_length=2)] | None])
+Seeding = table("Seeding", "Adaptive seeds (`benchhub.seeding`): the row's final seeds were added while its rank "
+                           "was ambiguous.", required={"mode": Literal["auto"], "min": Count, "max": Count,
+                                                      "looks": list[Count], "alpha": Annotated[float, Field(gt=0, lt=1)]})
 Randomness = table("Randomness", seed=Seed, varies=list[Text], fixed=list[Text])
 Data = table("Data", not_null={"notes": list[Text]})
 Preparation = table("Preparation", key=Text, sha256=Text, final_loss=Number, seconds=NonNegative, cached=bool)
@@ -238,6 +241,7 @@ class Record(Table):
     per_example: dict[str, PerExampleSplit] = {}
     role: Literal["rung", "sweep", "final"] | None = None
     selection: Maybe(Selection) = None
+    seeding: Maybe(Seeding) = None
     randomness: Randomness | None = None
     memory: Memory = Memory()
     compute: Compute | None = None

@@ -46,6 +46,7 @@ class RunRecord:
     per_example: dict = field(default_factory=dict)  # split -> {"ids": [...], score name: [one per example]}
     role: str | None = None  # "rung"/"sweep" (a grid point, scored on validation only) or "final"
     selection: dict | None = None  # the learning-rate sweep this run's rate was chosen by
+    seeding: dict | None = None  # adaptive seeds (`seeding.Auto.record`): the row's seeds were chosen by its ranks
     randomness: dict | None = None  # what the seed varied and what it kept fixed
     memory: dict = field(default_factory=dict)
     compute: dict | None = None

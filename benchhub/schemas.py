@@ -114,7 +114,9 @@ class SuiteHead(BaseModel):
     methods: Annotated[list[str], Field(min_length=1)]
     models: Annotated[list[str], Field(min_length=1)]
     metrics: list[str] = []
-    seeds: Seeds = [0]
+    seeds: Seeds | Literal["auto"] = [0]  # "auto": adaptive seeds (`benchhub.seeding`), min_seeds to max_seeds
+    min_seeds: Annotated[int, Field(ge=3, le=100)] | None = None
+    max_seeds: Annotated[int, Field(ge=3, le=100)] | None = None
     sweep_seeds: Seeds | None = None
     sweep: Literal["halving", "full"] = "halving"  # how a learning-rate grid is swept (`benchhub.halving`)
     baseline: str | None = None

@@ -98,8 +98,8 @@ def explain(seen: list, auto: Auto) -> str:
     if not seen:
         return "not ranked"
     last = seen[-1]
-    ambiguous = list(dict.fromkeys(n for n, best, worst in seen if worst > best))
-    at = " and ".join(str(n) for n in ambiguous)
+    ambiguous = [str(n) for n in dict.fromkeys(n for n, best, worst in seen if worst > best)]
+    at = " and ".join([", ".join(ambiguous[:-1]), ambiguous[-1]] if len(ambiguous) > 1 else ambiguous)
     if last[2] == last[1]:
         return (f"ambiguous at {at} seeds, " if ambiguous else "") + f"rank {last[1]} separated at {last[0]} seeds"
     return f"rank {last[1]}–{last[2]} at {at} seeds" + ("; the maximum" if last[0] >= auto.high else "")

@@ -11,6 +11,7 @@ from pathlib import Path
 from benchhub.budget import NO_LIMIT, Budget, parse_memory
 from benchhub.errors import UserError, unknown_name
 from benchhub.halving import ETA, count, planned
+from benchhub.seeding import Auto, DEFAULT_MAX, DEFAULT_MIN, check as check_auto
 from benchhub import schemas, validation
 from benchhub.spec import (SWEEP_SEEDS, Cell, ComponentSpec, RunSpec, check_options, parse_component,
                            parse_component_list, split_name)
@@ -40,6 +41,7 @@ class Suite:
     jobs: int = 1  # runs side by side (each in its own process)
     checkpoint_every: int | None = None  # [budget] checkpoint_every: a run's training state every N steps (resume)
     sweep: str = "halving"  # how a learning-rate grid is swept: "halving" (successive halving) or "full"
+    auto_seeds: Auto | None = None  # seeds = "auto": final seeds added while a method's rank is ambiguous
 
 
 def suite_dirs() -> list[Path]:
@@ -126,13 +128,19 @@ def suite_from_dict(data: dict, default_name: str = "suite", source: str = "<dic
         _expect(getattr(head, key) is None or getattr(head, key) in labels, source,
                 f"{key} must be one of the suite's methods ({', '.join(labels)}), got {getattr(head, key)!r}")
     sweep_seeds = head.sweep_seeds or list(SWEEP_SEEDS)
+    auto = None
+    if head.seeds == "auto":
+        auto = check_auto(head.min_seeds or DEFAULT_MIN, head.max_seeds or DEFAULT_MAX, f"suite {source}: [suite]")
+    _expect(auto is not None or (head.min_seeds, head.max_seeds) == (None, None), source,
+            '[suite] min_seeds and max_seeds bound adaptive seeds: they need seeds = "auto"')
     dataset = parsed.dataset.model_dump()
     source_set = parsed.source.model_dump() if parsed.source else None
     return Suite(name=head.name or default_name, description=head.description,
                  methods=tuple(parse_component(m) for m in head.methods),
                  models=tuple(parse_component(m) for m in head.models),
                  dataset=ComponentSpec(dataset.pop("name"), dataset), metrics=tuple(head.metrics),
-                 budget=_budget(parsed.budget, source), seeds=tuple(head.seeds),
+                 budget=_budget(parsed.budget, source), auto_seeds=auto,
+                 seeds=tuple(range(auto.low)) if auto else tuple(head.seeds),
                  sweep_seeds=tuple(sweep_seeds), source=source,
                  method_options=parsed.methods, model_options=parsed.models,
                  baseline=head.baseline, reference=head.reference, jobs=head.jobs, sweep=head.sweep,
@@ -146,7 +154,8 @@ check_seeds = schemas.check_seeds
 
 def check_disjoint(suite: Suite) -> None:
     """Sweep seeds never train a ranked run (the selection's winner would be scored too)."""
-    shared = sorted(set(suite.seeds) & set(suite.sweep_seeds))
+    finals = range(suite.auto_seeds.high) if suite.auto_seeds else suite.seeds
+    shared = sorted(set(finals) & set(suite.sweep_seeds))
     if shared:
         raise UserError(f"seed {shared[0]} is both a final seed and a sweep seed; sweep seeds must be disjoint "
                         f"from the final seeds (set --sweep-seeds or the suite's sweep_seeds; now "
@@ -303,12 +312,16 @@ def _select(requested: str | None, available: tuple) -> tuple | None:
 
 def resolve(registry, suite_name: str, methods: str | None = None, models: str | None = None,
             seeds: tuple | None = None, budget_changes: dict | None = None,
-            check_data: bool = True, sweep_seeds: tuple | None = None, sweep: str | None = None) -> tuple[Suite, Plan]:
+            check_data: bool = True, sweep_seeds: tuple | None = None, sweep: str | None = None,
+            auto: Auto | None = None) -> tuple[Suite, Plan]:
     """A suite with the command line's selections and overrides applied, and its planned matrix."""
     suite = load_suite(suite_name)
     declared = suite.methods
     if seeds:
         check_seeds(seeds, "--seeds")
+        suite = replace(suite, auto_seeds=None)  # final seeds given: not adaptive
+    if auto:
+        seeds, suite = tuple(range(auto.low)), replace(suite, auto_seeds=auto)
     if sweep_seeds:
         check_seeds(sweep_seeds, "--sweep-seeds")
     suite = replace(suite, methods=_select(methods, suite.methods) or suite.methods,

@@ -118,6 +118,7 @@ def _table(board, several_budgets: bool) -> list[str]:
     missing = _missing(board)
     if missing:
         lines += ["", missing]
+    lines += _seeds_note(board)
     lines += _sweep_table(rows, board.primary) + _memory_table(rows) + _others(board)
     errors = [(row["method"], seed, err) for row in rows for seed, err in row["errors"]]
     errors += [(r.label, r.seed, f"(lr {r.config['method']['lr']:g} sweep) {r.error}") for r in group
@@ -125,6 +126,24 @@ def _table(board, several_budgets: bool) -> list[str]:
     if errors:
         lines += ["", "Failures:"] + [f"- {code(m)} seed {s}: {md_text(e)}" for m, s, e in errors]
     return lines + [""]
+
+
+def _seeds_note(board) -> list[str]:
+    """With adaptive seeds: how many seeds each training row got and why (the looks replayed from its records)."""
+    from benchhub.seeding import Auto, decide, explain
+
+    given = board.stats.seeding
+    if not given or not board.primary:
+        return []
+    auto = Auto(given["min"], given["max"])
+    rows = {r["method"]: (r["records"], r["trains"]) for r in board.rows if r["ranked"]}
+    _, seen = decide(rows, board.primary, board.stats.higher, auto)
+    why = "; ".join(f"{code(m)} {len(recs)}: {explain(seen[m], auto)}" for m, (recs, trains) in rows.items() if trains)
+    return ["", f"Seeds chosen adaptively: {auto.low} to {auto.high} per method, ranks looked at with "
+                f"{', '.join(map(str, auto.looks))} seeds; a method whose rank was still ambiguous got the next look's "
+                f"seeds. Every rank test of this table is at {100 * auto.alpha:.2f} % (5 % over the {len(auto.looks)} "
+                "looks, Bonferroni): stopping when ranks separate would otherwise separate equal methods more often "
+                f"than 5 % of the time (benchmarks/adaptive.py). Seeds per method: {why}."]
 
 
 def _plots(index: int, board, figure) -> list[str]:

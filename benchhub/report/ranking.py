@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from benchhub.paired import CONFIDENCE, difference, seeds_p_value
+from benchhub.paired import CONFIDENCE, difference, rank_p_value
 from benchhub.records import RunRecord
 from benchhub.stats import Difference, competition_ranks
 
@@ -45,8 +45,9 @@ def rankable(row: dict, primary: str) -> bool:
     return row["ranked"] and row[primary][0] is not None and (not row["trains"] or len(row["records"]) >= MIN_SEEDS)
 
 
-def ranks(rows: list[dict], primary: str, higher: bool) -> dict:
-    """Row method -> Placing for the rankable rows (`RANKING` says how)."""
+def ranks(rows: list[dict], primary: str, higher: bool, alpha: float = 1 - CONFIDENCE) -> dict:
+    """Row method -> Placing for the rankable rows (`RANKING` says how; `alpha`: the tests' level, lower for a
+    table whose seeds were chosen adaptively, `seeding`)."""
     ranked = [r for r in rows if rankable(r, primary)]
     ranked.sort(key=lambda r: -r[primary][0] if higher else r[primary][0])
     if len(ranked) < 2:
@@ -54,12 +55,9 @@ def ranks(rows: list[dict], primary: str, higher: bool) -> dict:
 
     def p_value(i: int, j: int) -> float | None:
         a, b = ranked[i], ranked[j]
-        diff = difference(a["records"], b["records"], "eval", primary, vary=(a["trains"], b["trains"]))
-        if diff is not None:
-            return diff.p_value
-        return seeds_p_value([r.metrics[primary] for r in a["records"]], [r.metrics[primary] for r in b["records"]])
+        return rank_p_value(a["records"], b["records"], primary, (a["trains"], b["trains"]))
 
-    placed = competition_ranks([(r["method"], r[primary][0]) for r in ranked], p_value, alpha=1 - CONFIDENCE)
+    placed = competition_ranks([(r["method"], r[primary][0]) for r in ranked], p_value, alpha=alpha)
     return {p.name: Placing(p.best, p.worst) for p in placed}
 
 
@@ -108,7 +106,9 @@ class TableStats:
 
     def __init__(self, rows: list[dict], group: list[RunRecord], primary: str | None, higher: bool):
         self.rows, self.primary, self.higher = rows, primary, higher
-        self.ranks = ranks(rows, primary, higher) if primary else {}
+        self.seeding = next((r.seeding for r in group if r.seeding and not r.grid_point), None)
+        self.alpha = self.seeding["alpha"] if self.seeding else 1 - CONFIDENCE
+        self.ranks = ranks(rows, primary, higher, self.alpha) if primary else {}
         self.reference = reference_row(rows, next((r.reference for r in group if r.reference), None))
         baseline = group[0].baseline
         self.baseline = next((r for r in rows if r["label"] == baseline and r["ranked"]), None)

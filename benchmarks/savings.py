@@ -29,8 +29,10 @@ from benchhub.sweep import objective
 
 
 def sweeps(records: list[RunRecord]) -> None:
-    results, cells = defaultdict(dict), {}
+    results, cells, finals_at = defaultdict(dict), {}, defaultdict(list)
     for r in records:
+        if r.role == "final" and r.selection:
+            finals_at[cell_key(r), r.config["method"]["lr"]].append(r)
         if r.role in ("rung", "sweep"):
             results[cell_key(r)][r.config.get("rung", 0), r.config["method"]["lr"], r.seed] = r
         elif r.selection and r.selection.get("grid"):
@@ -41,20 +43,35 @@ def sweeps(records: list[RunRecord]) -> None:
     for key, final in sorted(cells.items(), key=lambda kv: kv[1].label):
         grid, seeds = tuple(final.selection["grid"]), tuple(final.selection.get("seeds") or [1000])
         spec = RunSpec.from_config(final.config)
-        picks = []
+        picks, selections = [], []
         for eta in (halving.ETA, 0):
             cell = Cell(spec, grid, (0,), sweep_seeds=seeds, halving=eta)
             missing, selection = halving.advance(cell, results[key])
             picks.append(selection["chosen"] if selection and not missing else None)
+            selections.append(selection)
+        if picks[1] is None:
+            print(f"  {final.label:<36} halving {picks[0]!s:<8} exhaustive: not run (`--sweep full` over this directory)")
+            continue
         planned = next(r.train["planned_steps"] for r in results[key].values() if r.train)
-        trained = sum((r.train or {}).get("steps", 0) - ((r.train or {}).get("resume") or {}).get("resumed_from_step", 0)
-                      for (rung, lr, seed), r in results[key].items() if rung or lr == picks[0])
+        trained = sum((r.train or {}).get("steps", 0) - (((r.train or {}).get("resume") or {}).get("resumed_from_step")
+                                                         or 0)
+                      for (rung, lr, seed), r in results[key].items() if r is not None and (rung or lr == picks[0]))
         steps[0] += trained
         steps[1] += len(grid) * len(seeds) * planned
         total += picks[1] is not None
         same += picks[0] == picks[1] and picks[1] is not None
-        print(f"  {final.label:<36} halving {picks[0]!s:<8} exhaustive {picks[1]!s:<8} "
-              f"{'same' if picks[0] == picks[1] else 'DIFFERENT'}")
+        line = f"  {final.label:<36} halving {picks[0]!s:<8} exhaustive {picks[1]!s:<8} "
+        if picks[0] == picks[1]:
+            print(line + "same")
+            continue
+        full = selections[1]
+        runner = full.get("runner_up") or {}
+        evals = {lr: [r.metrics.get(full["metric"]) for r in finals_at.get((key, lr), [])] for lr in picks}
+        print(line + f"DIFFERENT: full-length validation {full['validation'][f'{picks[0]:g}']:.3f} vs "
+              f"{full['validation'][f'{picks[1]:g}']:.3f}; the exhaustive sweep's runner-up "
+              f"{runner.get('lr')!s} was {'within noise' if runner.get('within_noise') else 'significantly worse'}; "
+              "evaluation mean of the finals " + " vs ".join(
+                  f"{sum(v) / len(v):.3f} (n={len(v)})" if v else "–" for v in evals.values()))
     if total:
         print(f"  same rate for {same} of {total} methods; halving trained {steps[0]:,} optimizer steps, the "
               f"exhaustive sweep {steps[1]:,} ({100 * (1 - steps[0] / steps[1]):.0f} % saved)")

@@ -213,6 +213,9 @@ def leaderboard_tables(records: list[RunRecord]) -> list:
                            "ranked record here; run it beside the others.")
         if board.stale:
             caption.append(f"{len(board.stale)} record(s) not current are set aside, not ranked (see leaderboard.md)")
+        if stats.seeding:
+            caption.append(f"Adaptive seeds: ranks tested at {100 * stats.alpha:.2f} %; each row's seeds and why are "
+                           "in leaderboard.md.")
         if caption:
             table.caption = escape(" ".join(caption))
         tables.append(table)

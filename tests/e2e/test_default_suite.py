@@ -23,11 +23,12 @@ def test_default_suite_end_to_end(fresh_plugins, tmp_path):
     by_label = {}
     for r in finals:
         by_label.setdefault(r["config"]["method_label"], []).append(r)
-    # 2 seeds of the rate chosen on validation (zero-shot: once); 3 sweep runs for each of 2 methods
+    # 2 seeds of the rate chosen on validation (zero-shot: once); for each of 2 methods, 3 rung runs (successive
+    # halving) and the survivor resumed to full length
     assert {label: len(rs) for label, rs in by_label.items()} == {label: 1 if label == "zero-shot" else 2
                                                                  for label in by_label}
-    assert len(stored) == 1 + 2 * 3 + 2 * 2  # the sweep's seed (1000) is never a final seed
-    assert {r["config"]["seed"] for r in stored if r["role"] == "sweep"} == {1000}
+    assert len(stored) == 1 + 2 * (3 + 1) + 2 * 2  # the sweep's seed (1000) is never a final seed
+    assert {r["config"]["seed"] for r in stored if r["role"] in ("rung", "sweep")} == {1000}
     for label, rs in by_label.items():
         if label != "zero-shot":
             chosen = rs[0]["selection"]["chosen"]

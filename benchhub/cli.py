@@ -135,7 +135,6 @@ def run(ctx, suite_name, methods, models, seeds, sweep_seeds, sweep, results_dir
     from benchhub.budget import NO_LIMIT, parse_memory
     from benchhub.device import select_device
     from benchhub.environment import environment
-    from benchhub.report.console import dry_run_table
     from benchhub.store import Store
     from benchhub.suite import baseline_of, reference_of, resolve
 
@@ -154,14 +153,7 @@ def run(ctx, suite_name, methods, models, seeds, sweep_seeds, sweep, results_dir
     if executor == "local" or not dry_run:  # a dry run refuses what the run would (a Ray cluster is not started)
         runner, jobs = executors.make(executor, ray_address, artifacts, device, jobs, suite)
     if dry_run:
-        planned = matrix_mod.dry_run(matrix.cells, registry, store, env, force)
-        wide_console().print(dry_run_table(suite, matrix, planned, env["device"]))
-        if matrix.data_problem:
-            click.echo(f"data not ready (a run would refuse to start): {matrix.data_problem}")
-        more = (f" (adaptive seeds: {suite.auto_seeds.low} per method, up to {suite.auto_seeds.high} while its rank "
-                "is ambiguous)") if suite.auto_seeds else ""
-        click.echo(f"{matrix.count()} runs planned{more}, {len(matrix.skipped)} pairs skipped; nothing was run "
-                   "(--dry-run)")
+        _dry_run(suite, matrix, matrix_mod.dry_run(matrix.cells, registry, store, env, force), env["device"])
         return
     store.ensure_writable()
     console = Console(stderr=True, quiet=quiet)
@@ -180,6 +172,19 @@ def run(ctx, suite_name, methods, models, seeds, sweep_seeds, sweep, results_dir
                                     seeding=suite.auto_seeds)
     _finish(outcome, store, quiet)
     ctx.exit(1 if outcome.failed or outcome.blocked else 0)
+
+
+def _dry_run(suite, matrix, planned: list, device: str) -> None:
+    """`run --dry-run`: the resolved matrix, whether the data are ready, how many runs; nothing run."""
+    from benchhub.report.console import dry_run_table
+
+    wide_console().print(dry_run_table(suite, matrix, planned, device))
+    if matrix.data_problem:
+        click.echo(f"data not ready (a run would refuse to start): {matrix.data_problem}")
+    more = (f" (adaptive seeds: {suite.auto_seeds.low} per method, up to {suite.auto_seeds.high} while its rank "
+            "is ambiguous)") if suite.auto_seeds else ""
+    click.echo(f"{matrix.count()} runs planned{more}, {len(matrix.skipped)} pairs skipped; nothing was run "
+               "(--dry-run)")
 
 
 def _finish(outcome, store, quiet: bool) -> None:

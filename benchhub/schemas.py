@@ -114,7 +114,7 @@ class SuiteHead(BaseModel):
     methods: Annotated[list[str], Field(min_length=1)]
     models: Annotated[list[str], Field(min_length=1)]
     metrics: list[str] = []
-    seeds: Seeds | Literal["auto"] = [0]  # "auto": adaptive seeds (`benchhub.seeding`), min_seeds to max_seeds
+    seeds: Seeds = [0]  # seeds = "auto" (adaptive, `benchhub.seeding`) is read before this schema (`suite.py`)
     min_seeds: Annotated[int, Field(ge=3, le=100)] | None = None
     max_seeds: Annotated[int, Field(ge=3, le=100)] | None = None
     sweep_seeds: Seeds | None = None

@@ -117,6 +117,10 @@ def _budget(table: dict, source: str) -> Budget:
 def suite_from_dict(data: dict, default_name: str = "suite", source: str = "<dict>") -> Suite:
     """A suite file's tables checked against `schemas.SuiteFile` (every key typed, ranged, finite), then the
     checks across keys (baseline and reference are among the methods)."""
+    head = data.get("suite") if isinstance(data, dict) else None
+    wants_auto = isinstance(head, dict) and head.get("seeds") == "auto"  # adaptive: min_seeds to max_seeds
+    if wants_auto:
+        data = {**data, "suite": {**head, "seeds": [0]}}
     parsed = schemas.check(schemas.SuiteFile, data, schemas.toml_key, prefix=f"suite {source}: ", top="table")
     head = parsed.suite
     labels = [parse_component(m).label() for m in head.methods]
@@ -128,10 +132,9 @@ def suite_from_dict(data: dict, default_name: str = "suite", source: str = "<dic
         _expect(getattr(head, key) is None or getattr(head, key) in labels, source,
                 f"{key} must be one of the suite's methods ({', '.join(labels)}), got {getattr(head, key)!r}")
     sweep_seeds = head.sweep_seeds or list(SWEEP_SEEDS)
-    auto = None
-    if head.seeds == "auto":
-        auto = check_auto(head.min_seeds or DEFAULT_MIN, head.max_seeds or DEFAULT_MAX, f"suite {source}: [suite]")
-    _expect(auto is not None or (head.min_seeds, head.max_seeds) == (None, None), source,
+    auto = check_auto(head.min_seeds or DEFAULT_MIN, head.max_seeds or DEFAULT_MAX,
+                      f"suite {source}: [suite]") if wants_auto else None
+    _expect(wants_auto or (head.min_seeds, head.max_seeds) == (None, None), source,
             '[suite] min_seeds and max_seeds bound adaptive seeds: they need seeds = "auto"')
     dataset = parsed.dataset.model_dump()
     source_set = parsed.source.model_dump() if parsed.source else None

@@ -29,6 +29,10 @@ def test_every_tiny_model_of_the_builtin_suites_is_shipped_and_used():
         assert model.checkpoint() == {"key": f"shipped:{model.shipped_dir().name}", "sha256": info["sha256"]}
         assert model.prepare(log=lambda m: pytest.fail(f"{label} pre-trained: {m}"))["checkpoint"] == model.source()
         assert info["recipe"] == model.recipe and info["made_with"]["cpu_capability"]
+    # nothing stale ships: every checkpoint folder is one a built-in suite runs (when a recipe changes,
+    # `benchhub prepare --rebuild` makes the new folder and its old one has to be deleted in the same commit)
+    shipped = {p.name for p in models[0][1].shipped_dir().parent.iterdir() if p.is_dir()}
+    assert shipped == {model.shipped_dir().name for _, model in models}
 
 
 def test_a_changed_recipe_is_pre_trained_and_cached_not_the_shipped_one(tmp_path, monkeypatch):

@@ -14,6 +14,22 @@ def _shared_cache(tmp_path_factory):
     yield
 
 
+# A 1×1 PNG: what a leaderboard's plot files hold in tests that do not look at plots. Drawing the six
+# matplotlib PNGs after every `run` is about 0.9 s each time; tests/core/test_report_figures.py (marked
+# real_plots) checks the real ones, and subprocess runs (the e2e tests) always draw them.
+_TINY_PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+                          "1f15c4890000000d4944415478da63f8ffff3f0005fe02fea7d6a4a00000000049454e44ae426082")
+
+
+@pytest.fixture(autouse=True)
+def _quick_plots(request, monkeypatch):
+    if "real_plots" not in request.keywords:
+        from benchhub.report import static
+
+        monkeypatch.setattr(static, "png", lambda plot, primary: _TINY_PNG)
+    yield
+
+
 @pytest.fixture
 def fresh_plugins(monkeypatch):
     """A new plugin manager: entry points are loaded again on first use."""

@@ -9,6 +9,8 @@ from test_report import golden_records, record
 
 from benchhub.report.ranking import boards
 
+pytestmark = pytest.mark.real_plots
+
 
 def _with_curve(made, curve, steps=8, role=None, lr=None):
     made = dataclasses.replace(made, train={**made.train, "steps": steps, "loss_curve": curve})

@@ -212,6 +212,7 @@ def test_the_footnote_names_the_suites_baseline():
     assert " is the " not in render(none).splitlines()[-2]
 
 
+@pytest.mark.real_plots
 def test_write_leaderboard_reads_the_store(tmp_path):
     from benchhub.report import write_leaderboard
     from benchhub.store import Store

@@ -12,8 +12,8 @@ __version__ = "0.1.0"
 hookimpl = pluggy.HookimplMarker("benchhub")
 
 from benchhub.bundle import Bundle, module_group  # noqa: E402
-from benchhub.components import Dataset, Method, Metric, Model, Splits  # noqa: E402
+from benchhub.components import Augmentation, Dataset, Method, Metric, Model, Splits  # noqa: E402
 from benchhub.errors import RunFailure, UserError  # noqa: E402
 
-__all__ = ["hookimpl", "UserError", "RunFailure", "Method", "Model", "Dataset", "Metric", "Splits", "Bundle",
+__all__ = ["hookimpl", "UserError", "RunFailure", "Method", "Model", "Dataset", "Metric", "Augmentation", "Splits", "Bundle",
            "module_group", "__version__"]

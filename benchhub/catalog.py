@@ -18,7 +18,8 @@ import re
 
 from benchhub.errors import UserError, unknown_name
 
-KIND_NAMES = {"methods": "method", "models": "model", "datasets": "dataset", "metrics": "metric"}
+KIND_NAMES = {"methods": "method", "models": "model", "datasets": "dataset", "metrics": "metric",
+              "augmentations": "augmentation"}
 _OPTION_LINE = re.compile(r"^\s+(\w+):\s+(.+)$")
 
 

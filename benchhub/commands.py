@@ -243,7 +243,7 @@ def predict(run, images, results_dir, batch_size):
 
 
 def add_to(cli: click.Group) -> None:
-    for plural in ("methods", "models", "datasets", "metrics"):
+    for plural in ("methods", "models", "datasets", "metrics", "augmentations"):
         cli.add_command(listing_command(plural))
     for command in (suites_command, plan_command, prepare_models, new, show, predict):
         cli.add_command(command)

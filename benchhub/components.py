@@ -112,6 +112,17 @@ class Dataset:
         UserError naming the file and line. Runs once per plan; a costly check (decoding every image) is
         cached by content, as the built-in file datasets do (`benchhub_plugins.datasets.validate`)."""
 
+    #: What the labels name in an image, as augmentation policies declare what they change
+    #: (`Augmentation.changes`): e.g. ("horizontal", "hue") for captions that say "on the left" and "red".
+    #: None: not declared, and only policies that change nothing the labels could name may run.
+    depends_on: tuple | None = None
+    #: Those of `depends_on` that `rewrite` keeps true (a mirror image's caption with left and right swapped).
+    rewrites: tuple = ()
+
+    def rewrite(self, example: dict, attribute: str) -> dict:
+        """The training example made true again after a policy changed `attribute` (one of `rewrites`)."""
+        raise NotImplementedError
+
     def pretraining(self, size: int | None = None) -> list:
         """Training examples of this dataset's domain for pre-training a model before the runs."""
         return self.load(seed=0).train[:size]
@@ -146,8 +157,27 @@ class Metric:
         return self.compute(predictions, references), {}
 
 
-BASES = {"method": Method, "model": Model, "dataset": Dataset, "metric": Metric}
-REQUIRED = {"method": ("prepare",), "model": ("build",), "dataset": ("load",), "metric": ("compute",)}
+class Augmentation:
+    """A data-augmentation policy: each training batch's images changed per step, on the fly, deterministic
+    under the run's seed and step (`benchhub.augment`); the policy and its options are part of the run's config."""
+
+    name: str
+    #: What it may change in an image, from ATTRIBUTES; a dataset whose labels depend on one of them must
+    #: rewrite the labels (`Dataset.rewrites`) or the suite is refused at plan time.
+    changes: tuple = ()
+
+    def apply(self, images) -> tuple:
+        """(images, {attribute: bool tensor, one per image, True where this image's `attribute` changed}) for a
+        float batch B × 3 × H × W in [0, 1]; random draws from torch's global generator (seeded per step)."""
+        return images, {}
+
+
+#: What a policy can change in an image, and a dataset's labels can depend on.
+ATTRIBUTES = ("horizontal", "vertical", "rotation", "hue", "brightness", "scale", "blur")
+
+BASES = {"method": Method, "model": Model, "dataset": Dataset, "metric": Metric, "augmentation": Augmentation}
+REQUIRED = {"method": ("prepare",), "model": ("build",), "dataset": ("load",), "metric": ("compute",),
+            "augmentation": ("apply",)}
 
 
 def complete(kind: str, cls: type, plugin: str = "?") -> type:
@@ -176,6 +206,7 @@ class RunClasses:
     dataset: type
     metrics: dict  # metric label (as in the suite) -> class
     source: type | None = None  # the suite's [source] dataset, if it names one
+    augment: type | None = None  # the run's augmentation policy, if it has one
 
     def completed(self) -> RunClasses:
         """The same classes with their documented defaults (again, in a child process)."""
@@ -185,16 +216,22 @@ class RunClasses:
             complete("metric", cls)
         if self.source is not None:
             complete("dataset", self.source)
+        if self.augment is not None:
+            complete("augmentation", self.augment)
         return self
 
     def all(self) -> list:
-        return [self.method, self.model, self.dataset, *self.metrics.values(), *filter(None, [self.source])]
+        return [self.method, self.model, self.dataset, *self.metrics.values(),
+                *filter(None, [self.source, self.augment])]
 
     def new_method(self, spec) -> Method:
         return instantiate(self.method, spec.method.name, spec.method.options)
 
     def new_model(self, spec) -> Model:
         return instantiate(self.model, spec.model.name, spec.model.options)
+
+    def new_augmentation(self, spec) -> Augmentation | None:
+        return instantiate(self.augment, spec.augment.name, spec.augment.options) if spec.augment else None
 
     def new_dataset(self, spec) -> Dataset:
         return instantiate(self.dataset, spec.dataset.name, spec.dataset.options)

@@ -28,6 +28,12 @@ def register_metrics(register: Callable[[type], Any]) -> None:
     """Register metric classes: name, task, primary, columns, compute(predictions, references) -> dict."""
 
 
+@hookspec
+def register_augmentations(register: Callable[[type], Any]) -> None:
+    """Register data-augmentation policies: name, changes (what they may change in an image), apply(images)
+    -> (images, {attribute: which examples it changed})."""
+
+
 # ---------------------------------------------------------------- command line
 
 

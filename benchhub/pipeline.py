@@ -32,6 +32,7 @@ class Prepared:
     bundle: object
     splits: object
     checks: dict
+    augment: object = None  # the run's augmentation policy on training batches (`augment.Augmenter`)
 
 
 def build_bundle(spec: RunSpec, classes: RunClasses, method, device):
@@ -58,6 +59,10 @@ def build(spec: RunSpec, classes: RunClasses, device, phase=_silent) -> Prepared
     bundle = build_bundle(spec, classes, method, device)
     splits = classes.load_splits(spec)
     prepared = Prepared(method, bundle, splits, {})
+    if spec.augment is not None:
+        from benchhub.augment import Augmenter
+
+        prepared.augment = Augmenter(classes.new_augmentation(spec), classes.new_dataset(spec), spec.seed)
     checks.check_image_conditioning(bundle, splits, prepared.checks)
     bundle.total_steps = spec.budget.total_steps(len(splits.train))
     torch.manual_seed(spec.seed)
@@ -171,7 +176,8 @@ def train(spec: RunSpec, run: Prepared, budget, device, phase=_silent, ranks=Non
     stats = train_loop(run.bundle, run.splits.train, budget, spec.lr, spec.seed, method=run.method,
                        progress=lambda s, n, loss: phase("step", s, n, loss), max_seconds=budget.max_seconds,
                        ranks=ranks, resume=resume, stop_at=stop_step(budget.total_steps(len(run.splits.train)),
-                                                                     spec.rung) if spec.rung else None)
+                                                                     spec.rung) if spec.rung else None,
+                       augment=run.augment)
     ranks.close()  # not on an error: the process exits, and benchhub ends the other ranks
     peak, source = compute.peak_flops(device, device_name(device))
     per_second = (lambda n: round(n / stats.seconds, 2) if stats.seconds else None)

@@ -12,7 +12,7 @@ from benchhub.errors import UserError, unknown_name
 from benchhub.spec import instantiate, parse_component, split_name
 
 ENTRY_POINT_GROUP = "benchhub"
-KINDS = ("method", "model", "dataset", "metric")
+KINDS = ("method", "model", "dataset", "metric", "augmentation")
 
 
 @dataclass
@@ -53,7 +53,8 @@ class Registry:
                           model=self.get_variant("model", spec.model.name),
                           dataset=self.get("dataset", spec.dataset.name),
                           metrics={m: self.get_variant("metric", parse_component(m).name) for m in spec.metrics},
-                          source=self.get("dataset", spec.source.name) if spec.source else None)
+                          source=self.get("dataset", spec.source.name) if spec.source else None,
+                          augment=self.get_variant("augmentation", spec.augment.name) if spec.augment else None)
 
 
 def new_plugin_manager() -> pluggy.PluginManager:

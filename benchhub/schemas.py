@@ -119,6 +119,7 @@ class SuiteHead(BaseModel):
     max_seeds: Annotated[int, Field(ge=3, le=100)] | None = None
     sweep_seeds: Seeds | None = None
     sweep: Literal["halving", "full"] = "halving"  # how a learning-rate grid is swept (`benchhub.halving`)
+    augment: list[str] = []  # augmentation policies, each method runs under each (`benchhub.augment`)
     baseline: str | None = None
     reference: str | None = None
     jobs: Annotated[int, Field(ge=1, le=MAX_JOBS)] = 1

@@ -208,6 +208,7 @@ class RunSpec:
     source: ComponentSpec | None = None  # a dataset whose eval split is scored as the source set
     validation_fraction: float = 0.0  # carved from train when the dataset has no validation split (lr grids)
     rung: int = 0  # a successive-halving rung (`benchhub.halving`): stop after 1/rung of the planned steps
+    augment: ComponentSpec | None = None  # a data-augmentation policy (`benchhub.augment`); None: none
 
     def __post_init__(self):
         if not self.method_label:
@@ -227,6 +228,7 @@ class RunSpec:
             **({"source": asdict(self.source)} if self.source else {}),
             **({"validation_fraction": self.validation_fraction} if self.validation_fraction else {}),
             **({"rung": self.rung} if self.rung else {}),
+            **({"augment": asdict(self.augment)} if self.augment else {}),
         }
 
     def config_hash(self, environment: dict) -> str:
@@ -251,6 +253,7 @@ class RunSpec:
             source=ComponentSpec(**config["source"]) if config.get("source") else None,
             validation_fraction=config.get("validation_fraction", 0.0),
             rung=config.get("rung", 0),
+            augment=ComponentSpec(**config["augment"]) if config.get("augment") else None,
         )
 
 

@@ -42,6 +42,7 @@ class Suite:
     checkpoint_every: int | None = None  # [budget] checkpoint_every: a run's training state every N steps (resume)
     sweep: str = "halving"  # how a learning-rate grid is swept: "halving" (successive halving) or "full"
     auto_seeds: Auto | None = None  # seeds = "auto": final seeds added while a method's rank is ambiguous
+    augments: tuple = (ComponentSpec("none"),)  # augmentation policies: each training method under each
 
 
 def suite_dirs() -> list[Path]:
@@ -147,6 +148,7 @@ def suite_from_dict(data: dict, default_name: str = "suite", source: str = "<dic
                  sweep_seeds=tuple(sweep_seeds), source=source,
                  method_options=parsed.methods, model_options=parsed.models,
                  baseline=head.baseline, reference=head.reference, jobs=head.jobs, sweep=head.sweep,
+                 augments=tuple(parse_component(a) for a in head.augment) or (ComponentSpec("none"),),
                  checkpoint_every=checkpoint_every(parsed.budget, source),
                  source_set=ComponentSpec(source_set.pop("name"), source_set) if source_set else None)
 
@@ -220,6 +222,7 @@ def plan(suite: Suite, registry, check_data: bool = True, declared: tuple = ()) 
             raise UserError(f"[source] dataset '{suite.source_set.name}' is task '{source_cls.task}', but the suite's "
                             f"dataset is task '{task}'")
     validation.check_option_tables(suite, registry)
+    policies = validation.augment_policies(suite.augments, registry, dataset_cls, suite.dataset.name)
     cells, skipped = [], []
     models = {}  # by label: `blip2(preset=tiny)` and `blip2:tiny` are one model
     for m in suite.models:
@@ -240,12 +243,14 @@ def plan(suite: Suite, registry, check_data: bool = True, declared: tuple = ()) 
             checked = _options("method", method_cls, method.name, options)
             validation.check_method(checked, meta)
             validation.check_head(checked, method.label(), model_cls, model.name, model_opts, task)
-            spec = RunSpec(suite=suite.name, method=ComponentSpec(method.name, options),
-                           model=ComponentSpec(model.name, model_opts), dataset=suite.dataset, metrics=metrics,
-                           budget=suite.budget, seed=suite.seeds[0], lr=grid[0], method_label=method.label(),
-                           source=suite.source_set)
-            cells.append(Cell(spec, grid, suite.seeds, trains=bool(method_cls.trains), sweep_seeds=suite.sweep_seeds,
-                              halving=ETA if suite.sweep == "halving" else 0))
+            for augment in (policies if method_cls.trains else [None]):  # nothing to augment without training
+                label = method.label() + (f" + {augment.label()}" if augment else "")
+                spec = RunSpec(suite=suite.name, method=ComponentSpec(method.name, options),
+                               model=ComponentSpec(model.name, model_opts), dataset=suite.dataset, metrics=metrics,
+                               budget=suite.budget, seed=suite.seeds[0], lr=grid[0], method_label=label,
+                               source=suite.source_set, augment=augment)
+                cells.append(Cell(spec, grid, suite.seeds, trains=bool(method_cls.trains),
+                                  sweep_seeds=suite.sweep_seeds, halving=ETA if suite.sweep == "halving" else 0))
     # every run of a suite trains on the same examples, sweep or not, whichever of its methods are selected
     if any(cell.sweeps for cell in cells) or _sweeps(suite, registry, declared):
         cells = [replace(c, spec=replace(c.spec, validation_fraction=VALIDATION_FRACTION)) for c in cells]
@@ -316,7 +321,7 @@ def _select(requested: str | None, available: tuple) -> tuple | None:
 def resolve(registry, suite_name: str, methods: str | None = None, models: str | None = None,
             seeds: tuple | None = None, budget_changes: dict | None = None,
             check_data: bool = True, sweep_seeds: tuple | None = None, sweep: str | None = None,
-            auto: Auto | None = None) -> tuple[Suite, Plan]:
+            auto: Auto | None = None, augment: str | None = None) -> tuple[Suite, Plan]:
     """A suite with the command line's selections and overrides applied, and its planned matrix."""
     suite = load_suite(suite_name)
     declared = suite.methods
@@ -325,6 +330,8 @@ def resolve(registry, suite_name: str, methods: str | None = None, models: str |
         suite = replace(suite, auto_seeds=None)  # final seeds given: not adaptive
     if auto:
         seeds, suite = tuple(range(auto.low)), replace(suite, auto_seeds=auto)
+    if augment is not None:
+        suite = replace(suite, augments=validation.augment_list(augment))
     if sweep_seeds:
         check_seeds(sweep_seeds, "--sweep-seeds")
     suite = replace(suite, methods=_select(methods, suite.methods) or suite.methods,

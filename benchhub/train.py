@@ -180,11 +180,12 @@ def _step_gradients(bundle, batch: list, budget, ranks, step: int) -> tuple[floa
 
 def train_loop(bundle, examples: list, budget, lr: float, seed: int, *, method=None,
                progress=None, max_seconds: float | None = None, ranks=Single(), resume=None,
-               stop_at: int | None = None) -> TrainStats:
+               stop_at: int | None = None, augment=None) -> TrainStats:
     """Train the parameters that require grad under `budget`; return what happened. Data-parallel `ranks`
     (`distributed`) each draw the same effective batch and train on their share. `resume` (`benchhub.resume`):
     the training state is saved as it says, and training continues from a saved state of this run. `stop_at`:
-    a successive-halving rung stops after this step of the planned schedule and saves its state there."""
+    a successive-halving rung stops after this step of the planned schedule and saves its state there.
+    `augment(examples, step)`: the run's augmentation policy on each step's examples (`benchhub.augment`)."""
     import torch
 
     torch.manual_seed(seed)
@@ -206,7 +207,8 @@ def train_loop(bundle, examples: list, budget, lr: float, seed: int, *, method=N
     step, stopped_by = first - 1, "steps"
     start = time.perf_counter() - done_seconds
     for step in range(first, last + 1):
-        loss, n_tokens = _step_gradients(bundle, [examples[i] for i in ranks.share(next(sampler))], budget, ranks, step)
+        batch = [examples[i] for i in ranks.share(next(sampler))]
+        loss, n_tokens = _step_gradients(bundle, augment(batch, step) if augment else batch, budget, ranks, step)
         _optimizer_step(params, optimizer, scheduler, budget.max_grad_norm,
                         lambda: method and method.after_optimizer_step(bundle, step, total_steps))
         losses.append(round(loss, 6))

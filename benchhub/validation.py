@@ -140,3 +140,30 @@ def check_data(dataset, strict: bool) -> str | None:
             raise
         return str(exc)
     return None
+
+
+def augment_list(text: str) -> tuple:
+    """`--augment none,light`: the policies, in order."""
+    from benchhub.spec import parse_component_list
+
+    policies = parse_component_list(text)
+    if not policies:
+        raise UserError(f"--augment: empty list '{text}'; name at least one policy, e.g. none,light")
+    return tuple(policies)
+
+
+def augment_policies(augments: tuple, registry, dataset_cls: type, dataset_name: str) -> list:
+    """A suite's augmentation policies, checked (their options, and labels the dataset could not keep true:
+    `augment.conflicts`); None for `none`, so a run without augmentation keeps its config and run id."""
+    from benchhub.augment import conflicts
+
+    out = []
+    for policy in augments:
+        cls = registry.get_variant("augmentation", policy.name)
+        plugin_call("augmentation", policy.name, "__init__", check_options, "augmentation", cls, policy.name,
+                    policy.options, module=cls.__module__)
+        problem = conflicts(cls, policy.label(), dataset_cls, dataset_name)
+        if problem:
+            raise UserError(problem)
+        out.append(None if policy.name == "none" else policy)
+    return out

@@ -39,6 +39,7 @@ class Digits(benchhub.Dataset):
 
     name = "digits"
     task = "classify"
+    depends_on = ("horizontal", "vertical", "rotation")  # a mirrored or turned digit is another digit (or none)
 
     def __init__(self, domain: str = "target", train_size: int = 500, eval_size: int = 300):
         if domain not in DOMAINS:

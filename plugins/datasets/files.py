@@ -83,6 +83,7 @@ class ImageFolder(benchhub.Dataset):
 
     name = "imagefolder"
     task = "caption"
+    depends_on = ("horizontal", "vertical", "rotation", "hue")  # captions of photos may say left, up, colours
 
     def __init__(self, data_dir: str = "", text_column: str = "text", eval_fraction: float = 0.2,
                  split_seed: int = 0, max_train: int | None = None, max_eval: int | None = None):
@@ -138,6 +139,7 @@ class CocoCaptions(benchhub.Dataset):
 
     name = "coco-captions"
     task = "caption"
+    depends_on = ("horizontal", "vertical", "rotation", "hue")  # captions of photos may say left, up, colours
 
     def __init__(self, annotations: str = "", image_dir: str = "", train_splits: list | None = None,
                  eval_split: str = "test", eval_fraction: float = 0.2, split_seed: int = 0,
@@ -225,6 +227,7 @@ class HubCaptions(benchhub.Dataset):
 
     name = "hub"
     task = "caption"
+    depends_on = ("horizontal", "vertical", "rotation", "hue")  # captions of photos may say left, up, colours
 
     def __init__(self, id: str = "", image_column: str = "image", text_column: str = "text",
                  eval_split: str | None = None, eval_fraction: float = 0.2, split_seed: int = 0,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import random
+import re
 
 import benchhub
 from benchhub import Splits
@@ -217,6 +218,15 @@ class Shapes(benchhub.Dataset):
     name = "shapes"
     task = "caption"
     SPLIT = "generated: train seed 1, eval seed 2, validation seed 3, source seed 4"
+    depends_on = ("horizontal", "vertical", "rotation", "hue")  # captions say left/right, top/bottom and colours
+    rewrites = ("horizontal",)  # a mirrored image: left and right swapped in its caption (or question and answer)
+
+    def rewrite(self, example: dict, attribute: str) -> dict:
+        """The example of a mirrored image (attribute "horizontal"): "on the left" <-> "on the right", "to the
+        left of" <-> "to the right of", in the caption and, for VQA, the question and its answer."""
+        swap = {"left": "right", "right": "left"}
+        return {k: re.sub(r"\b(left|right)\b", lambda m: swap[m.group(1)], v) if k in ("text", "prompt") else v
+                for k, v in example.items()}
 
     def __init__(self, domain: str = "target", train_size: int = 300, eval_size: int = 200,
                  validation_size: int = 100, source_size: int = 200):
@@ -298,6 +308,7 @@ class ShapesClassify(Shapes):
 
     name = "shapes-classify"
     task = "classify"
+    depends_on = ()  # the label is which shape: a mirror, a rotation or a colour change keeps it
     task_tag = "classify"
     labels = TARGET["shapes"]
     SPLIT = "generated single-shape images: train seed 1, eval seed 2, validation seed 3, source seed 4"

@@ -102,6 +102,8 @@ def listing(registry, kind: str) -> list[dict]:
             row["default_lr"] = getattr(cls, "default_lr", None)
         if kind == "model":
             row["presets"] = list(getattr(cls, "presets", ()))
+        if kind == "augmentation":
+            row["changes"] = list(getattr(cls, "changes", ()))
         rows.append(row)
     return rows
 

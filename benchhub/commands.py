@@ -52,12 +52,13 @@ def _print_listing(kind: str, rows: list[dict]) -> None:
     from rich.table import Table
 
     table = Table(box=None, header_style="bold")
-    extra = {"method": "default lr", "model": "presets"}.get(kind)
+    extra = {"method": "default lr", "model": "presets", "augmentation": "changes"}.get(kind)
     for header in ("name", *([extra] if extra else []), "what it is", "plugin"):
         table.add_column(header)
     for row in rows:
         more = {"method": lambda: f"{row['default_lr']:g}" if row.get("default_lr") else "–",
-                "model": lambda: ", ".join(row["presets"]) or "–"}.get(kind)
+                "model": lambda: ", ".join(row["presets"]) or "–",
+                "augmentation": lambda: ", ".join(row["changes"]) or "nothing"}.get(kind)
         table.add_row(*map(_escape, (row["name"], *([more()] if more else []), row["summary"], row["plugin"])))
     wide_console().print(table)
     click.echo(f"`benchhub {kind}s NAME` shows one's options.")

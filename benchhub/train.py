@@ -178,6 +178,12 @@ def _step_gradients(bundle, batch: list, budget, ranks, step: int) -> tuple[floa
     return loss, n_tokens
 
 
+def _batch(examples: list, indices: list, augment, step: int) -> list:
+    """This rank's examples of the step, augmented by the run's policy if it has one."""
+    batch = [examples[i] for i in indices]
+    return augment(batch, step) if augment else batch
+
+
 def train_loop(bundle, examples: list, budget, lr: float, seed: int, *, method=None,
                progress=None, max_seconds: float | None = None, ranks=Single(), resume=None,
                stop_at: int | None = None, augment=None) -> TrainStats:
@@ -207,8 +213,8 @@ def train_loop(bundle, examples: list, budget, lr: float, seed: int, *, method=N
     step, stopped_by = first - 1, "steps"
     start = time.perf_counter() - done_seconds
     for step in range(first, last + 1):
-        batch = [examples[i] for i in ranks.share(next(sampler))]
-        loss, n_tokens = _step_gradients(bundle, augment(batch, step) if augment else batch, budget, ranks, step)
+        loss, n_tokens = _step_gradients(bundle, _batch(examples, ranks.share(next(sampler)), augment, step), budget,
+                                         ranks, step)
         _optimizer_step(params, optimizer, scheduler, budget.max_grad_norm,
                         lambda: method and method.after_optimizer_step(bundle, step, total_steps))
         losses.append(round(loss, 6))

@@ -168,8 +168,11 @@ def _optimizer_step(params: list, optimizer, scheduler, max_grad_norm, after) ->
     optimizer.zero_grad(set_to_none=True)
 
 
-def _step_gradients(bundle, batch: list, budget, ranks, step: int) -> tuple[float, int]:
-    """One optimizer step's gradients over this rank's share of the effective batch: (its loss, target tokens)."""
+def _step_gradients(bundle, examples: list, indices: list, augment, budget, ranks, step: int) -> tuple[float, int]:
+    """One optimizer step's gradients over this rank's share of the effective batch (augmented by the run's
+    policy, if it has one): (its loss, target tokens)."""
+    batch = [examples[i] for i in indices]
+    batch = augment(batch, step) if augment else batch
     loss_sum, n_tokens = accumulate_gradients(bundle, collate_micro_batches(bundle, batch, budget.micro_batch),
                                               ranks=ranks)
     loss = loss_sum / n_tokens
@@ -178,20 +181,14 @@ def _step_gradients(bundle, batch: list, budget, ranks, step: int) -> tuple[floa
     return loss, n_tokens
 
 
-def _batch(examples: list, indices: list, augment, step: int) -> list:
-    """This rank's examples of the step, augmented by the run's policy if it has one."""
-    batch = [examples[i] for i in indices]
-    return augment(batch, step) if augment else batch
-
-
 def train_loop(bundle, examples: list, budget, lr: float, seed: int, *, method=None,
                progress=None, max_seconds: float | None = None, ranks=Single(), resume=None,
                stop_at: int | None = None, augment=None) -> TrainStats:
     """Train the parameters that require grad under `budget`; return what happened. Data-parallel `ranks`
     (`distributed`) each draw the same effective batch and train on their share. `resume` (`benchhub.resume`):
-    the training state is saved as it says, and training continues from a saved state of this run. `stop_at`:
-    a successive-halving rung stops after this step of the planned schedule and saves its state there.
-    `augment(examples, step)`: the run's augmentation policy on each step's examples (`benchhub.augment`)."""
+    the state is saved as it says, and training continues from a saved state of this run. `stop_at`: a halving
+    rung stops after this step of the planned schedule and saves its state there. `augment(examples, step)`:
+    the run's augmentation policy on each step's examples (`benchhub.augment`)."""
     import torch
 
     torch.manual_seed(seed)
@@ -213,8 +210,7 @@ def train_loop(bundle, examples: list, budget, lr: float, seed: int, *, method=N
     step, stopped_by = first - 1, "steps"
     start = time.perf_counter() - done_seconds
     for step in range(first, last + 1):
-        loss, n_tokens = _step_gradients(bundle, _batch(examples, ranks.share(next(sampler)), augment, step), budget,
-                                         ranks, step)
+        loss, n_tokens = _step_gradients(bundle, examples, ranks.share(next(sampler)), augment, budget, ranks, step)
         _optimizer_step(params, optimizer, scheduler, budget.max_grad_norm,
                         lambda: method and method.after_optimizer_step(bundle, step, total_steps))
         losses.append(round(loss, 6))

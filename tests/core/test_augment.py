@@ -123,3 +123,15 @@ def test_augmentations_are_listed_with_what_they_change(fresh_plugins):
     details = invoke("augmentations", "flip")
     assert details.exit_code == 0 and "the probability that an image is mirrored" in details.output
     assert "register_augmentations" in invoke("plugins").output
+
+
+def test_an_augmented_run_trains_and_records_its_policy(fresh_plugins, tmp_path):
+    result = invoke("run", "--suite", "tiny", "--methods", "lora", "--augment", "flip(p=0.5)", "--max-steps", "4",
+                    "--results", tmp_path)
+    assert result.exit_code == 0, result.output
+    import json
+
+    record = json.loads(next((tmp_path / "tiny").glob("*__*.json")).read_text())
+    assert record["status"] == "ok" and record["config"]["augment"] == {"name": "flip", "options": {"p": 0.5}}
+    assert record["config"]["method_label"] == "lora + flip(p=0.5)" and record["train"]["steps"] == 4
+    assert "augmentations" in record["identity"]["plugins"] or any("augment" in m for m in record["identity"]["code"])

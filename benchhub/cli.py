@@ -93,6 +93,8 @@ def cli(ctx, verbose):
                                     "(default: the suite's sweep_seeds, else 1000).")
 @click.option("--augment", help="Augmentation policies, each training method runs under each: 'none,light', "
                                "'flip(p=0.5)' (default: the suite's `augment`, else none; `benchhub augmentations`).")
+@click.option("--train-sizes", help="Data budgets: every training method on nested, stratified subsets of these "
+                                    "sizes, e.g. 30,100,300 (default: the suite's `train_sizes`, else all).")
 @click.option("--sweep", type=click.Choice(["halving", "full"]), help="How a learning-rate grid is swept: halving "
               "(successive halving: every rate to 1/3 of its steps, the best third on) or full (every rate at full "
               "length) (default: the suite's `sweep`, else halving).")
@@ -126,7 +128,7 @@ def cli(ctx, verbose):
 @click.option("--dry-run", is_flag=True, help="Print the resolved matrix (and skipped pairs) without running.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the paths of the leaderboard and report at the end.")
 @click.pass_context
-def run(ctx, suite_name, methods, models, seeds, sweep_seeds, augment, sweep, results_dir, max_steps, effective_batch, micro_batch,
+def run(ctx, suite_name, methods, models, seeds, sweep_seeds, augment, train_sizes, sweep, results_dir, max_steps, effective_batch, micro_batch,
         max_seconds, memory_limit, force, checkpoint_every, run_timeout, jobs, threads, processes, executor,
         ray_address, artifacts, dry_run, quiet):
     """Run every method × model × seed of a suite, each in its own process; write the leaderboard."""
@@ -148,6 +150,7 @@ def run(ctx, suite_name, methods, models, seeds, sweep_seeds, augment, sweep, re
     auto = seeding.parse(seeds) if seeds is not None and seeds.startswith("auto") else None
     suite, matrix = resolve(registry, suite_name, methods, models,
                             None if auto else _ints(seeds, "--seeds"), budget_changes, auto=auto, augment=augment,
+                            train_sizes=_ints(train_sizes, "--train-sizes") or (),
                             check_data=not dry_run, sweep_seeds=_ints(sweep_seeds, "--sweep-seeds"), sweep=sweep)
     store = Store(results_dir, suite.name)
     device = select_device()

@@ -123,6 +123,11 @@ class Dataset:
         """The training example made true again after a policy changed `attribute` (one of `rewrites`)."""
         raise NotImplementedError
 
+    def stratum(self, example: dict):
+        """What a data budget's subsets keep in proportion (`benchhub.subsets`): the class of a labelled
+        example by default, none otherwise. It must not depend on the run seed."""
+        return example.get("label")
+
     def pretraining(self, size: int | None = None) -> list:
         """Training examples of this dataset's domain for pre-training a model before the runs."""
         return self.load(seed=0).train[:size]
@@ -244,6 +249,11 @@ class RunClasses:
             splits.source = instantiate(self.source, spec.source.name, spec.source.options).load(seed=0).eval
         if splits.validation is None and spec.validation_fraction:
             splits.carve_validation(spec.validation_fraction)
+        if spec.train_subset:  # a data budget: the same nested subset for every method and seed
+            from benchhub.subsets import subset
+
+            splits.train = subset(splits.train, spec.train_subset, self.new_dataset(spec).stratum)
+            splits.info = {**splits.info, "train": len(splits.train), "train_subset": spec.train_subset}
         return splits
 
     def new_metrics(self, spec) -> list:

@@ -104,6 +104,13 @@ class BudgetFields(BaseModel):
         return self
 
 
+def _distinct_sizes(sizes: list[int]) -> list[int]:
+    twice = repeated(sizes)
+    if twice is not None:
+        raise ValueError(f"train size {twice} is listed twice; each size is one data budget")
+    return sizes
+
+
 class SuiteHead(BaseModel):
     """A suite file's [suite] table."""
 
@@ -120,6 +127,7 @@ class SuiteHead(BaseModel):
     sweep_seeds: Seeds | None = None
     sweep: Literal["halving", "full"] = "halving"  # how a learning-rate grid is swept (`benchhub.halving`)
     augment: list[str] = []  # augmentation policies, each method runs under each (`benchhub.augment`)
+    train_sizes: Annotated[list[Annotated[int, Field(ge=1, le=10**7)]], AfterValidator(_distinct_sizes)] = []
     baseline: str | None = None
     reference: str | None = None
     jobs: Annotated[int, Field(ge=1, le=MAX_JOBS)] = 1

@@ -209,6 +209,7 @@ class RunSpec:
     validation_fraction: float = 0.0  # carved from train when the dataset has no validation split (lr grids)
     rung: int = 0  # a successive-halving rung (`benchhub.halving`): stop after 1/rung of the planned steps
     augment: ComponentSpec | None = None  # a data-augmentation policy (`benchhub.augment`); None: none
+    train_subset: int = 0  # a data budget (`benchhub.subsets`): train on this many examples; 0: all
 
     def __post_init__(self):
         if not self.method_label:
@@ -229,6 +230,7 @@ class RunSpec:
             **({"validation_fraction": self.validation_fraction} if self.validation_fraction else {}),
             **({"rung": self.rung} if self.rung else {}),
             **({"augment": asdict(self.augment)} if self.augment else {}),
+            **({"train_subset": self.train_subset} if self.train_subset else {}),
         }
 
     def config_hash(self, environment: dict) -> str:
@@ -254,6 +256,7 @@ class RunSpec:
             validation_fraction=config.get("validation_fraction", 0.0),
             rung=config.get("rung", 0),
             augment=ComponentSpec(**config["augment"]) if config.get("augment") else None,
+            train_subset=config.get("train_subset", 0),
         )
 
 

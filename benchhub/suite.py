@@ -43,6 +43,7 @@ class Suite:
     sweep: str = "halving"  # how a learning-rate grid is swept: "halving" (successive halving) or "full"
     auto_seeds: Auto | None = None  # seeds = "auto": final seeds added while a method's rank is ambiguous
     augments: tuple = (ComponentSpec("none"),)  # augmentation policies: each training method under each
+    train_sizes: tuple = ()  # data budgets (`benchhub.subsets`): each method at each size; (): the whole split
 
 
 def suite_dirs() -> list[Path]:
@@ -149,6 +150,7 @@ def suite_from_dict(data: dict, default_name: str = "suite", source: str = "<dic
                  method_options=parsed.methods, model_options=parsed.models,
                  baseline=head.baseline, reference=head.reference, jobs=head.jobs, sweep=head.sweep,
                  augments=tuple(parse_component(a) for a in head.augment) or (ComponentSpec("none"),),
+                 train_sizes=tuple(head.train_sizes),
                  checkpoint_every=checkpoint_every(parsed.budget, source),
                  source_set=ComponentSpec(source_set.pop("name"), source_set) if source_set else None)
 
@@ -210,8 +212,9 @@ def plan(suite: Suite, registry, check_data: bool = True, declared: tuple = ()) 
     files; with check_data=False a data problem is returned in Plan.data_problem instead). `declared`: the
     suite file's methods when the command line selected others (they decide the validation split too)."""
     dataset_cls = registry.get("dataset", suite.dataset.name)
-    problem = validation.check_data(_options("dataset", dataset_cls, suite.dataset.name, suite.dataset.options),
-                                    check_data)
+    dataset = _options("dataset", dataset_cls, suite.dataset.name, suite.dataset.options)
+    validation.check_train_sizes(suite.train_sizes, dataset, suite.dataset.name)
+    problem = validation.check_data(dataset, check_data)
     task = dataset_cls.task
     metrics = validation.metrics(suite, registry, task)
     if suite.source_set is not None:
@@ -243,18 +246,24 @@ def plan(suite: Suite, registry, check_data: bool = True, declared: tuple = ()) 
             checked = _options("method", method_cls, method.name, options)
             validation.check_method(checked, meta)
             validation.check_head(checked, method.label(), model_cls, model.name, model_opts, task)
-            for augment in (policies if method_cls.trains else [None]):  # nothing to augment without training
-                label = method.label() + (f" + {augment.label()}" if augment else "")
+            for augment, size in _axes(policies if method_cls.trains else [None], suite.train_sizes,
+                                       method_cls.trains):  # nothing to augment or subset without training
+                label = method.label() + (f" + {augment.label()}" if augment else "") + (f" @{size}" if size else "")
                 spec = RunSpec(suite=suite.name, method=ComponentSpec(method.name, options),
                                model=ComponentSpec(model.name, model_opts), dataset=suite.dataset, metrics=metrics,
                                budget=suite.budget, seed=suite.seeds[0], lr=grid[0], method_label=label,
-                               source=suite.source_set, augment=augment)
+                               source=suite.source_set, augment=augment, train_subset=size)
                 cells.append(Cell(spec, grid, suite.seeds, trains=bool(method_cls.trains),
                                   sweep_seeds=suite.sweep_seeds, halving=ETA if suite.sweep == "halving" else 0))
     # every run of a suite trains on the same examples, sweep or not, whichever of its methods are selected
     if any(cell.sweeps for cell in cells) or _sweeps(suite, registry, declared):
         cells = [replace(c, spec=replace(c.spec, validation_fraction=VALIDATION_FRACTION)) for c in cells]
     return Plan(cells, skipped, problem)
+
+
+def _axes(policies: list, sizes: tuple, trains: bool) -> list[tuple]:
+    """(augmentation policy, train size) of each cell of a method: every policy × every data budget."""
+    return [(policy, size) for policy in policies for size in (sizes if trains and sizes else (0,))]
 
 
 def _options(kind: str, cls: type, name: str, options: dict):
@@ -303,25 +312,10 @@ def reference_of(suite: Suite, registry) -> str | None:
     return next((m.label() for m in suite.methods if registry.get_variant("method", m.name).trains), None)
 
 
-def _select(requested: str | None, available: tuple) -> tuple | None:
-    """`--methods lora,full`: suite entries matching a label or name, else a new component."""
-    if requested is None:
-        return None
-    specs = parse_component_list(requested)
-    if not specs:
-        raise UserError(f"empty list '{requested}'; name at least one, e.g. lora,full")
-    out = []
-    for spec in specs:
-        exact = [s for s in available if s.label() == spec.label()]
-        by_name = [s for s in available if s.name == spec.name] if not spec.options else []
-        out += [s for s in exact or by_name or [spec] if s not in out]
-    return tuple(out)
-
-
 def resolve(registry, suite_name: str, methods: str | None = None, models: str | None = None,
             seeds: tuple | None = None, budget_changes: dict | None = None,
             check_data: bool = True, sweep_seeds: tuple | None = None, sweep: str | None = None,
-            auto: Auto | None = None, augment: str | None = None) -> tuple[Suite, Plan]:
+            auto: Auto | None = None, augment: str | None = None, train_sizes: tuple = ()) -> tuple[Suite, Plan]:
     """A suite with the command line's selections and overrides applied, and its planned matrix."""
     suite = load_suite(suite_name)
     declared = suite.methods
@@ -332,10 +326,12 @@ def resolve(registry, suite_name: str, methods: str | None = None, models: str |
         seeds, suite = tuple(range(auto.low)), replace(suite, auto_seeds=auto)
     if augment is not None:
         suite = replace(suite, augments=validation.augment_list(augment))
+    if train_sizes:
+        suite = replace(suite, train_sizes=validation.train_sizes(train_sizes))
     if sweep_seeds:
         check_seeds(sweep_seeds, "--sweep-seeds")
-    suite = replace(suite, methods=_select(methods, suite.methods) or suite.methods,
-                    models=_select(models, suite.models) or suite.models, seeds=seeds or suite.seeds,
+    suite = replace(suite, methods=validation.select(methods, suite.methods) or suite.methods,
+                    models=validation.select(models, suite.models) or suite.models, seeds=seeds or suite.seeds,
                     sweep_seeds=sweep_seeds or suite.sweep_seeds, sweep=sweep or suite.sweep,
                     budget=override_budget(suite.budget, **(budget_changes or {})))
     check_disjoint(suite)

@@ -167,3 +167,39 @@ def augment_policies(augments: tuple, registry, dataset_cls: type, dataset_name:
             raise UserError(problem)
         out.append(None if policy.name == "none" else policy)
     return out
+
+
+def select(requested: str | None, available: tuple) -> tuple | None:
+    """`--methods lora,full`: suite entries matching a label or name, else a new component."""
+    if requested is None:
+        return None
+    from benchhub.spec import parse_component_list
+
+    specs = parse_component_list(requested)
+    if not specs:
+        raise UserError(f"empty list '{requested}'; name at least one, e.g. lora,full")
+    out = []
+    for spec in specs:
+        exact = [s for s in available if s.label() == spec.label()]
+        by_name = [s for s in available if s.name == spec.name] if not spec.options else []
+        out += [s for s in exact or by_name or [spec] if s not in out]
+    return tuple(out)
+
+
+def train_sizes(sizes: tuple) -> tuple:
+    """`--train-sizes 30,100,300`: distinct positive sizes."""
+    if any(n < 1 for n in sizes):
+        raise UserError(f"--train-sizes: sizes are numbers of training examples, at least 1; got {min(sizes)}")
+    twice = next((n for n in sizes if sizes.count(n) > 1), None)
+    if twice is not None:
+        raise UserError(f"--train-sizes: {twice} is listed twice; each size is one data budget")
+    return tuple(sizes)
+
+
+def check_train_sizes(sizes: tuple, dataset, name: str) -> None:
+    """Data budgets no larger than the dataset's training split, where it says how large that is (`train_size`);
+    otherwise a run whose budget is larger fails with that reason (`subsets.subset`)."""
+    have = getattr(dataset, "train_size", None)
+    if sizes and isinstance(have, int) and max(sizes) > have:
+        raise UserError(f"train size {max(sizes)} is more than dataset '{name}' has ({have} training examples; raise "
+                        f"its train_size or choose smaller sizes)")

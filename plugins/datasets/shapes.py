@@ -199,6 +199,11 @@ def vocabulary_corpus(vqa: bool = False) -> list[str]:
     return corpus
 
 
+def _stratum(scene: dict) -> str:
+    """A scene's kind, for data budgets: '1 circle', '2 star' (the count of shapes and the first one's shape)."""
+    return f"{len(scene['scene'])} {scene['scene'][0][1]}"
+
+
 class Shapes(benchhub.Dataset):
     """Shapes world: fine-tune on the shifted target domain, evaluate on held-out target images.
 
@@ -220,6 +225,10 @@ class Shapes(benchhub.Dataset):
     SPLIT = "generated: train seed 1, eval seed 2, validation seed 3, source seed 4"
     depends_on = ("horizontal", "vertical", "rotation", "hue")  # captions say left/right, top/bottom and colours
     rewrites = ("horizontal",)  # a mirrored image: left and right swapped in its caption (or question and answer)
+
+    def stratum(self, example: dict):
+        """A data budget keeps in proportion the scenes' kinds: how many shapes, and the first one's shape."""
+        return example.get("stratum")
 
     def rewrite(self, example: dict, attribute: str) -> dict:
         """The example of a mirrored image (attribute "horizontal"): "on the left" <-> "on the right", "to the
@@ -249,7 +258,7 @@ class Shapes(benchhub.Dataset):
         return vocabulary_corpus()
 
     def train_example(self, scene: dict, rng: random.Random) -> dict:
-        return {"image": scene["image"], "text": rng.choice(scene["captions"])}
+        return {"image": scene["image"], "text": rng.choice(scene["captions"]), "stratum": _stratum(scene)}
 
     def held_out_example(self, scene: dict, rng: random.Random) -> dict:
         return {"image": scene["image"], "references": scene["captions"]}
@@ -296,7 +305,7 @@ class ShapesVqa(Shapes):
 
     def train_example(self, scene: dict, rng: random.Random) -> dict:
         question, answer = rng.choice(questions(scene, rng))
-        return {"image": scene["image"], "prompt": vqa_prompt(question), "text": answer}
+        return {"image": scene["image"], "prompt": vqa_prompt(question), "text": answer, "stratum": _stratum(scene)}
 
     def held_out_example(self, scene: dict, rng: random.Random) -> dict:
         question, answer = rng.choice(questions(scene, rng))

@@ -215,6 +215,23 @@ def forest(board) -> list[dict]:
     return out
 
 
+def learning_curves(board) -> dict:
+    """Per method run at data budgets: (size, mean, low, high, seeds) by size; and 90 % of the reference."""
+    from benchhub.report.budgets import SHARE, curves
+
+    colour = colours(board.rows)
+    out = []
+    for method, sizes in curves(board).items():
+        points = []
+        for n, row in sizes.items():
+            mean, half = row[board.primary]
+            points.append((n, mean, mean - (half or 0), mean + (half or 0), len(row["records"])))
+        out.append({"method": method, "colour": colour[next(iter(sizes.values()))["method"]], "points": points})
+    reference = board.stats.reference
+    line = SHARE * reference[board.primary][0] if reference and reference[board.primary][0] is not None else None
+    return {"curves": out, "target": line, "reference": reference["label"] if reference else None}
+
+
 def plots(board) -> list[Plot]:
     """The plots of one table, in the order the report shows them (only those with something to draw)."""
     primary = board.primary
@@ -254,6 +271,13 @@ def plots(board) -> list[Plot]:
                         f"Validation {primary} per learning rate (95 % CI) for each swept method; the star is the rate "
                         "chosen; open circles: rates successive halving stopped early, scored there (fewer steps: lower, not "
                         "comparable with full length). Chosen on the validation split, never on the evaluation split.", {"sweeps": sweeps}))
+    learning = learning_curves(board)
+    if learning["curves"]:
+        out.append(Plot("learning-curve", f"{primary} vs training examples",
+                        f"Each method's {primary} at each data budget (mean, with its 95 % CI over seeds as a band; "
+                        "log x axis); the dashed line is 90 % of the reference's score with the most data. The "
+                        "subsets are nested and the same for every method and seed.", learning,
+                        "Hover for the interval and seeds; click a legend entry to hide a method."))
     diffs = forest(board)
     if diffs and board.stats.reference is not None:
         reference = board.stats.reference["method"]

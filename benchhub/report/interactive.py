@@ -175,8 +175,30 @@ def forest(plot: Plot, primary: str) -> dict:
                                                      "categoryarray": [escape(d["method"]) for d in diffs]})}
 
 
+def learning_curve(plot: Plot, primary: str) -> dict:
+    traces = []
+    for c in plot.data["curves"]:
+        xs, name = [p[0] for p in c["points"]], escape(c["method"])
+        traces.append({"type": "scatter", "mode": "lines", "x": xs + xs[::-1], "legendgroup": name,
+                       "y": [p[3] for p in c["points"]] + [p[2] for p in c["points"]][::-1], "fill": "toself",
+                       "fillcolor": c["colour"], "opacity": 0.18, "line": {"width": 0}, "showlegend": False,
+                       "hoverinfo": "skip"})
+        traces.append({"type": "scatter", "mode": "lines+markers", "name": name, "legendgroup": name, "x": xs,
+                       "y": [p[1] for p in c["points"]], "line": {"color": c["colour"]},
+                       "customdata": [[p[2], p[3], p[4]] for p in c["points"]],
+                       "hovertemplate": f"{name}<br>%{{x}} examples: %{{y:.3f}} [%{{customdata[0]:.3f}}, "
+                                        "%{customdata[1]:.3f}], %{customdata[2]} seeds<extra></extra>"})
+    target = plot.data.get("target")
+    shapes = [{"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": target, "y1": target,
+               "line": {"color": "#444", "dash": "dash"}}] if target is not None else []
+    sizes = sorted({p[0] for c in plot.data["curves"] for p in c["points"]})
+    return {"data": traces, "layout": _layout("training examples (log scale)", f"{primary} (95 % CI)", shapes=shapes,
+                                              xaxis={"type": "log", "tickvals": sizes,
+                                                     "ticktext": [str(n) for n in sizes]})}
+
+
 DRAW = {"quality-memory": quality, "quality-time": quality, "loss": loss, "memory-split": memory_split,
-        "sweep": sweep, "forest": forest}
+        "sweep": sweep, "forest": forest, "learning-curve": learning_curve}
 
 
 def figure(plot: Plot, primary: str | None) -> dict:

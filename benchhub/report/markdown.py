@@ -5,6 +5,7 @@ import json
 
 from benchhub.budget import Budget, format_bytes
 from benchhub.records import RunRecord, Status
+from benchhub.report.budgets import budget_table
 from benchhub.report.ranking import TableStats, boards, fmt_difference
 from benchhub.report.rows import BUSY, busy_mark, status_text
 
@@ -118,7 +119,7 @@ def _table(board, several_budgets: bool) -> list[str]:
     missing = _missing(board)
     if missing:
         lines += ["", missing]
-    lines += _seeds_note(board)
+    lines += _seeds_note(board) + budget_table(board, code, fmt_num)
     lines += _sweep_table(rows, board.primary) + _memory_table(rows) + _others(board)
     errors = [(row["method"], seed, err) for row in rows for seed, err in row["errors"]]
     errors += [(r.label, r.seed, f"(lr {r.config['method']['lr']:g} sweep) {r.error}") for r in group

@@ -62,7 +62,11 @@ def ranks(rows: list[dict], primary: str, higher: bool, alpha: float = 1 - CONFI
 
 
 def reference_row(rows: list[dict], reference: str | None) -> dict | None:
-    return next((r for r in rows if reference and r["label"] == reference and r["ranked"]), None)
+    """The reference's row; with data budgets (`reference @N`), the one with the most training examples."""
+    exact = next((r for r in rows if reference and r["label"] == reference and r["ranked"]), None)
+    sized = [r for r in rows if reference and r["ranked"] and r["label"].startswith(f"{reference} @")
+             and r["records"] and r["records"][0].config.get("train_subset")]
+    return exact or max(sized, key=lambda r: r["records"][0].config["train_subset"], default=None)
 
 
 def forgetting(row: dict, baseline: dict | None, primary: str) -> Difference | None:

@@ -115,8 +115,26 @@ def _forest(plot: Plot, primary: str):
     return fig
 
 
+def _learning_curve(plot: Plot, primary: str):
+    fig, ax = _axes()
+    for c in plot.data["curves"]:
+        xs = [p[0] for p in c["points"]]
+        ax.fill_between(xs, [p[2] for p in c["points"]], [p[3] for p in c["points"]], color=c["colour"], alpha=0.18)
+        ax.plot(xs, [p[1] for p in c["points"]], marker="o", color=c["colour"], label=c["method"])
+    if plot.data.get("target") is not None:
+        ax.axhline(plot.data["target"], color="#444", linestyle="--")
+    ax.set_xscale("log")
+    sizes = sorted({p[0] for c in plot.data["curves"] for p in c["points"]})
+    ax.set_xticks(sizes, [str(n) for n in sizes])
+    ax.minorticks_off()
+    ax.set_xlabel("training examples (log scale; dashed: 90 % of the reference with the most data)")
+    ax.set_ylabel(f"{primary} (95 % CI)")
+    _legend(ax)
+    return fig
+
+
 DRAW = {"quality-memory": _quality, "quality-time": _quality, "loss": _loss, "memory-split": _memory_split,
-        "sweep": _sweep, "forest": _forest}
+        "sweep": _sweep, "forest": _forest, "learning-curve": _learning_curve}
 
 
 def png(plot: Plot, primary: str | None) -> bytes:

@@ -66,3 +66,69 @@ def test_a_suite_with_train_sizes_runs_each_method_at_each_size(toy, toy_suite, 
     bad = tmp_path / "bad.toml"
     bad.write_text(path.read_text().replace("train_sizes = [12, 24]", "train_sizes = [12, 12]"))
     assert_one_line_error(invoke("run", "--suite", bad, "--dry-run"), "train size 12 is listed twice")
+
+
+class _Ok:
+    ranked = True
+
+
+class _Record:
+    def __init__(self, scores):
+        self.status, self.metrics = _Ok, {"acc": sum(scores) / len(scores)}
+        self.per_example = {"eval": {"ids": list(range(len(scores))), "acc": list(scores)}}
+
+
+def _row(mean, rng, seeds=3):
+    import numpy as np
+
+    return {"records": [_Record((mean + rng.normal(0, 0.01, 60)).tolist()) for _ in range(seeds)], "trains": True}
+
+
+@pytest.mark.parametrize("means, expected", [
+    ((0.5, 0.85, 0.99), "100"),  # the first size at or above 90 % of the reference, firmly
+    ((0.5, 0.6, 0.7), "not reached (beyond 100)"),
+    ((0.95, 0.97, 0.99), "10"),
+])
+def test_the_smallest_size_reaching_90_percent_of_the_reference(means, expected):
+    import numpy as np
+
+    from benchhub.report.budgets import smallest_size
+
+    rng = np.random.default_rng(0)
+    sizes = {n: _row(m, rng) for n, m in zip((10, 30, 100), means)}
+    assert smallest_size(sizes, _row(1.0, rng), "acc") == expected
+
+
+def test_a_close_call_gives_a_range():
+    import numpy as np
+
+    from benchhub.report.budgets import smallest_size
+
+    rng = np.random.default_rng(1)
+    noisy = lambda m: {"records": [_Record((m + rng.normal(0, 0.3, 60)).tolist()) for _ in range(3)],  # noqa: E731
+                       "trains": True}
+    text = smallest_size({10: noisy(0.8), 30: noisy(0.9), 100: noisy(1.0)}, noisy(1.0), "acc")
+    assert "(" in text and "–" in text  # the point estimate with its plausible range
+
+
+@pytest.mark.real_plots
+def test_the_leaderboard_shows_the_budgets_and_their_learning_curve(toy, toy_suite, tmp_path):
+    from benchhub.report.figures import plots
+    from benchhub.report.ranking import boards
+    from benchhub.store import Store
+
+    path = tmp_path / "sizes.toml"
+    path.write_text(toy_suite(["full"]).read_text().replace("[suite]\n", "[suite]\ntrain_sizes = [12, 24]\n"))
+    assert invoke("run", "--suite", path, "--results", tmp_path).exit_code == 0
+    board = (tmp_path / "toy" / "leaderboard.md").read_text()
+    assert "Data budgets: every training method on nested, stratified subsets" in board
+    assert "| `full` | " in board and "12 examples | 24 examples" in board
+    assert (tmp_path / "toy" / "plots" / "table1-learning-curve.png").stat().st_size > 1000
+    board, = boards(Store(tmp_path, "toy").records())
+    curve = next(p for p in plots(board) if p.kind == "learning-curve")
+    assert [pt[0] for pt in curve.data["curves"][0]["points"]] == [12, 24]
+    import plotly.graph_objects as go
+
+    from benchhub.report.interactive import figure
+
+    go.Figure(figure(curve, board.primary))  # a valid Plotly figure

@@ -246,24 +246,28 @@ def plan(suite: Suite, registry, check_data: bool = True, declared: tuple = ()) 
             checked = _options("method", method_cls, method.name, options)
             validation.check_method(checked, meta)
             validation.check_head(checked, method.label(), model_cls, model.name, model_opts, task)
-            for augment, size in _axes(policies if method_cls.trains else [None], suite.train_sizes,
-                                       method_cls.trains):  # nothing to augment or subset without training
-                label = method.label() + (f" + {augment.label()}" if augment else "") + (f" @{size}" if size else "")
-                spec = RunSpec(suite=suite.name, method=ComponentSpec(method.name, options),
-                               model=ComponentSpec(model.name, model_opts), dataset=suite.dataset, metrics=metrics,
-                               budget=suite.budget, seed=suite.seeds[0], lr=grid[0], method_label=label,
-                               source=suite.source_set, augment=augment, train_subset=size)
-                cells.append(Cell(spec, grid, suite.seeds, trains=bool(method_cls.trains),
-                                  sweep_seeds=suite.sweep_seeds, halving=ETA if suite.sweep == "halving" else 0))
+            cells += _method_cells(suite, method, options, grid, method_cls, model, model_opts, metrics, policies)
     # every run of a suite trains on the same examples, sweep or not, whichever of its methods are selected
     if any(cell.sweeps for cell in cells) or _sweeps(suite, registry, declared):
         cells = [replace(c, spec=replace(c.spec, validation_fraction=VALIDATION_FRACTION)) for c in cells]
     return Plan(cells, skipped, problem)
 
 
-def _axes(policies: list, sizes: tuple, trains: bool) -> list[tuple]:
-    """(augmentation policy, train size) of each cell of a method: every policy × every data budget."""
-    return [(policy, size) for policy in policies for size in (sizes if trains and sizes else (0,))]
+def _method_cells(suite: Suite, method, options: dict, grid: tuple, method_cls: type, model, model_opts: dict,
+                  metrics: tuple, policies: list) -> list[Cell]:
+    """A method's cells on one model: one per augmentation policy × data budget (one if it does not train)."""
+    trains = bool(method_cls.trains)
+    cells = []
+    for augment in (policies if trains else [None]):
+        for size in (suite.train_sizes if trains and suite.train_sizes else (0,)):
+            label = method.label() + (f" + {augment.label()}" if augment else "") + (f" @{size}" if size else "")
+            spec = RunSpec(suite=suite.name, method=ComponentSpec(method.name, options),
+                           model=ComponentSpec(model.name, model_opts), dataset=suite.dataset, metrics=metrics,
+                           budget=suite.budget, seed=suite.seeds[0], lr=grid[0], method_label=label,
+                           source=suite.source_set, augment=augment, train_subset=size)
+            cells.append(Cell(spec, grid, suite.seeds, trains=trains, sweep_seeds=suite.sweep_seeds,
+                              halving=ETA if suite.sweep == "halving" else 0))
+    return cells
 
 
 def _options(kind: str, cls: type, name: str, options: dict):

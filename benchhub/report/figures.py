@@ -232,6 +232,17 @@ def learning_curves(board) -> dict:
     return {"curves": out, "target": line, "reference": reference["label"] if reference else None}
 
 
+def _learning_plot(board) -> list[Plot]:
+    learning = learning_curves(board)
+    if not learning["curves"]:
+        return []
+    return [Plot("learning-curve", f"{board.primary} vs training examples",
+                 f"Each method's {board.primary} at each data budget (mean, with its 95 % CI over seeds as a band; log "
+                 "x axis); the dashed line is 90 % of the reference's score with the most data. The subsets are "
+                 "nested and the same for every method and seed.", learning,
+                 "Hover for the interval and seeds; click a legend entry to hide a method.")]
+
+
 def plots(board) -> list[Plot]:
     """The plots of one table, in the order the report shows them (only those with something to draw)."""
     primary = board.primary
@@ -271,13 +282,7 @@ def plots(board) -> list[Plot]:
                         f"Validation {primary} per learning rate (95 % CI) for each swept method; the star is the rate "
                         "chosen; open circles: rates successive halving stopped early, scored there (fewer steps: lower, not "
                         "comparable with full length). Chosen on the validation split, never on the evaluation split.", {"sweeps": sweeps}))
-    learning = learning_curves(board)
-    if learning["curves"]:
-        out.append(Plot("learning-curve", f"{primary} vs training examples",
-                        f"Each method's {primary} at each data budget (mean, with its 95 % CI over seeds as a band; "
-                        "log x axis); the dashed line is 90 % of the reference's score with the most data. The "
-                        "subsets are nested and the same for every method and seed.", learning,
-                        "Hover for the interval and seeds; click a legend entry to hide a method."))
+    out += _learning_plot(board)
     diffs = forest(board)
     if diffs and board.stats.reference is not None:
         reference = board.stats.reference["method"]

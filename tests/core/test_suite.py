@@ -17,7 +17,7 @@ def _suite(**head):
 
 
 def test_unknown_suite_keys_are_refused():
-    with pytest.raises(UserError, match="unknown \\[suite\\] key 'method'; did you mean 'methods'\\? available: baseline"):
+    with pytest.raises(UserError, match="unknown \\[suite\\] key 'method'; did you mean 'methods'\\? available: augment, baseline"):
         _suite(method=["full"])
 
 

@@ -55,3 +55,29 @@ def test_guide_test_example_passes_under_pytest(tmp_path):
                          capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
     assert "3 passed" in out.stdout
+
+
+def test_guide_augmentation_example_registers_and_runs(fresh_plugins):
+    """The guide's augmentation plugin: it registers through its hook, is allowed on shapes, blurs images
+    deterministically per step and keeps the captions."""
+    from benchhub import plugins
+    from benchhub.augment import Augmenter, conflicts
+
+    module = types.ModuleType("benchhub_blur")
+    exec(compile(EXAMPLES["augmentation blur"], "docs/writing-plugins.md", "exec"), module.__dict__)
+    plugins.pm.register(module, name="benchhub_blur")
+    plugins.reset()
+    try:
+        registry = plugins.registry()
+        blur = registry.create("augmentation", "blur", p=1.0)
+        shapes = registry.create("dataset", "shapes", train_size=8, eval_size=2, validation_size=2, source_size=2)
+        assert conflicts(type(blur), "blur", type(shapes), "shapes") is None
+        train = shapes.load(seed=0).train
+        out = Augmenter(blur, shapes, seed=0)(train, step=1)
+        assert [ex["text"] for ex in out] == [ex["text"] for ex in train]
+        assert [ex["image"].tobytes() for ex in out] != [ex["image"].tobytes() for ex in train]
+        again = Augmenter(blur, shapes, seed=0)(train, step=1)
+        assert [ex["image"].tobytes() for ex in again] == [ex["image"].tobytes() for ex in out]
+    finally:
+        plugins.pm.unregister(name="benchhub_blur")
+        plugins.reset()

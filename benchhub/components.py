@@ -167,6 +167,7 @@ class Augmentation:
     under the run's seed and step (`benchhub.augment`); the policy and its options are part of the run's config."""
 
     name: str
+    variant_option = "preset"  # `name:variant` passes the variant as this option
     #: What it may change in an image, from ATTRIBUTES; a dataset whose labels depend on one of them must
     #: rewrite the labels (`Dataset.rewrites`) or the suite is refused at plan time.
     changes: tuple = ()

@@ -99,7 +99,7 @@ def test_hook_register_commands(fresh_plugins):
         cli.commands.pop("hello-extra", None)
 
 
-REQUIRED = {"method": "prepare", "model": "build", "dataset": "load", "metric": "compute"}
+REQUIRED = {"method": "prepare", "model": "build", "dataset": "load", "metric": "compute", "augmentation": "apply"}
 
 
 def _register_through(fresh_plugins, hook: str):
@@ -134,6 +134,10 @@ def test_hook_register_datasets(fresh_plugins):
 
 def test_hook_register_metrics(fresh_plugins):
     _register_through(fresh_plugins, "register_metrics")
+
+
+def test_hook_register_augmentations(fresh_plugins):
+    _register_through(fresh_plugins, "register_augmentations")
 
 
 def test_duplicate_names_are_refused(fresh_plugins):

@@ -123,3 +123,27 @@ def test_default_suite_report_in_chromium(tmp_path):
               if line.startswith("| ") and "`" in line and line.split("|")[1].strip() not in ("", "–", "Rank")
               and "n=" in line}
     check_layout(found, ranked)
+
+
+DOMAIN = DEFAULT.parent / "domain-adaptation"
+
+
+@needs_chromium
+@pytest.mark.skipif(not (DOMAIN / "leaderboard.md").is_file(), reason="no committed domain-adaptation results")
+def test_domain_adaptation_report_in_chromium(tmp_path):
+    """The committed data-budget and augmentation suite's report: its learning curves draw, every table is
+    there, nothing overlaps, nothing is fetched."""
+    from benchhub.report.html import render_html
+    from benchhub.store import Store
+
+    path = tmp_path / "report.html"
+    path.write_text(render_html(Store(DOMAIN.parent, DOMAIN.name).records(), DOMAIN.name))
+    found = open_report(path)
+    markdown_tables = sum(1 for line in (DOMAIN / "leaderboard.md").read_text().splitlines()
+                          if line.startswith("|:") or line.startswith("|-"))
+    assert found["tables"] == markdown_tables >= 4
+    assert "learning-curve" in {p["id"].split("-", 2)[2] for p in found["plots"]}
+    ranked = {line.split("`")[1] for line in (DOMAIN / "leaderboard.md").read_text().splitlines()
+              if line.startswith("| ") and "`" in line and line.split("|")[1].strip() not in ("", "–", "Rank")
+              and "n=" in line and not line.split("|")[1].strip().startswith("`")}  # not the budget table's rows
+    check_layout(found, ranked)

@@ -55,10 +55,12 @@ def advance(cell: Cell, results: dict[tuple, RunRecord | None]) -> tuple[list[Ru
         runs = {lr: [results[divisor, lr, seed] for seed in cell.sweep_seeds] for lr in alive}
         finished = [r for rs in runs.values() for r in rs if r is not None]
         scores = rate_scores(runs)
-        kept = ranked(scores, cell.grid, objective(finished)[1])[:keep] if finished else []
+        order = ranked(scores, cell.grid, objective(finished)[1]) if finished else []
+        kept = order[:keep]
         steps = next(((r.train or {}).get("steps") for r in finished if r.train), None)
         history.append({"rung": divisor, "steps": steps, "validation": {f"{lr:g}": scores.get(lr) for lr in alive},
-                        "kept": [lr for lr in cell.grid if lr in kept]})
+                        "kept": [lr for lr in cell.grid if lr in kept], **_cut(runs, order, keep, finished,
+                                                                               len(cell.sweep_seeds))})
         alive = history[-1]["kept"]
         if not alive:
             return [], None
@@ -74,6 +76,18 @@ def advance(cell: Cell, results: dict[tuple, RunRecord | None]) -> tuple[list[Ru
                for lr, v in rung["validation"].items() if float(lr) not in rung["kept"]]
         selection["summary"] += "; halving: " + ", ".join(out)
     return [], selection
+
+
+def _cut(runs: dict, order: list, keep: int, finished: list, seeds: int) -> dict:
+    """How firm a rung's cut was: the last rate kept against the best rate stopped (a paired difference on the
+    validation examples, as the sweep's runner-up), as {"first_out": ...}; nothing when no rate was stopped."""
+    from benchhub.sweep import firmness
+
+    if len(order) <= keep or not finished:
+        return {}
+    pair = [order[keep - 1], order[keep]]
+    runner = firmness({lr: runs[lr] for lr in pair}, pair, objective(finished)[0], seeds).get("runner_up")
+    return {"first_out": runner} if runner else {}
 
 
 def _score(value: float | None) -> str:

@@ -195,7 +195,7 @@ class Memory(Table):
 RunnerUp = table("RunnerUp", required={"lr": NonNegative, "difference": Number, "low": Number, "high": Number,
                                        "within_noise": bool})
 Rung = table("Rung", required={"rung": Count, "validation": dict[str, Number | None], "kept": list[NonNegative]},
-             steps=Count)
+             steps=Count, first_out=RunnerUp)
 Halving = table("Halving", "Successive halving's rungs before the full-length sweep runs (`benchhub.halving`).",
                 required={"eta": Count, "rungs": list[Rung]}, planned_steps=Count)
 Selection = table("Selection", "The learning-rate sweep a final run's rate was chosen by (`sweep.choose_lr`).",

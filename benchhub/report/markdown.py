@@ -6,6 +6,7 @@ import json
 from benchhub.budget import Budget, format_bytes
 from benchhub.records import RunRecord, Status
 from benchhub.report.budgets import budget_table
+from benchhub.report.sweeptable import sweep_table
 from benchhub.report.ranking import TableStats, boards, fmt_difference
 from benchhub.report.rows import BUSY, busy_mark, status_text
 
@@ -120,7 +121,7 @@ def _table(board, several_budgets: bool) -> list[str]:
     if missing:
         lines += ["", missing]
     lines += _seeds_note(board) + budget_table(board, code, fmt_num)
-    lines += _sweep_table(rows, board.primary) + _memory_table(rows) + _others(board)
+    lines += sweep_table(rows, board.primary, code) + _memory_table(rows) + _others(board)
     errors = [(row["method"], seed, err) for row in rows for seed, err in row["errors"]]
     errors += [(r.label, r.seed, f"(lr {r.config['method']['lr']:g} sweep) {r.error}") for r in group
                if r.role in ("rung", "sweep") and r.status is Status.FAILED]
@@ -244,72 +245,6 @@ def _cells(row: dict, columns: list[str], view: _View, best_trainable) -> list[s
 def _with_n(text: str, row: dict) -> str:
     """A metric cell: 'mean ± half-width (n=seeds)'."""
     return text if text == "–" else f"{text} (n={len(row['records'])})"
-
-
-def _sweep_table(rows: list[dict], primary: str | None) -> list[str]:
-    """Each swept method's grid: every rate's validation score with its 95 % interval (a rate successive halving
-    stopped early: its score at that rung), the rate chosen, whether the runner-up is within noise of it, and
-    the optimizer steps the sweep trained."""
-    swept = [r for r in rows if (r["selection"] or {}).get("grid")]
-    if not swept:
-        return []
-    first = swept[0]["selection"]
-    lines = ["", f"Learning rates, chosen on the validation split ({first.get('examples') or '?'} examples, with sweep "
-                 "seeds that are never ranked seeds; the evaluation split is scored only for the chosen rate). "
-                 "Intervals: 95 %; with one sweep seed they count the validation examples only. Successive halving "
-                 "trains every rate for the first part of its schedule and only the best go on; a rate it stopped "
-                 "shows its score at that point (\"out at N steps\"):", "",
-             f"| Method | Sweep seeds | Validation {primary} per rate [95 % CI] | Chosen | Runner-up (chosen − runner-up) "
-             "| Sweep steps |",
-             "|:---|:---|:---|---:|:---|:---|"]
-    for row in swept:
-        sel = row["selection"]
-        intervals = sel.get("intervals") or {}
-        stopped = _stopped(sel)
-
-        def rate(lr, v):
-            if v is None:
-                return stopped.get(lr, f"{lr}: –")
-            ci = intervals.get(lr)
-            return f"{lr}: {v:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
-
-        per_rate = ", ".join(rate(lr, v) for lr, v in sel["validation"].items())
-        runner = sel.get("runner_up")
-        firm = "–" if not runner else (
-            f"{runner['lr']:g}: {runner['difference']:+.3f} [{runner['low']:+.3f}, {runner['high']:+.3f}], "
-            + ("within noise" if runner["within_noise"] else "significantly worse"))
-        seeds = ", ".join(map(str, sel.get("seeds") or [sel.get("seed", 0)]))
-        lines.append(f"| {code(row['method'])} | {seeds} | {per_rate} | {sel['chosen']:g} | {firm} "
-                     f"| {_sweep_steps(sel, row)} |")
-    return lines
-
-
-def _stopped(selection: dict) -> dict[str, str]:
-    """Rates successive halving stopped early: 'lr: score at N steps, out'."""
-    out = {}
-    for rung in (selection.get("halving") or {}).get("rungs", []):
-        for lr, value in rung["validation"].items():
-            if float(lr) not in rung["kept"]:
-                out[lr] = f"{lr}: {'–' if value is None else f'{value:.3f}'} out at {rung.get('steps') or '?'} steps"
-    return out
-
-
-def _sweep_steps(selection: dict, row: dict) -> str:
-    """The optimizer steps the sweep trained, and what an exhaustive sweep would have (halving's saving)."""
-    halving = selection.get("halving") or {}
-    planned = halving.get("planned_steps") or next((p for _, p in row.get("steps") or [] if p), None)
-    if not planned:
-        return "–"
-    seeds, full = len(selection.get("seeds") or [0]), len(selection["grid"]) * planned
-    if not halving:
-        return f"{seeds * full:,} (every rate full length)"
-    trained, reached = 0, 0
-    for rung in halving["rungs"]:
-        steps = rung.get("steps") or 0
-        trained += len(rung["validation"]) * (steps - reached)
-        reached = steps
-    trained += len(halving["rungs"][-1]["kept"]) * (planned - reached) if halving["rungs"] else 0
-    return f"{seeds * trained:,} of {seeds * full:,} ({100 * (1 - trained / full):.0f} % saved by halving)"
 
 
 def _search_text(searches: list[dict]) -> str:

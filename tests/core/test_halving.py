@@ -127,3 +127,26 @@ def test_a_rung_run_never_resumes_past_its_stop(tmp_path):
     resume.save(15, 20, model, params, optimizer, scheduler, {"losses": [1.0] * 15, "tokens": 0, "seconds": 1.0})
     assert resume.load(20, model, params, optimizer, scheduler, last=7) is None
     assert resume.load(20, model, params, optimizer, scheduler, last=20)["step"] == 15
+
+
+def test_the_rung_says_how_firm_its_cut_was():
+    """The best stopped rate against the one kept, paired over the validation examples."""
+    import numpy as np
+
+    cell = _cell()
+    first, _ = halving.advance(cell, {})
+    rng = np.random.default_rng(0)
+    results = {}
+    for spec, mean in zip(first, (0.2, 0.8, 0.75)):
+        values = (mean + rng.normal(0, 0.05, 40)).tolist()
+        record = dataclasses.replace(_record(spec, float(np.mean(values))),
+                                     per_example={"validation": {"ids": list(range(40)), "acc": values}})
+        results[halving.key(spec)] = record
+    halving.advance(cell, results)  # the survivor is still to run
+    survivor = [s for s in halving.advance(cell, results)[0]][0]
+    results[halving.key(survivor)] = _record(survivor, 0.9, steps=30)
+    rung = halving.advance(cell, results)[1]["halving"]["rungs"][0]
+    assert rung["kept"] == [0.3] and rung["first_out"]["lr"] == 1.0
+    assert rung["first_out"]["difference"] == pytest.approx(
+        np.mean(results[3, 0.3, 1000].per_example["validation"]["acc"])
+        - np.mean(results[3, 1.0, 1000].per_example["validation"]["acc"]))

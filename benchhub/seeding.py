@@ -20,7 +20,7 @@ from benchhub.paired import CONFIDENCE, rank_p_value
 from benchhub.stats import competition_ranks
 
 DEFAULT_MIN, DEFAULT_MAX = 3, 8
-MIN_SEEDS = 3  # a training row needs 3 seeds to be ranked (`report.ranking.MIN_SEEDS`)
+MIN_SEEDS = 3  # a row that trains needs this many seeds to be ranked: fewer cannot show its seed spread
 MAX_SEEDS = 100  # below the sweep seed (1000) with room to spare
 
 
@@ -56,19 +56,26 @@ def schedule(low: int, high: int) -> list[int]:
 
 def placings(rows: dict[str, tuple[list, bool]], primary: str, higher: bool, alpha: float) -> dict[str, tuple]:
     """method -> (best, worst) rank its tests allow, for `rows` (method -> (records, trains)) that can be ranked."""
-    ranked = [(m, recs, trains) for m, (recs, trains) in rows.items()
+    ranked = [(m, sum(r.metrics[primary] for r in recs) / len(recs), recs, trains)
+              for m, (recs, trains) in rows.items()
               if recs and all(r.status.ranked and r.metrics.get(primary) is not None for r in recs)
               and (not trains or len(recs) >= MIN_SEEDS)]
-    means = {m: sum(r.metrics[primary] for r in recs) / len(recs) for m, recs, _ in ranked}
-    ranked.sort(key=lambda item: -means[item[0]] if higher else means[item[0]])
     if len(ranked) < 2:
-        return {m: (1, 1) for m, _, _ in ranked}
+        return {m: (1, 1) for m, *_ in ranked}
+    return rank_items(ranked, primary, higher, alpha)
+
+
+def rank_items(items: list[tuple], primary: str, higher: bool, alpha: float) -> dict[str, tuple]:
+    """name -> (best, worst) rank for `items` (name, mean, records, trains): ordered by mean, every pair tested
+    on the evaluation split (`paired.rank_p_value`), Holm-corrected at `alpha` (`stats.competition_ranks`). The
+    leaderboard's ranks and the adaptive looks both rank this way."""
+    ordered = sorted(items, key=lambda item: -item[1] if higher else item[1])
 
     def p_value(i: int, j: int):
-        (_, a, ta), (_, b, tb) = ranked[i], ranked[j]
+        (_, _, a, ta), (_, _, b, tb) = ordered[i], ordered[j]
         return rank_p_value(a, b, primary, (ta, tb))
 
-    placed = competition_ranks([(m, means[m]) for m, _, _ in ranked], p_value, alpha=alpha)
+    placed = competition_ranks([(name, mean) for name, mean, *_ in ordered], p_value, alpha=alpha)
     return {p.name: (p.best, p.worst) for p in placed}
 
 

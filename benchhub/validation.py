@@ -190,7 +190,9 @@ def train_sizes(sizes: tuple) -> tuple:
     """`--train-sizes 30,100,300`: distinct positive sizes."""
     if any(n < 1 for n in sizes):
         raise UserError(f"--train-sizes: sizes are numbers of training examples, at least 1; got {min(sizes)}")
-    twice = next((n for n in sizes if sizes.count(n) > 1), None)
+    from benchhub.schemas import repeated
+
+    twice = repeated(sizes)
     if twice is not None:
         raise UserError(f"--train-sizes: {twice} is listed twice; each size is one data budget")
     return tuple(sizes)

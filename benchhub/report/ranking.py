@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from benchhub.paired import CONFIDENCE, difference, rank_p_value
+from benchhub.paired import CONFIDENCE, difference
+from benchhub.seeding import MIN_SEEDS, rank_items  # noqa: F401 - MIN_SEEDS: the footnote's
 from benchhub.records import RunRecord
-from benchhub.stats import Difference, competition_ranks
+from benchhub.stats import Difference
 
 
-MIN_SEEDS = 3  # a row that trains needs this many seeds to be ranked: fewer cannot show its seed spread
 RANKING = ("rank = 1 + the number of methods significantly better, by Welch tests of every pair (examples and "
            "seeds both counted) at 5 % with Holm's correction for the number of pairs; a range "
            "(e.g. 2–4) runs from that rank to the worst one the tests allow")
@@ -48,17 +48,10 @@ def rankable(row: dict, primary: str) -> bool:
 def ranks(rows: list[dict], primary: str, higher: bool, alpha: float = 1 - CONFIDENCE) -> dict:
     """Row method -> Placing for the rankable rows (`RANKING` says how; `alpha`: the tests' level, lower for a
     table whose seeds were chosen adaptively, `seeding`)."""
-    ranked = [r for r in rows if rankable(r, primary)]
-    ranked.sort(key=lambda r: -r[primary][0] if higher else r[primary][0])
+    ranked = [(r["method"], r[primary][0], r["records"], r["trains"]) for r in rows if rankable(r, primary)]
     if len(ranked) < 2:
         return {}
-
-    def p_value(i: int, j: int) -> float | None:
-        a, b = ranked[i], ranked[j]
-        return rank_p_value(a["records"], b["records"], primary, (a["trains"], b["trains"]))
-
-    placed = competition_ranks([(r["method"], r[primary][0]) for r in ranked], p_value, alpha=alpha)
-    return {p.name: Placing(p.best, p.worst) for p in placed}
+    return {name: Placing(*placing) for name, placing in rank_items(ranked, primary, higher, alpha).items()}
 
 
 def reference_row(rows: list[dict], reference: str | None) -> dict | None:
